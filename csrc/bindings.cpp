@@ -1,0 +1,49 @@
+// Python bindings of ops.h (module mlx_sparse._ext). The Python package wraps these in
+// CSRArray; the names are the C++ op names.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
+
+#include "ops.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using namespace mlx_sparse;
+
+NB_MODULE(_ext, m) {
+  nb::module_::import_("mlx.core");
+  m.doc() = "C++ core of mlx_sparse: CSR primitives for MLX.";
+
+  m.def("csr_spmv", &csr_spmv, "indptr"_a, "indices"_a, "data"_a, "x"_a, "n_cols"_a,
+        "transpose"_a = false, nb::kw_only(), "stream"_a = nb::none(),
+        "y = A @ x (or A^T @ x); leading dims of data and x are batch dims.");
+  m.def("csr_spmm", &csr_spmm, "indptr"_a, "indices"_a, "data"_a, "b"_a, "n_cols"_a,
+        "transpose"_a = false, nb::kw_only(), "stream"_a = nb::none(),
+        "Y = A @ B (or A^T @ B); leading dims of data and B are batch dims.");
+  m.def("csr_sddmm", &csr_sddmm, "indptr"_a, "indices"_a, "g"_a, "b"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "out[..., e] = <G[..., row(e), :], B[..., col(e), :]>.");
+  m.def("csr_todense", &csr_todense, "indptr"_a, "indices"_a, "data"_a, "n_cols"_a,
+        nb::kw_only(), "stream"_a = nb::none(), "Dense [..., m, n] matrix, duplicates summed.");
+  m.def("csr_transpose", &csr_transpose, "indptr"_a, "indices"_a, "n_cols"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "A^T's structure: [indptr_t, indices_t, perm].");
+  m.def("csr_rows", &csr_rows, "indptr"_a, "indices"_a, nb::kw_only(), "stream"_a = nb::none(),
+        "The row of each stored entry.");
+  m.def("csr_sum_duplicates", &csr_sum_duplicates, "data"_a, "slot"_a, "n_out"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "out[..., slot[e]] += data[..., e].");
+  m.def("csr_spgemm", &csr_spgemm, "a_indptr"_a, "a_indices"_a, "a_data"_a, "b_indptr"_a,
+        "b_indices"_a, "b_data"_a, "c_indptr"_a, "c_indices"_a, "n_cols_b"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "Values of A @ B on the pattern C (masked product).");
+  m.def("csr_spgemm_symbolic", &csr_spgemm_symbolic, "a_indptr"_a, "a_indices"_a, "b_indptr"_a,
+        "b_indices"_a, "n_cols_b"_a, nb::call_guard<nb::gil_scoped_release>(),
+        "Canonical pattern [indptr, indices] of A @ B (evaluates its inputs).");
+  m.def("coo_tocsr", &coo_tocsr, "rows"_a, "cols"_a, "m"_a, "n"_a, "sum_duplicates"_a,
+        nb::call_guard<nb::gil_scoped_release>(),
+        "CSR pattern [indptr, indices, slot] of COO entries (evaluates its inputs).");
+  m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
+  m.def("set_num_threads", &set_num_threads, "n"_a, "Set the threads used by the CPU kernels.");
+  m.def("kernel_isa", &kernel_isa, "Instruction set of the CPU kernels in use.");
+  m.def("gpu_backend", []() -> std::optional<std::string> { return gpu_backend(); },
+        "GPU backend this build has kernels for ('metal', 'cuda'), or None.");
+}

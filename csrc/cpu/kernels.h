@@ -1,0 +1,32 @@
+// CPU kernel entry points. Each is compiled once per instruction set (kernels/*.cpp with
+// MLX_SPARSE_ISA = base | avx2); the unqualified functions pick one at run time.
+#pragma once
+
+#include "params.h"
+
+#define MLX_SPARSE_CPU_KERNELS(X) \
+  X(spmv, ProductParams)          \
+  X(spmm, ProductParams)          \
+  X(sddmm, SddmmParams)           \
+  X(todense, TodenseParams)       \
+  X(transpose, TransposeParams)   \
+  X(rows, RowsParams)             \
+  X(sum_duplicates, SumDuplicatesParams) \
+  X(spgemm, SpgemmParams)
+
+namespace mlx_sparse::cpu {
+
+#define MLX_SPARSE_DECLARE(name, P) KernelStatus name(const P& p);
+namespace base {
+MLX_SPARSE_CPU_KERNELS(MLX_SPARSE_DECLARE)
+}
+namespace avx2 {
+MLX_SPARSE_CPU_KERNELS(MLX_SPARSE_DECLARE)
+}
+MLX_SPARSE_CPU_KERNELS(MLX_SPARSE_DECLARE)
+#undef MLX_SPARSE_DECLARE
+
+// The instruction set the dispatching functions use ("avx2" or "base").
+const char* kernel_isa();
+
+} // namespace mlx_sparse::cpu

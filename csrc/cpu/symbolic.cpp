@@ -1,0 +1,248 @@
+// Host-side symbolic steps: patterns whose size depends on index values (spgemm's output,
+// COO -> CSR canonicalisation). They evaluate their inputs, run on the kernel thread pool and
+// return evaluated arrays; the values then flow through lazy primitives.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "mlx/allocator.h"
+#include "mlx/ops.h"
+#include "mlx/transforms.h"
+#include "ops.h"
+#include "ops/common.h"
+
+namespace mlx_sparse {
+
+namespace mx = mlx::core;
+
+namespace {
+
+template <typename I>
+array new_index_array(int64_t n, std::vector<I>&& host = {}) {
+  array a(mx::allocator::malloc(std::max<int64_t>(n, 1) * sizeof(I)), {static_cast<int>(n)},
+          sizeof(I) == 8 ? mx::int64 : mx::int32);
+  if (!host.empty()) {
+    std::copy(host.begin(), host.end(), a.data<I>());
+  }
+  return a;
+}
+
+template <typename I>
+void check_fits(const char* op, int64_t count, const char* what) {
+  if (count > static_cast<int64_t>(std::numeric_limits<I>::max()) ||
+      count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
+    std::ostringstream msg;
+    msg << "[" << op << "] the result has " << count << " " << what
+        << ", more than its index dtype (or one MLX array dimension) can address"
+        << (sizeof(I) == 4 ? "; use int64 indices." : ".");
+    throw std::overflow_error(msg.str());
+  }
+}
+
+// Throws unless indptr/indices form a valid CSR structure with columns in [0, n).
+template <typename I>
+void validate_csr(const char* op, const char* name, const I* indptr, const I* indices, int64_t m,
+                  int64_t nnz, int64_t n) {
+  std::ostringstream msg;
+  if (indptr[0] != 0 || static_cast<int64_t>(indptr[m]) != nnz) {
+    msg << "[" << op << "] " << name << ": indptr must start at 0 and end at nnz = " << nnz
+        << " but runs from " << indptr[0] << " to " << indptr[m] << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    if (indptr[i + 1] < indptr[i]) {
+      msg << "[" << op << "] " << name << ": indptr decreases at row " << i << ".";
+      throw std::invalid_argument(msg.str());
+    }
+  }
+  for (int64_t q = 0; q < nnz; ++q) {
+    if (indices[q] < 0 || indices[q] >= n) {
+      msg << "[" << op << "] " << name << ": column index " << indices[q]
+          << " is out of range for " << n << " columns.";
+      throw std::invalid_argument(msg.str());
+    }
+  }
+}
+
+// Runs fn(r0, r1) over row blocks on the pool.
+template <typename F>
+void row_blocks(int64_t m, int64_t work, F&& fn) {
+  int64_t parts = work < (1 << 14) ? 1 : std::min<int64_t>(m, cpu::num_threads() * 4);
+  parts = std::max<int64_t>(parts, 1);
+  cpu::parallel_for(parts, [&](int64_t t) { fn(m * t / parts, m * (t + 1) / parts); });
+}
+
+template <typename I>
+std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_indices,
+                                        const array& b_indptr, const array& b_indices,
+                                        int64_t n) {
+  const char* op = "csr_spgemm";
+  const I* ap = a_indptr.data<I>();
+  const I* ac = a_indices.data<I>();
+  const I* bp = b_indptr.data<I>();
+  const I* bc = b_indices.data<I>();
+  const int64_t m = a_indptr.size() - 1, l = b_indptr.size() - 1;
+  validate_csr<I>(op, "A", ap, ac, m, a_indices.size(), l);
+  validate_csr<I>(op, "B", bp, bc, l, b_indices.size(), n);
+
+  std::vector<int64_t> counts(m + 1, 0);
+  row_blocks(m, a_indices.size() * 8, [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> mark(n, -1);
+    for (int64_t i = r0; i < r1; ++i) {
+      int64_t c = 0;
+      for (int64_t q = ap[i]; q < ap[i + 1]; ++q) {
+        for (int64_t r = bp[ac[q]]; r < bp[ac[q] + 1]; ++r) {
+          if (mark[bc[r]] != i) {
+            mark[bc[r]] = i;
+            ++c;
+          }
+        }
+      }
+      counts[i + 1] = c;
+    }
+  });
+  std::partial_sum(counts.begin(), counts.end(), counts.begin());
+  const int64_t nnz = counts[m];
+  check_fits<I>(op, nnz, "stored entries");
+  array indptr = new_index_array<I>(m + 1);
+  array indices = new_index_array<I>(nnz);
+  I* cp = indptr.data<I>();
+  I* cc = indices.data<I>();
+  for (int64_t i = 0; i <= m; ++i) {
+    cp[i] = static_cast<I>(counts[i]);
+  }
+  row_blocks(m, nnz * 8, [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> mark(n, -1);
+    for (int64_t i = r0; i < r1; ++i) {
+      I* out = cc + counts[i];
+      int64_t c = 0;
+      for (int64_t q = ap[i]; q < ap[i + 1]; ++q) {
+        for (int64_t r = bp[ac[q]]; r < bp[ac[q] + 1]; ++r) {
+          if (mark[bc[r]] != i) {
+            mark[bc[r]] = i;
+            out[c++] = bc[r];
+          }
+        }
+      }
+      std::sort(out, out + c);
+    }
+  });
+  return {indptr, indices};
+}
+
+template <typename I>
+std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t m, int64_t n,
+                                  bool sum_duplicates) {
+  const char* op = "coo_tocsr";
+  const I* r = rows.data<I>();
+  const I* c = cols.data<I>();
+  const int64_t nnz = rows.size();
+  for (int64_t e = 0; e < nnz; ++e) {
+    if (r[e] < 0 || r[e] >= m || c[e] < 0 || c[e] >= n) {
+      std::ostringstream msg;
+      msg << "[" << op << "] entry " << e << " at (" << r[e] << ", " << c[e]
+          << ") is out of range for shape (" << m << ", " << n << ").";
+      throw std::invalid_argument(msg.str());
+    }
+  }
+  check_fits<I>(op, nnz, "entries");
+  // counting sort by row (stable), then sort each row by column (stable)
+  std::vector<int64_t> start(m + 1, 0);
+  for (int64_t e = 0; e < nnz; ++e) {
+    ++start[r[e] + 1];
+  }
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<int64_t> order(nnz);
+  {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (int64_t e = 0; e < nnz; ++e) {
+      order[next[r[e]]++] = e;
+    }
+  }
+  std::vector<int64_t> unique(m + 1, 0);
+  row_blocks(m, nnz * 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      auto b = order.begin() + start[i], e = order.begin() + start[i + 1];
+      bool sorted = std::is_sorted(b, e, [&](int64_t x, int64_t y) { return c[x] < c[y]; });
+      if (!sorted) {
+        std::stable_sort(b, e, [&](int64_t x, int64_t y) { return c[x] < c[y]; });
+      }
+      int64_t u = 0;
+      for (auto it = b; it != e; ++it) {
+        u += (!sum_duplicates || it == b || c[*it] != c[*(it - 1)]);
+      }
+      unique[i + 1] = u;
+    }
+  });
+  std::partial_sum(unique.begin(), unique.end(), unique.begin());
+  const int64_t nnz_out = unique[m];
+  array indptr = new_index_array<I>(m + 1);
+  array indices = new_index_array<I>(nnz_out);
+  array slot = new_index_array<I>(nnz);
+  I* op_ = indptr.data<I>();
+  I* oc = indices.data<I>();
+  I* os = slot.data<I>();
+  for (int64_t i = 0; i <= m; ++i) {
+    op_[i] = static_cast<I>(unique[i]);
+  }
+  row_blocks(m, nnz * 2, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      int64_t pos = unique[i] - 1;
+      for (int64_t q = start[i]; q < start[i + 1]; ++q) {
+        int64_t e = order[q];
+        if (!sum_duplicates || q == start[i] || c[e] != c[order[q - 1]]) {
+          oc[++pos] = c[e];
+        }
+        os[e] = static_cast<I>(pos);
+      }
+    }
+  });
+  return {indptr, indices, slot};
+}
+
+} // namespace
+
+std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
+                                       const array& b_indptr, const array& b_indices,
+                                       int64_t n_cols_b) {
+  detail::check_structure("csr_spgemm", a_indptr, a_indices);
+  detail::check_structure("csr_spgemm", b_indptr, b_indices);
+  if (a_indptr.dtype() != b_indptr.dtype()) {
+    throw std::invalid_argument("[csr_spgemm] A and B must share one index dtype.");
+  }
+  std::vector<array> in = {mx::contiguous(a_indptr), mx::contiguous(a_indices),
+                           mx::contiguous(b_indptr), mx::contiguous(b_indices)};
+  mx::eval(in);
+  if (a_indptr.dtype() == mx::int64) {
+    return spgemm_symbolic_impl<int64_t>(in[0], in[1], in[2], in[3], n_cols_b);
+  }
+  return spgemm_symbolic_impl<int32_t>(in[0], in[1], in[2], in[3], n_cols_b);
+}
+
+std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
+                             bool sum_duplicates) {
+  if (rows.ndim() != 1 || cols.ndim() != 1 || rows.size() != cols.size()) {
+    std::ostringstream msg;
+    msg << "[coo_tocsr] row and col must be 1-D arrays of one length but have shapes "
+        << detail::shape_str(rows.shape()) << " and " << detail::shape_str(cols.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  if (m < 0 || n < 0) {
+    throw std::invalid_argument("[coo_tocsr] the shape must be non-negative.");
+  }
+  // int32 only when both inputs are int32: never narrow an index silently
+  auto itype = rows.dtype() == mx::int32 && cols.dtype() == mx::int32 ? mx::int32 : mx::int64;
+  std::vector<array> in = {mx::contiguous(mx::astype(rows, itype)),
+                           mx::contiguous(mx::astype(cols, itype))};
+  mx::eval(in);
+  if (itype == mx::int64) {
+    return coo_tocsr_impl<int64_t>(in[0], in[1], m, n, sum_duplicates);
+  }
+  return coo_tocsr_impl<int32_t>(in[0], in[1], m, n, sum_duplicates);
+}
+
+} // namespace mlx_sparse

@@ -1,0 +1,79 @@
+// mlx_sparse: the op list. Every op takes a CSR matrix as its arrays
+//   indptr[m + 1], indices[nnz]  (int32 or int64, the same type), data[..., nnz]
+// plus its column count n_cols, and returns lazy MLX arrays built from the primitives in
+// primitives.h. Leading dimensions of data and of dense operands are batch dimensions that
+// broadcast against each other. The ops check shapes and dtypes; the CSR rules on index
+// values are checked by the kernels as they read them (errors name the op).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlx/array.h"
+#include "mlx/utils.h"
+
+namespace mlx_sparse {
+
+using mlx::core::array;
+using mlx::core::StreamOrDevice;
+
+// y[..., m] = A @ x[..., n], or y[..., n] = A^T @ x[..., m] when transpose.
+array csr_spmv(const array& indptr, const array& indices, const array& data, const array& x,
+               int64_t n_cols, bool transpose = false, StreamOrDevice s = {});
+
+// Y[..., m, k] = A @ B[..., n, k], or Y[..., n, k] = A^T @ B[..., m, k] when transpose.
+array csr_spmm(const array& indptr, const array& indices, const array& data, const array& b,
+               int64_t n_cols, bool transpose = false, StreamOrDevice s = {});
+
+// out[..., e] = <G[..., row(e), :], B[..., col(e), :]> for each stored entry e of A's pattern.
+array csr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
+                StreamOrDevice s = {});
+
+// The dense [..., m, n] matrix, duplicates summed.
+array csr_todense(const array& indptr, const array& indices, const array& data, int64_t n_cols,
+                  StreamOrDevice s = {});
+
+// A^T's structure: {indptr_t[n + 1], indices_t[nnz], perm[nnz]}; A^T's values are
+// take(data, perm, -1). Stable, so A^T has sorted indices.
+std::vector<array> csr_transpose(const array& indptr, const array& indices, int64_t n_cols,
+                                 StreamOrDevice s = {});
+
+// The row of each stored entry (the COO row array), [nnz].
+array csr_rows(const array& indptr, const array& indices, StreamOrDevice s = {});
+
+// Values of the canonical form: out[..., slot[e]] += data[..., e], out[..., n_out].
+array csr_sum_duplicates(const array& data, const array& slot, int64_t n_out,
+                         StreamOrDevice s = {});
+
+// Values of C = A @ B on a given pattern (c_indptr, c_indices) with unique columns per row;
+// products outside that pattern are dropped. The pattern normally comes from
+// csr_spgemm_symbolic; a smaller one gives a masked product (used by the gradients).
+array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_data,
+                 const array& b_indptr, const array& b_indices, const array& b_data,
+                 const array& c_indptr, const array& c_indices, int64_t n_cols_b,
+                 StreamOrDevice s = {});
+
+// ---- Host-side symbolic steps: shapes that depend on index values. These evaluate their
+// inputs and return evaluated arrays.
+
+// The canonical pattern of C = A @ B: {indptr[m + 1], indices[nnz_c]}, sorted, unique.
+std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
+                                       const array& b_indptr, const array& b_indices,
+                                       int64_t n_cols_b);
+
+// COO -> CSR: the pattern of the entries (rows[e], cols[e]) sorted by (row, col):
+// {indptr[m + 1], indices[nnz_out], slot[nnz]} where entry e lands at slot[e]. With
+// sum_duplicates, equal (row, col) share one slot (canonical form); without, the sort is
+// stable and slot is a permutation. Index dtype: that of rows.
+std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
+                             bool sum_duplicates);
+
+// ---- CPU kernel settings.
+int num_threads();
+void set_num_threads(int n);
+const char* kernel_isa();
+// The GPU backend this build has kernels for ("metal", "cuda"), or nullopt.
+std::optional<std::string> gpu_backend();
+
+} // namespace mlx_sparse

@@ -1,0 +1,167 @@
+#include "ops/common.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace mlx_sparse::detail {
+
+std::string shape_str(const mx::Shape& shape) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    os << shape[i] << (i + 1 < shape.size() || shape.size() == 1 ? "," : "");
+    if (i + 1 < shape.size()) {
+      os << " ";
+    }
+  }
+  os << ")";
+  return os.str();
+}
+
+int64_t check_structure(const char* op, const array& indptr, const array& indices) {
+  auto is_index = [](const array& a) { return a.dtype() == mx::int32 || a.dtype() == mx::int64; };
+  if (indptr.ndim() != 1 || indices.ndim() != 1) {
+    std::ostringstream msg;
+    msg << "[" << op << "] indptr and indices must be 1-D but have shapes "
+        << shape_str(indptr.shape()) << " and " << shape_str(indices.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  if (!is_index(indptr) || !is_index(indices) || indptr.dtype() != indices.dtype()) {
+    std::ostringstream msg;
+    msg << "[" << op << "] indptr and indices must both be int32 or both int64 but are "
+        << indptr.dtype() << " and " << indices.dtype() << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  if (indptr.size() < 1) {
+    throw std::invalid_argument(std::string("[") + op + "] indptr must have at least one entry (m + 1).");
+  }
+  return static_cast<int64_t>(indptr.size()) - 1;
+}
+
+mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
+  auto t = mx::result_type(operands);
+  if (t == mx::complex64 || t == mx::bool_) {
+    std::ostringstream msg;
+    msg << "[" << op << "] values must be real numbers but got " << t << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  if (!mx::issubdtype(t, mx::floating)) {
+    t = mx::float32;
+  }
+  return t;
+}
+
+array prepare(const array& a, mx::Dtype dtype, mx::Stream s) {
+  array x = a.dtype() == dtype ? a : mx::astype(a, dtype, s);
+  if (x.is_available() && x.flags().row_contiguous) {
+    return x;
+  }
+  return mx::contiguous(x, false, s);
+}
+
+array prepare_index(const array& a, mx::Stream s) {
+  return prepare(a, a.dtype(), s);
+}
+
+mx::Shape batch_shape(const char* op, const std::vector<array>& operands,
+                      const std::vector<int>& core) {
+  mx::Shape out;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    const auto& sh = operands[i].shape();
+    mx::Shape b(sh.begin(), sh.end() - core[i]);
+    try {
+      out = mx::broadcast_shapes(out, b);
+    } catch (const std::invalid_argument&) {
+      std::ostringstream msg;
+      msg << "[" << op << "] batch dimensions do not broadcast: " << shape_str(out) << " and "
+          << shape_str(b) << ".";
+      throw std::invalid_argument(msg.str());
+    }
+  }
+  return out;
+}
+
+int64_t batch_size(const array& a, int core) {
+  int64_t n = 1;
+  for (int i = 0; i + core < static_cast<int>(a.ndim()); ++i) {
+    n *= a.shape(i);
+  }
+  return n;
+}
+
+array fit_batch(const array& a, int core, const mx::Shape& batch, mx::Stream s) {
+  int64_t total = 1;
+  for (auto d : batch) {
+    total *= d;
+  }
+  mx::Shape core_shape(a.shape().end() - core, a.shape().end());
+  int64_t own = batch_size(a, core);
+  if (own == 1 && total != 1) {
+    return mx::reshape(a, core_shape, s);
+  }
+  mx::Shape full = batch;
+  full.insert(full.end(), core_shape.begin(), core_shape.end());
+  if (a.shape() == full) {
+    return a;
+  }
+  if (own == total) {
+    return mx::reshape(a, full, s);
+  }
+  return mx::broadcast_to(a, full, s);
+}
+
+array sum_to_shape(const array& x, const mx::Shape& shape, mx::Stream s) {
+  if (x.shape() == shape) {
+    return x;
+  }
+  int extra = static_cast<int>(x.ndim()) - static_cast<int>(shape.size());
+  std::vector<int> axes;
+  for (int i = 0; i < static_cast<int>(x.ndim()); ++i) {
+    if (i < extra || (shape[i - extra] == 1 && x.shape(i) != 1)) {
+      axes.push_back(i);
+    }
+  }
+  array r = axes.empty() ? x : mx::sum(x, axes, true, s);
+  return mx::reshape(r, shape, s);
+}
+
+std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
+                              const std::vector<int>& axes, const std::vector<int>& core,
+                              size_t first_value, mx::Stream s) {
+  for (size_t i = 0; i < first_value; ++i) {
+    if (axes[i] >= 0) {
+      throw std::invalid_argument(std::string("[") + op +
+                                  "] vmap over the sparse structure (indptr, indices) is not "
+                                  "supported; vmap over values and dense operands.");
+    }
+  }
+  int rank = 0;
+  for (size_t i = first_value; i < inputs.size(); ++i) {
+    int r = static_cast<int>(inputs[i].ndim()) - core[i] - (axes[i] >= 0 ? 1 : 0);
+    rank = std::max(rank, r);
+  }
+  std::vector<array> out(inputs.begin(), inputs.end());
+  for (size_t i = first_value; i < inputs.size(); ++i) {
+    array x = inputs[i];
+    int own = static_cast<int>(x.ndim()) - core[i];
+    if (axes[i] >= 0) {
+      x = mx::moveaxis(x, axes[i], 0, s);
+      own -= 1;
+    } else {
+      x = mx::expand_dims(x, 0, s);
+    }
+    for (int j = own; j < rank; ++j) {
+      x = mx::expand_dims(x, 1, s);
+    }
+    out[i] = x;
+  }
+  return out;
+}
+
+void throw_index_grad(const char* op) {
+  throw std::invalid_argument(std::string("[") + op +
+                              "] gradients with respect to indptr or indices are not defined; "
+                              "differentiate with respect to the values (data) instead.");
+}
+
+} // namespace mlx_sparse::detail

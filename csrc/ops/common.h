@@ -1,0 +1,49 @@
+// Helpers shared by the ops: validation with the op's name, dtype promotion, batching.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mlx/ops.h"
+#include "ops.h"
+
+namespace mlx_sparse::detail {
+
+namespace mx = mlx::core;
+
+// indptr / indices: 1-D, int32 or int64, the same dtype. Returns m (rows).
+int64_t check_structure(const char* op, const array& indptr, const array& indices);
+
+// The floating dtype the op computes in: the promoted dtype of the operands, float32 for
+// integer inputs. Complex and bool are rejected.
+mx::Dtype value_dtype(const char* op, const std::vector<array>& operands);
+
+// The array, cast to dtype and made row-contiguous (a no-op for evaluated contiguous arrays).
+array prepare(const array& a, mx::Dtype dtype, mx::Stream s);
+array prepare_index(const array& a, mx::Stream s);
+
+// Broadcast batch shape of operands whose last `core[i]` dims are not batch dims.
+mx::Shape batch_shape(const char* op, const std::vector<array>& operands,
+                      const std::vector<int>& core);
+
+// The operand with its batch dims either equal to `batch` or absent (broadcast operands of
+// batch size 1 lose their batch dims; others are materialised).
+array fit_batch(const array& a, int core, const mx::Shape& batch, mx::Stream s);
+
+// Number of elements of a shape's batch dims.
+int64_t batch_size(const array& a, int core);
+
+// Sums x over the dims that broadcasting added, so that it has `shape`.
+array sum_to_shape(const array& x, const mx::Shape& shape, mx::Stream s);
+
+// vmap: puts each operand's mapped axis first and pads batch dims so that all operands'
+// batch dims line up; unmapped operands get a leading 1. Index operands must be unmapped.
+std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
+                              const std::vector<int>& axes, const std::vector<int>& core,
+                              size_t first_value, mx::Stream s);
+
+[[noreturn]] void throw_index_grad(const char* op);
+
+std::string shape_str(const mx::Shape& shape);
+
+} // namespace mlx_sparse::detail

@@ -1,0 +1,168 @@
+// spmv and spmm: products of a CSR matrix with dense vectors or matrices, and their
+// transforms. Both primitives share one shape of inputs: (indptr, indices, data, dense),
+// where the dense operand has core rank 1 (spmv) or 2 (spmm).
+#include <sstream>
+#include <stdexcept>
+
+#include "ops/common.h"
+#include "primitives.h"
+
+namespace mlx_sparse {
+
+namespace mx = mlx::core;
+using namespace detail;
+
+namespace {
+
+array product(const char* op, bool vector, const array& indptr, const array& indices,
+              const array& data, const array& dense, int64_t n_cols, bool transpose,
+              StreamOrDevice sd) {
+  auto s = mx::to_stream(sd);
+  int64_t m = check_structure(op, indptr, indices);
+  const int core = vector ? 1 : 2;
+  if (n_cols < 0) {
+    throw std::invalid_argument(std::string("[") + op + "] n_cols must be non-negative.");
+  }
+  if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
+    std::ostringstream msg;
+    msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
+        << " but has shape " << shape_str(data.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  const int64_t inner = transpose ? m : n_cols;
+  if (static_cast<int>(dense.ndim()) < core || dense.shape(-core) != inner) {
+    std::ostringstream msg;
+    msg << "[" << op << "] dimension mismatch with signature (m=" << m << ",n=" << n_cols << ")"
+        << (transpose ? "^T,(...,m" : ",(...,n") << "=" << inner << (vector ? ")" : ",k)")
+        << "->(...," << (transpose ? "n" : "m") << (vector ? ")" : ",k)")
+        << ", but the dense operand has shape " << shape_str(dense.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  auto dtype = value_dtype(op, {data, dense});
+  auto batch = batch_shape(op, {data, dense}, {1, core});
+  auto d = fit_batch(mx::astype(data, dtype, s), 1, batch, s);
+  auto x = fit_batch(mx::astype(dense, dtype, s), core, batch, s);
+  mx::Shape out = batch;
+  out.push_back(transpose ? n_cols : m);
+  if (!vector) {
+    out.push_back(dense.shape(-1));
+  }
+  std::vector<array> inputs = {prepare_index(indptr, s), prepare_index(indices, s),
+                               prepare(d, dtype, s), prepare(x, dtype, s)};
+  std::shared_ptr<Primitive> prim;
+  if (vector) {
+    prim = std::make_shared<CsrSpmv>(s, n_cols, transpose);
+  } else {
+    prim = std::make_shared<CsrSpmm>(s, n_cols, transpose);
+  }
+  return array(out, dtype, prim, inputs);
+}
+
+// d/d data of A @ X (or A^T @ X): sddmm of the cotangent and X, summed over broadcast dims.
+array product_vjp_data(bool vector, bool transpose, const std::vector<array>& primals,
+                       const array& cot, mx::Stream s) {
+  const auto &indptr = primals[0], &indices = primals[1], &data = primals[2], &x = primals[3];
+  array g = vector ? mx::expand_dims(cot, -1, s) : cot;
+  array b = vector ? mx::expand_dims(x, -1, s) : x;
+  array grad = transpose ? csr_sddmm(indptr, indices, b, g, s) : csr_sddmm(indptr, indices, g, b, s);
+  return sum_to_shape(grad, data.shape(), s);
+}
+
+std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool transpose,
+                               const std::vector<array>& primals, const array& cot,
+                               const std::vector<int>& argnums, mx::Stream s) {
+  std::vector<array> grads;
+  for (int arg : argnums) {
+    if (arg < 2) {
+      throw_index_grad(op);
+    } else if (arg == 2) {
+      grads.push_back(product_vjp_data(vector, transpose, primals, cot, s));
+    } else {
+      const auto& data = primals[2];
+      array g = vector ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, s)
+                       : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, s);
+      grads.push_back(sum_to_shape(g, primals[3].shape(), s));
+    }
+  }
+  return grads;
+}
+
+array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
+                  const std::vector<array>& primals, const std::vector<array>& tangents,
+                  const std::vector<int>& argnums, mx::Stream s) {
+  auto apply = [&](const array& d, const array& x) {
+    return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, s)
+                  : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, s);
+  };
+  std::optional<array> out;
+  for (size_t i = 0; i < argnums.size(); ++i) {
+    if (argnums[i] < 2) {
+      throw_index_grad(op);
+    }
+    array term = argnums[i] == 2 ? apply(tangents[i], primals[3]) : apply(primals[2], tangents[i]);
+    out = out ? mx::add(*out, term, s) : term;
+  }
+  return *out;
+}
+
+std::pair<std::vector<array>, std::vector<int>> product_vmap(
+    const char* op, bool vector, int64_t n_cols, bool transpose, const std::vector<array>& inputs,
+    const std::vector<int>& axes, mx::Stream s) {
+  auto in = vmap_align(op, inputs, axes, {1, 1, 1, vector ? 1 : 2}, 2, s);
+  array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, s)
+                     : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, s);
+  return {{out}, {0}};
+}
+
+std::vector<Shape> product_shapes(bool vector, int64_t n_cols, bool transpose,
+                                  const std::vector<array>& inputs) {
+  const int core = vector ? 1 : 2;
+  auto batch = batch_shape("csr_spmm", {inputs[2], inputs[3]}, {1, core});
+  batch.push_back(transpose ? n_cols : static_cast<int>(inputs[0].size()) - 1);
+  if (!vector) {
+    batch.push_back(inputs[3].shape(-1));
+  }
+  return {batch};
+}
+
+} // namespace
+
+array csr_spmv(const array& indptr, const array& indices, const array& data, const array& x,
+               int64_t n_cols, bool transpose, StreamOrDevice s) {
+  return product("csr_spmv", true, indptr, indices, data, x, n_cols, transpose, s);
+}
+
+array csr_spmm(const array& indptr, const array& indices, const array& data, const array& b,
+               int64_t n_cols, bool transpose, StreamOrDevice s) {
+  return product("csr_spmm", false, indptr, indices, data, b, n_cols, transpose, s);
+}
+
+#define MLX_SPARSE_PRODUCT_TRANSFORMS(Prim, op, is_vector)                                         \
+  std::vector<array> Prim::vjp(const std::vector<array>& primals,                               \
+                               const std::vector<array>& cotangents,                            \
+                               const std::vector<int>& argnums, const std::vector<array>&) {    \
+    return product_vjp(op, is_vector, n_cols_, transpose_, primals, cotangents[0], argnums,        \
+                       stream());                                                               \
+  }                                                                                             \
+  std::vector<array> Prim::jvp(const std::vector<array>& primals,                               \
+                               const std::vector<array>& tangents,                              \
+                               const std::vector<int>& argnums) {                               \
+    return {product_jvp(op, is_vector, n_cols_, transpose_, primals, tangents, argnums, stream())}; \
+  }                                                                                             \
+  std::pair<std::vector<array>, std::vector<int>> Prim::vmap(const std::vector<array>& inputs,  \
+                                                             const std::vector<int>& axes) {    \
+    return product_vmap(op, is_vector, n_cols_, transpose_, inputs, axes, stream());               \
+  }                                                                                             \
+  std::vector<Shape> Prim::output_shapes(const std::vector<array>& inputs) {                    \
+    return product_shapes(is_vector, n_cols_, transpose_, inputs);                                 \
+  }                                                                                             \
+  bool Prim::is_equivalent(const Primitive& other) const {                                      \
+    auto& o = static_cast<const Prim&>(other);                                                  \
+    return n_cols_ == o.n_cols_ && transpose_ == o.transpose_;                                  \
+  }
+
+MLX_SPARSE_PRODUCT_TRANSFORMS(CsrSpmv, "csr_spmv", true)
+MLX_SPARSE_PRODUCT_TRANSFORMS(CsrSpmm, "csr_spmm", false)
+#undef MLX_SPARSE_PRODUCT_TRANSFORMS
+
+} // namespace mlx_sparse

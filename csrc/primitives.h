@@ -1,0 +1,126 @@
+// The MLX primitives behind ops.h. Each backend defines eval_cpu / eval_gpu in its own
+// folder (cpu/, gpu/); transforms (vjp, jvp, vmap) live beside the op in ops/.
+#pragma once
+
+#include "mlx/primitives.h"
+
+namespace mlx_sparse {
+
+using mlx::core::array;
+using mlx::core::Primitive;
+using mlx::core::Shape;
+using mlx::core::Stream;
+using mlx::core::UnaryPrimitive;
+
+#define MLX_SPARSE_TRANSFORMS()                                                              \
+  std::vector<array> vjp(const std::vector<array>& primals,                                  \
+                         const std::vector<array>& cotangents,                               \
+                         const std::vector<int>& argnums,                                    \
+                         const std::vector<array>& outputs) override;                        \
+  std::vector<array> jvp(const std::vector<array>& primals,                                  \
+                         const std::vector<array>& tangents,                                 \
+                         const std::vector<int>& argnums) override;                          \
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,     \
+                                                       const std::vector<int>& axes) override; \
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+
+#define MLX_SPARSE_EVAL()                                                     \
+  void eval_cpu(const std::vector<array>& inputs, array& out) override;      \
+  void eval_gpu(const std::vector<array>& inputs, array& out) override;
+
+// inputs: indptr, indices, data[..., nnz], x[..., n or m]
+class CsrSpmv : public UnaryPrimitive {
+ public:
+  CsrSpmv(Stream s, int64_t n_cols, bool transpose)
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSpmv"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_;
+  bool transpose_;
+};
+
+// inputs: indptr, indices, data[..., nnz], B[..., n or m, k]
+class CsrSpmm : public UnaryPrimitive {
+ public:
+  CsrSpmm(Stream s, int64_t n_cols, bool transpose)
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSpmm"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_;
+  bool transpose_;
+};
+
+// inputs: indptr, indices, G[..., m, k], B[..., n, k]
+class CsrSddmm : public UnaryPrimitive {
+ public:
+  explicit CsrSddmm(Stream s) : UnaryPrimitive(s) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSddmm"; }
+  bool is_equivalent(const Primitive&) const override { return true; }
+};
+
+// inputs: indptr, indices, data[..., nnz]
+class CsrTodense : public UnaryPrimitive {
+ public:
+  CsrTodense(Stream s, int64_t n_cols) : UnaryPrimitive(s), n_cols_(n_cols) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrTodense"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_;
+};
+
+// inputs: data[..., n_in], slot[n_in]
+class CsrSumDuplicates : public UnaryPrimitive {
+ public:
+  CsrSumDuplicates(Stream s, int64_t n_out) : UnaryPrimitive(s), n_out_(n_out) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSumDuplicates"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_out_;
+};
+
+// inputs: a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, c_indptr, c_indices
+class CsrSpgemm : public UnaryPrimitive {
+ public:
+  CsrSpgemm(Stream s, int64_t n_cols_b) : UnaryPrimitive(s), n_cols_b_(n_cols_b) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSpgemm"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_b_;
+};
+
+// Structural primitives (integer outputs, nothing to differentiate).
+// inputs: indptr, indices -> indptr_t, indices_t, perm
+class CsrTranspose : public Primitive {
+ public:
+  CsrTranspose(Stream s, int64_t n_cols) : Primitive(s), n_cols_(n_cols) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrTranspose"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_;
+};
+
+// inputs: indptr, indices -> rows
+class CsrRows : public UnaryPrimitive {
+ public:
+  explicit CsrRows(Stream s) : UnaryPrimitive(s) {}
+  MLX_SPARSE_EVAL()
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrRows"; }
+  bool is_equivalent(const Primitive&) const override { return true; }
+};
+
+#undef MLX_SPARSE_EVAL
+#undef MLX_SPARSE_TRANSFORMS
+
+} // namespace mlx_sparse

@@ -1,0 +1,40 @@
+"""mlx_sparse: sparse (CSR) arrays for MLX.
+
+Ops (each a differentiable MLX primitive in C++):
+
+=============  ===========================================================
+``spmv``       sparse @ vector
+``spmm``       sparse @ dense matrix (batched)
+``sddmm``      dense @ dense.T sampled at a sparse pattern
+``spgemm``     sparse @ sparse
+``matmul``     ``@`` for any mix of sparse and dense operands
+``multiply``   elementwise product (scalar, dense or sparse)
+``add``        sparse + sparse (union of patterns), sparse + dense
+``sum``        sum of all entries, of rows or of columns
+=============  ===========================================================
+
+Construction: ``csr_array`` (scipy's forms) and ``fromdense``. Devices: ``use_gpu`` and
+``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
+variable ``MLX_SPARSE_NUM_THREADS``).
+"""
+
+import mlx.core as _mx  # noqa: F401 - must be imported before the extension
+
+from . import _ext
+from ._construct import csr_array, fromdense
+from ._csr import CSRArray
+from ._device import gpu_backend, use_cpu, use_gpu
+from ._ops import add, matmul, multiply, sddmm, spgemm, spmm, spmv, sum
+
+__version__ = "0.1.0"
+
+num_threads = _ext.num_threads
+set_num_threads = _ext.set_num_threads
+kernel_isa = _ext.kernel_isa
+
+__all__ = [
+    "CSRArray", "csr_array", "fromdense",
+    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum",
+    "use_gpu", "use_cpu", "gpu_backend",
+    "num_threads", "set_num_threads", "kernel_isa",
+]

@@ -1,0 +1,422 @@
+"""CSRArray: a compressed-sparse-row matrix whose values are an MLX array.
+
+The structure (``indptr``, ``indices``) is evaluated when the array is made: shapes of sparse
+results depend on it. The values (``data``) stay lazy and differentiable. A CSRArray is a
+``dict`` holding only its values under ``"data"``, so MLX's tree utilities see it:
+``mx.eval(A)`` evaluates it and ``mx.grad(f)(A)`` returns ``{"data": dA}``, the gradient with
+respect to the stored values.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import mlx.core as mx
+import numpy as np
+
+from . import _ext
+
+_VALUE_DTYPES = (mx.float32, mx.float16, mx.bfloat16, mx.float64)
+_INDEX_DTYPES = (mx.int32, mx.int64)
+
+
+def _tracing(a: mx.array) -> bool:
+    """True when a's value cannot be read now (inside mx.compile tracing)."""
+    try:
+        mx.eval(a)
+        return False
+    except Exception:  # MLX raises when a traced value is evaluated
+        return True
+
+
+class CSRArray(dict):
+    """A sparse matrix in CSR format with MLX values. Make one with :func:`csr_array`.
+
+    Attributes follow ``scipy.sparse.csr_array``: ``data`` (values, ``nnz``), ``indices``
+    (column of each value), ``indptr`` (row ``i`` holds entries ``indptr[i]:indptr[i+1]``),
+    ``shape``, ``nnz``, ``dtype``, ``format``.
+    """
+
+    format = "csr"
+    ndim = 2
+    __array_ufunc__ = None  # numpy defers `ndarray @ A` to A.__rmatmul__
+    __hash__ = None
+
+    def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
+                 check=True):
+        dict.__init__(self, data=data)
+        self._indices = indices
+        self._indptr = indptr
+        self._shape = (int(shape[0]), int(shape[1]))
+        self._sorted = sorted_indices
+        self._canonical = canonical
+        self._cache = {}
+        if check:
+            self.check_format(full_check=False)
+
+    # ---- scipy-style attributes
+    @property
+    def data(self) -> mx.array:
+        return self["data"]
+
+    @data.setter
+    def data(self, values):
+        values = mx.array(values) if not isinstance(values, mx.array) else values
+        if values.shape != self["data"].shape:
+            raise ValueError(
+                f"[csr_array] data must keep shape {tuple(self['data'].shape)}, got {tuple(values.shape)}"
+            )
+        self["data"] = values
+
+    @property
+    def indices(self) -> mx.array:
+        return self._indices
+
+    @property
+    def indptr(self) -> mx.array:
+        return self._indptr
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def nnz(self) -> int:
+        return int(self._indices.size)
+
+    @property
+    def dtype(self):
+        return self["data"].dtype
+
+    @property
+    def index_dtype(self):
+        return self._indices.dtype
+
+    @property
+    def size(self) -> int:
+        return self.nnz
+
+    @property
+    def has_sorted_indices(self) -> bool:
+        if self._sorted is None:
+            ip, ix = self._host_structure()
+            self._sorted = _rows_sorted(ip, ix, strict=False)
+        return self._sorted
+
+    @property
+    def has_canonical_format(self) -> bool:
+        if self._canonical is None:
+            ip, ix = self._host_structure()
+            self._canonical = _rows_sorted(ip, ix, strict=True)
+            if self._canonical:
+                self._sorted = True
+        return self._canonical
+
+    def __repr__(self):
+        return (
+            f"CSRArray(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype}, "
+            f"index_dtype={self.index_dtype}, sorted_indices={self.has_sorted_indices}, "
+            f"has_canonical_format={self.has_canonical_format})"
+        )
+
+    # A dict for MLX's trees, but not for people: no len(), iteration or dict equality.
+    def __len__(self):
+        raise TypeError("sparse array length is ambiguous; use .nnz or .shape[0]")
+
+    def __iter__(self):
+        raise TypeError("iteration over a CSRArray is not supported; use .tocoo() or .toarray()")
+
+    def __bool__(self):
+        if self.shape == (1, 1):
+            return bool(self.toarray()[0, 0] != 0)
+        raise ValueError("the truth value of a CSRArray with more than one element is ambiguous")
+
+    def __eq__(self, other):
+        raise NotImplementedError("[csr_array] comparison operators are not supported yet")
+
+    __ne__ = __eq__
+
+    def __reduce__(self):
+        return (_rebuild, (np.asarray(self.data), np.asarray(self.indices), np.asarray(self.indptr),
+                           self.shape, self._sorted, self._canonical))
+
+    # ---- checks
+    def check_format(self, full_check: bool = False):
+        """Check the CSR rules: O(1) checks always, O(nnz) ones with ``full_check=True``."""
+        data, indices, indptr = self["data"], self._indices, self._indptr
+        m, n = self._shape
+        if m < 0 or n < 0:
+            raise ValueError(f"[csr_array] shape must be non-negative, got {self._shape}")
+        if indices.dtype not in _INDEX_DTYPES or indptr.dtype != indices.dtype:
+            raise TypeError(
+                f"[csr_array] indices and indptr must both be int32 or both int64, got "
+                f"{indices.dtype} and {indptr.dtype}"
+            )
+        if data.dtype not in _VALUE_DTYPES:
+            raise TypeError(f"[csr_array] data must be floating point, got {data.dtype}")
+        if indices.ndim != 1 or indptr.ndim != 1 or data.ndim != 1:
+            raise ValueError(
+                f"[csr_array] data, indices and indptr must be 1-D, got shapes {tuple(data.shape)}, "
+                f"{tuple(indices.shape)}, {tuple(indptr.shape)}"
+            )
+        if indptr.size != m + 1:
+            raise ValueError(f"[csr_array] index pointer size {indptr.size} should be {m + 1}")
+        if data.size != indices.size:
+            raise ValueError(
+                f"[csr_array] indices and data should have the same size, got {indices.size} and {data.size}"
+            )
+        if _tracing(indptr):
+            return
+        first, last = (int(v) for v in np.asarray(indptr)[[0, -1]])
+        if first != 0:
+            raise ValueError(f"[csr_array] index pointer should start with 0, got {first}")
+        if last != indices.size:
+            raise ValueError(
+                f"[csr_array] last value of index pointer should be the number of entries {indices.size}, got {last}"
+            )
+        if full_check:
+            ip, ix = self._host_structure()
+            if np.any(np.diff(ip) < 0):
+                row = int(np.argmax(np.diff(ip) < 0))
+                raise ValueError(f"[csr_array] index pointer should not decrease (row {row})")
+            if ix.size and (ix.min() < 0 or ix.max() >= n):
+                bad = int(ix[(ix < 0) | (ix >= n)][0])
+                raise ValueError(f"[csr_array] column index {bad} is out of range for {n} columns")
+            if self._sorted and not _rows_sorted(ip, ix, strict=False):
+                raise ValueError("[csr_array] marked sorted_indices=True but indices are not sorted")
+            if self._canonical and not _rows_sorted(ip, ix, strict=True):
+                raise ValueError(
+                    "[csr_array] marked canonical=True but indices are unsorted or duplicated"
+                )
+
+    def _host_structure(self):
+        return np.asarray(self._indptr), np.asarray(self._indices)
+
+    # ---- structure caches (computed when first needed, as in pytorch_sparse)
+    def _rows(self) -> mx.array:
+        """The row of each stored entry."""
+        if "rows" not in self._cache:
+            self._cache["rows"] = _ext.csr_rows(self._indptr, self._indices)
+        return self._cache["rows"]
+
+    def _transpose_structure(self):
+        if "T" not in self._cache:
+            t = _ext.csr_transpose(self._indptr, self._indices, self._shape[1])
+            mx.eval(t)
+            self._cache["T"] = t
+        return self._cache["T"]
+
+    def _with_data(self, data, **flags) -> "CSRArray":
+        """The same pattern with other values (which may be a traced array)."""
+        out = CSRArray(
+            data, self._indices, self._indptr, self._shape,
+            sorted_indices=flags.get("sorted_indices", self._sorted),
+            canonical=flags.get("canonical", self._canonical), check=False,
+        )
+        out._cache = self._cache  # structure caches are shared: same pattern
+        return out
+
+    def with_data(self, data) -> "CSRArray":
+        """A CSRArray of this pattern with the given values, e.g. trainable ones."""
+        data = data if isinstance(data, mx.array) else mx.array(data)
+        if data.shape != (self.nnz,):
+            raise ValueError(f"[csr_array] values must have shape ({self.nnz},), got {tuple(data.shape)}")
+        return self._with_data(data)
+
+    # ---- conversions
+    def todense(self, *, stream=None) -> mx.array:
+        """The dense matrix as an mx.array (duplicates summed)."""
+        return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
+
+    def toarray(self) -> np.ndarray:
+        """The dense matrix as a numpy array."""
+        return np.array(self.todense())
+
+    def toscipy(self):
+        """A ``scipy.sparse.csr_array`` with the same entries (values copied to the host)."""
+        import scipy.sparse as sp
+
+        out = sp.csr_array(
+            (_to_numpy(self["data"]), np.asarray(self._indices), np.asarray(self._indptr)),
+            shape=self._shape,
+        )
+        return out
+
+    def tocsr(self, copy=False) -> "CSRArray":
+        return self.copy() if copy else self
+
+    def tocoo(self):
+        """``(row, col, data)`` as mx arrays, in CSR order."""
+        return self._rows(), self._indices, self["data"]
+
+    def astype(self, dtype, index_dtype=None) -> "CSRArray":
+        """Values (and optionally indices) cast to other dtypes."""
+        if dtype not in _VALUE_DTYPES:
+            raise TypeError(f"[csr_array] values must be floating point, got {dtype}")
+        out = self._with_data(self["data"].astype(dtype))
+        if index_dtype is not None and index_dtype != self.index_dtype:
+            if index_dtype not in _INDEX_DTYPES:
+                raise TypeError(f"[csr_array] index dtype must be int32 or int64, got {index_dtype}")
+            if index_dtype == mx.int32 and max(self._shape + (self.nnz,)) > np.iinfo(np.int32).max:
+                raise OverflowError("[csr_array] this array is too large for int32 indices")
+            out = CSRArray(out["data"], self._indices.astype(index_dtype),
+                           self._indptr.astype(index_dtype), self._shape,
+                           sorted_indices=self._sorted, canonical=self._canonical, check=False)
+            mx.eval(out._indices, out._indptr)
+        return out
+
+    def copy(self) -> "CSRArray":
+        return self._with_data(mx.array(self["data"]))
+
+    # ---- canonical forms (in place, as scipy; each also returns self)
+    def sum_duplicates(self) -> "CSRArray":
+        """Sort indices and sum duplicate entries, in place (differentiable in the values)."""
+        if self.has_canonical_format:
+            return self
+        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, True)
+        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size)
+        self._replace(data, ix, ip, sorted_indices=True, canonical=True)
+        return self
+
+    def sort_indices(self) -> "CSRArray":
+        """Sort the column indices of every row, in place (duplicates kept)."""
+        if self.has_sorted_indices:
+            return self
+        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, False)
+        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size)
+        self._replace(data, ix, ip, sorted_indices=True, canonical=None)
+        return self
+
+    def eliminate_zeros(self) -> "CSRArray":
+        """Remove stored zeros, in place."""
+        values = _to_numpy(self["data"])
+        keep = np.flatnonzero(values != 0)
+        if keep.size == values.size:
+            return self
+        ip, ix = self._host_structure()
+        rows = np.repeat(np.arange(self._shape[0]), np.diff(ip))
+        counts = np.bincount(rows[keep], minlength=self._shape[0])
+        new_ip = np.concatenate([[0], np.cumsum(counts)]).astype(ip.dtype)
+        data = mx.take(self["data"], mx.array(keep.astype(ip.dtype)))
+        self._replace(data, mx.array(ix[keep]), mx.array(new_ip),
+                      sorted_indices=self._sorted, canonical=self._canonical)
+        return self
+
+    def _replace(self, data, indices, indptr, *, sorted_indices, canonical):
+        mx.eval(indices, indptr)
+        self["data"] = data
+        self._indices, self._indptr = indices, indptr
+        self._sorted, self._canonical = sorted_indices, canonical
+        self._cache = {}
+
+    def _canonical_copy(self) -> "CSRArray":
+        """A canonical CSRArray with these entries (self when already canonical)."""
+        if self.has_canonical_format:
+            return self
+        return self._with_data(self["data"]).sum_duplicates()
+
+    # ---- structure and arithmetic
+    def transpose(self, axes=None) -> "CSRArray":
+        if axes is not None and tuple(axes) != (1, 0):
+            raise ValueError("[csr_transpose] axes must be None or (1, 0)")
+        ip, ix, perm = self._transpose_structure()
+        data = mx.take(self["data"], perm)
+        canonical = True if self._canonical else None
+        return CSRArray(data, ix, ip, self._shape[::-1], sorted_indices=True, canonical=canonical,
+                        check=False)
+
+    @property
+    def T(self) -> "CSRArray":
+        return self.transpose()
+
+    def __neg__(self):
+        return self._with_data(-self["data"])
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        if _is_scalar(other):
+            return self._with_data(self["data"] * other)
+        return self.multiply(other)
+
+    def __rmul__(self, other):
+        return self.__mul__(other)
+
+    def __truediv__(self, other):
+        if _is_scalar(other):
+            return self._with_data(self["data"] / other)
+        raise NotImplementedError("[csr_array] division is supported by scalars only")
+
+    def __add__(self, other):
+        from ._ops import add
+
+        return add(self, other)
+
+    def __radd__(self, other):
+        return self.__add__(other)
+
+    def __sub__(self, other):
+        from ._ops import add
+
+        return add(self, -other if isinstance(other, CSRArray) else _neg_dense(other))
+
+    def __rsub__(self, other):
+        return (-self).__add__(other)
+
+    def __matmul__(self, other):
+        from ._ops import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from ._ops import matmul
+
+        return matmul(other, self)
+
+    def dot(self, other):
+        return self @ other
+
+    def multiply(self, other):
+        """Elementwise product with a scalar, a dense array (broadcast) or a CSRArray."""
+        from ._ops import multiply
+
+        return multiply(self, other)
+
+    def sum(self, axis=None, *, stream=None):
+        """Sum of all entries (axis=None), of each column (axis=0) or of each row (axis=1)."""
+        from ._ops import sum as sparse_sum
+
+        return sparse_sum(self, axis, stream=stream)
+
+
+def _rebuild(data, indices, indptr, shape, sorted_indices, canonical):
+    return CSRArray(mx.array(data), mx.array(indices), mx.array(indptr), shape,
+                    sorted_indices=sorted_indices, canonical=canonical)
+
+
+def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
+    """Are the columns of every row increasing (strictly: no duplicates)?"""
+    if indices.size < 2:
+        return True
+    d = np.diff(indices.astype(np.int64))
+    row_start = np.zeros(indices.size, dtype=bool)
+    starts = indptr[1:-1]
+    row_start[starts[starts < indices.size]] = True
+    ok = (d > 0) if strict else (d >= 0)
+    return bool(np.all(ok | row_start[1:]))
+
+
+def _is_scalar(x) -> bool:
+    return isinstance(x, numbers.Number) or (isinstance(x, (mx.array, np.ndarray)) and x.ndim == 0)
+
+
+def _neg_dense(x):
+    return -x if isinstance(x, (mx.array, np.ndarray)) else -np.asarray(x)
+
+
+def _to_numpy(a: mx.array) -> np.ndarray:
+    """Host copy of values; bfloat16 (which numpy lacks) goes through float32 exactly."""
+    if a.dtype == mx.bfloat16:
+        return np.array(a.astype(mx.float32))
+    return np.array(a)

@@ -1,0 +1,175 @@
+"""The products and elementwise ops on CSRArrays, and the ``@`` dispatcher.
+
+Every product is one of the C++ primitives (``csr_spmv``, ``csr_spmm``, ``csr_sddmm``,
+``csr_spgemm``): lazy, differentiable with respect to values and dense operands, usable in
+``mx.compile`` and ``mx.vmap``.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+
+from . import _ext
+from ._csr import CSRArray, _is_scalar
+
+
+def _dense(x, like: CSRArray | None = None) -> mx.array:
+    """An operand as an mx.array; numpy float64 stays float64."""
+    if isinstance(x, mx.array):
+        return x
+    host = np.asarray(x)
+    if host.dtype == np.float64:
+        return mx.array(host, dtype=mx.float64)
+    return mx.array(host)
+
+
+def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
+    """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
+    x = _dense(x)
+    return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, stream=stream)
+
+
+def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
+    """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
+    B = _dense(B)
+    return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, stream=stream)
+
+
+def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
+    """``X @ Y.T`` sampled at A's pattern, as a CSRArray with A's pattern.
+
+    X is (m, k) and Y is (n, k); entry e of the result is ``<X[row(e)], Y[col(e)]>``. A's
+    values are not used (``sddmm(A, X, Y).multiply(A)`` scales by them).
+    """
+    X, Y = _dense(X), _dense(Y)
+    if X.ndim != 2 or Y.ndim != 2:
+        raise ValueError(
+            f"[csr_sddmm] X and Y must be 2-D, got shapes {tuple(X.shape)} and {tuple(Y.shape)}"
+        )
+    if Y.shape[0] != A.shape[1]:
+        raise ValueError(
+            f"[csr_sddmm] dimension mismatch with signature (m={A.shape[0]},n={A.shape[1]}),"
+            f"(m,k),(n,k): Y has shape {tuple(Y.shape)}"
+        )
+    values = _ext.csr_sddmm(A.indptr, A.indices, X, Y, stream=stream)
+    return A._with_data(values)
+
+
+def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
+    """``A @ B`` for two CSRArrays: a canonical CSRArray.
+
+    The pattern is found on the host (a symbolic phase); the values are a lazy primitive,
+    differentiable in the values of A and B.
+    """
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(
+            f"[csr_spgemm] dimension mismatch with signature (m,n={A.shape[1]}),(n={B.shape[0]},k)->(m,k)"
+        )
+    A, B = A._canonical_copy(), B._canonical_copy()
+    if A.index_dtype != B.index_dtype:
+        A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)
+    indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices, B.shape[1])
+    values = _ext.csr_spgemm(A.indptr, A.indices, A.data, B.indptr, B.indices, B.data,
+                             indptr, indices, B.shape[1], stream=stream)
+    return CSRArray(values, indices, indptr, (A.shape[0], B.shape[1]), sorted_indices=True,
+                    canonical=True, check=False)
+
+
+def matmul(a, b, *, stream=None):
+    """``a @ b`` where either operand is a CSRArray (the other dense or sparse).
+
+    sparse @ (n,) -> spmv; sparse @ (..., n, k) -> batched spmm; sparse @ sparse -> spgemm;
+    dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
+    """
+    a_sparse, b_sparse = isinstance(a, CSRArray), isinstance(b, CSRArray)
+    if a_sparse and b_sparse:
+        return spgemm(a, b, stream=stream)
+    if not (a_sparse or b_sparse):
+        return mx.matmul(_dense(a), _dense(b), stream=stream)
+    if _is_scalar(a) or _is_scalar(b):
+        raise ValueError("[matmul] scalar operands are not allowed, use '*' instead")
+    if a_sparse:
+        b = _dense(b)
+        if b.ndim == 1:
+            return spmv(a, b, stream=stream)
+        return spmm(a, b, stream=stream)
+    A, x = b, _dense(a)
+    if x.ndim == 1:  # x @ A = A^T x
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, stream=stream)
+    # X @ A = (A^T @ X^T)^T
+    y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
+                      stream=stream)
+    return mx.swapaxes(y, -1, -2)
+
+
+def multiply(A: CSRArray, other) -> CSRArray:
+    """Elementwise product; the result keeps A's pattern (intersection with a sparse operand)."""
+    if _is_scalar(other):
+        return A._with_data(A.data * other)
+    if isinstance(other, CSRArray):
+        return _multiply_sparse(A, other)
+    d = _dense(other)
+    if d.ndim > 2:
+        raise ValueError(f"[multiply] a dense operand must have at most 2 dims, got {tuple(d.shape)}")
+    try:
+        full = mx.broadcast_to(d, A.shape)
+    except ValueError:
+        raise ValueError(
+            f"[multiply] dense operand of shape {tuple(d.shape)} does not broadcast to {A.shape}"
+        ) from None
+    flat = A._rows().astype(mx.int64) * A.shape[1] + A.indices.astype(mx.int64)
+    return A._with_data(A.data * mx.take(mx.reshape(full, (-1,)), flat))
+
+
+def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
+    if A.shape != B.shape:
+        raise ValueError(f"[multiply] inconsistent shapes {A.shape} and {B.shape}")
+    A, B = A._canonical_copy(), B._canonical_copy()
+    n = A.shape[1]
+    key_a = np.asarray(A._rows()).astype(np.int64) * n + np.asarray(A.indices)
+    key_b = np.asarray(B._rows()).astype(np.int64) * n + np.asarray(B.indices)
+    common, ia, ib = np.intersect1d(key_a, key_b, assume_unique=True, return_indices=True)
+    idt = A.index_dtype
+    npi = np.int32 if idt == mx.int32 else np.int64
+    rows = common // n
+    indptr = np.zeros(A.shape[0] + 1, dtype=npi)
+    np.cumsum(np.bincount(rows, minlength=A.shape[0]), out=indptr[1:])
+    data = mx.take(A.data, mx.array(ia.astype(npi))) * mx.take(B.data, mx.array(ib.astype(npi)))
+    return CSRArray(data, mx.array((common % n).astype(npi)), mx.array(indptr), A.shape,
+                    sorted_indices=True, canonical=True)
+
+
+def add(A: CSRArray, other):
+    """``A + other``: sparse + sparse is sparse (union of patterns), sparse + dense is dense."""
+    if isinstance(other, CSRArray):
+        if A.shape != other.shape:
+            raise ValueError(f"[add] inconsistent shapes {A.shape} and {other.shape}")
+        idt = mx.int64 if mx.int64 in (A.index_dtype, other.index_dtype) else mx.int32
+        rows = mx.concatenate([A._rows().astype(idt), other._rows().astype(idt)])
+        cols = mx.concatenate([A.indices.astype(idt), other.indices.astype(idt)])
+        dtype = mx.promote_types(A.dtype, other.dtype)
+        data = mx.concatenate([A.data.astype(dtype), other.data.astype(dtype)])
+        indptr, indices, slot = _ext.coo_tocsr(rows, cols, *A.shape, True)
+        values = _ext.csr_sum_duplicates(data, slot, indices.size)
+        return CSRArray(values, indices, indptr, A.shape, sorted_indices=True, canonical=True)
+    if _is_scalar(other):
+        if float(np.asarray(other)) == 0:
+            return A
+        raise NotImplementedError("[add] adding a nonzero scalar to a sparse array is not supported")
+    return A.todense() + _dense(other)
+
+
+def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
+    """Sum of all entries, or per column (axis=0, shape (n,)) or per row (axis=1, shape (m,))."""
+    if axis is None:
+        return mx.sum(A.data, stream=stream)
+    if axis in (1, -1):
+        ones = mx.ones((A.shape[1],), dtype=A.dtype)
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, stream=stream)
+    if axis in (0, -2):
+        ones = mx.ones((A.shape[0],), dtype=A.dtype)
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], True, stream=stream)
+    raise ValueError(f"[sum] axis must be None, 0 or 1, got {axis}")
+
+
