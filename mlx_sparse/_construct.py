@@ -71,6 +71,8 @@ def fromdense(dense, *, threshold=None, dtype=None, index_dtype=None) -> CSRArra
         raise ValueError(f"[fromdense] expected a 2-D array, got shape {tuple(w.shape)}")
     vdt = _value_dtype_of(w.dtype, dtype)
     host = _to_numpy(w)
+    if dtype is None and w.dtype not in _VALUE_DTYPES:
+        vdt = _exact_float(host)
     mask = host != 0 if threshold is None else np.abs(host) > threshold
     rows, cols = np.nonzero(mask)
     m, n = w.shape
@@ -206,6 +208,8 @@ def _exact_float(host: np.ndarray):
 
 def _dense_from_host(x, dtype):
     host = np.asarray(x)
+    if host.dtype.kind == "c":
+        raise TypeError("[csr_array] complex values are not supported")
     vdt = dtype or _NP_VALUE.get(host.dtype) or _exact_float(host)
     if vdt == mx.bfloat16:
         return mx.array(host.astype(np.float32)).astype(mx.bfloat16)

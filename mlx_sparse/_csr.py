@@ -189,6 +189,15 @@ class CSRArray(dict):
                     "[csr_array] marked canonical=True but indices are unsorted or duplicated"
                 )
 
+    def _require_valid(self, op: str):
+        """Full structure check, once per pattern, for host-side paths that index with it."""
+        if not self._cache.get("valid"):
+            try:
+                self.check_format(full_check=True)
+            except ValueError as e:
+                raise ValueError(str(e).replace("[csr_array]", f"[{op}]")) from None
+            self._cache["valid"] = True
+
     def _host_structure(self):
         return np.asarray(self._indptr), np.asarray(self._indices)
 
@@ -229,18 +238,18 @@ class CSRArray(dict):
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
     def toarray(self) -> np.ndarray:
-        """The dense matrix as a numpy array."""
-        return np.array(self.todense())
+        """The dense matrix as a numpy array (bfloat16, which numpy lacks, as float32)."""
+        return _to_numpy(self.todense())
 
     def toscipy(self):
         """A ``scipy.sparse.csr_array`` with the same entries (values copied to the host)."""
         import scipy.sparse as sp
 
-        out = sp.csr_array(
-            (_to_numpy(self["data"]), np.asarray(self._indices), np.asarray(self._indptr)),
-            shape=self._shape,
-        )
-        return out
+        data = _to_numpy(self["data"])
+        if data.dtype == np.float16:  # scipy's kernels have no float16; float32 is exact
+            data = data.astype(np.float32)
+        return sp.csr_array((data, np.array(self._indices), np.array(self._indptr)),
+                            shape=self._shape)
 
     def tocsr(self, copy=False) -> "CSRArray":
         return self.copy() if copy else self
@@ -289,6 +298,7 @@ class CSRArray(dict):
 
     def eliminate_zeros(self) -> "CSRArray":
         """Remove stored zeros, in place."""
+        self._require_valid("eliminate_zeros")
         values = _to_numpy(self["data"])
         keep = np.flatnonzero(values != 0)
         if keep.size == values.size:

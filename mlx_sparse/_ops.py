@@ -118,6 +118,7 @@ def multiply(A: CSRArray, other) -> CSRArray:
         raise ValueError(
             f"[multiply] dense operand of shape {tuple(d.shape)} does not broadcast to {A.shape}"
         ) from None
+    A._require_valid("multiply")
     flat = A._rows().astype(mx.int64) * A.shape[1] + A.indices.astype(mx.int64)
     return A._with_data(A.data * mx.take(mx.reshape(full, (-1,)), flat))
 
@@ -126,6 +127,8 @@ def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
     if A.shape != B.shape:
         raise ValueError(f"[multiply] inconsistent shapes {A.shape} and {B.shape}")
     A, B = A._canonical_copy(), B._canonical_copy()
+    A._require_valid("multiply")
+    B._require_valid("multiply")
     n = A.shape[1]
     key_a = np.asarray(A._rows()).astype(np.int64) * n + np.asarray(A.indices)
     key_b = np.asarray(B._rows()).astype(np.int64) * n + np.asarray(B.indices)
@@ -140,6 +143,11 @@ def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
                     sorted_indices=True, canonical=True)
 
 
+def _promote(a, b):
+    """The dtype of a + b for two floating dtypes (float16 with bfloat16 gives float32)."""
+    return (mx.zeros((1,), dtype=a) + mx.zeros((1,), dtype=b)).dtype
+
+
 def add(A: CSRArray, other):
     """``A + other``: sparse + sparse is sparse (union of patterns), sparse + dense is dense."""
     if isinstance(other, CSRArray):
@@ -148,7 +156,7 @@ def add(A: CSRArray, other):
         idt = mx.int64 if mx.int64 in (A.index_dtype, other.index_dtype) else mx.int32
         rows = mx.concatenate([A._rows().astype(idt), other._rows().astype(idt)])
         cols = mx.concatenate([A.indices.astype(idt), other.indices.astype(idt)])
-        dtype = mx.promote_types(A.dtype, other.dtype)
+        dtype = _promote(A.dtype, other.dtype)
         data = mx.concatenate([A.data.astype(dtype), other.data.astype(dtype)])
         indptr, indices, slot = _ext.coo_tocsr(rows, cols, *A.shape, True)
         values = _ext.csr_sum_duplicates(data, slot, indices.size)
@@ -163,6 +171,8 @@ def add(A: CSRArray, other):
 def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
     """Sum of all entries, or per column (axis=0, shape (n,)) or per row (axis=1, shape (m,))."""
     if axis is None:
+        if A.nnz == 0:  # MLX's reduction of an empty array can hang (mlx 0.32.4)
+            return mx.zeros((), dtype=A.dtype)
         return mx.sum(A.data, stream=stream)
     if axis in (1, -1):
         ones = mx.ones((A.shape[1],), dtype=A.dtype)

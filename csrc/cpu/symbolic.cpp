@@ -89,20 +89,28 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
   validate_csr<I>(op, "A", ap, ac, m, a_indices.size(), l);
   validate_csr<I>(op, "B", bp, bc, l, b_indices.size(), n);
 
+  // One pass: each block collects its rows' sorted, unique columns; then they are copied
+  // into place once the row counts are known.
   std::vector<int64_t> counts(m + 1, 0);
-  row_blocks(m, a_indices.size() * 8, [&](int64_t r0, int64_t r1) {
+  const int64_t parts = a_indices.size() * 8 < (1 << 14)
+      ? 1 : std::min<int64_t>(std::max<int64_t>(m, 1), cpu::num_threads() * 4);
+  std::vector<std::vector<I>> block_cols(parts);
+  cpu::parallel_for(parts, [&](int64_t t) {
+    const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
     std::vector<int64_t> mark(n, -1);
+    auto& out = block_cols[t];
     for (int64_t i = r0; i < r1; ++i) {
-      int64_t c = 0;
+      const size_t begin = out.size();
       for (int64_t q = ap[i]; q < ap[i + 1]; ++q) {
         for (int64_t r = bp[ac[q]]; r < bp[ac[q] + 1]; ++r) {
           if (mark[bc[r]] != i) {
             mark[bc[r]] = i;
-            ++c;
+            out.push_back(bc[r]);
           }
         }
       }
-      counts[i + 1] = c;
+      std::sort(out.begin() + begin, out.end());
+      counts[i + 1] = static_cast<int64_t>(out.size() - begin);
     }
   });
   std::partial_sum(counts.begin(), counts.end(), counts.begin());
@@ -111,25 +119,11 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
   array indptr = new_index_array<I>(m + 1);
   array indices = new_index_array<I>(nnz);
   I* cp = indptr.data<I>();
-  I* cc = indices.data<I>();
   for (int64_t i = 0; i <= m; ++i) {
     cp[i] = static_cast<I>(counts[i]);
   }
-  row_blocks(m, nnz * 8, [&](int64_t r0, int64_t r1) {
-    std::vector<int64_t> mark(n, -1);
-    for (int64_t i = r0; i < r1; ++i) {
-      I* out = cc + counts[i];
-      int64_t c = 0;
-      for (int64_t q = ap[i]; q < ap[i + 1]; ++q) {
-        for (int64_t r = bp[ac[q]]; r < bp[ac[q] + 1]; ++r) {
-          if (mark[bc[r]] != i) {
-            mark[bc[r]] = i;
-            out[c++] = bc[r];
-          }
-        }
-      }
-      std::sort(out, out + c);
-    }
+  cpu::parallel_for(parts, [&](int64_t t) {
+    std::copy(block_cols[t].begin(), block_cols[t].end(), indices.data<I>() + counts[m * t / parts]);
   });
   return {indptr, indices};
 }

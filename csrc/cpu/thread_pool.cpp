@@ -66,9 +66,12 @@ class Pool {
 
  private:
   void start(int n) {
+    std::lock_guard<std::mutex> lk(m_);
     stop_ = false;
+    // Each worker starts from the current generation, read here under the lock: a job
+    // posted before the thread first runs must still count as new to it.
     for (int i = 1; i < std::max(1, n); ++i) {
-      workers_.emplace_back([this] { loop(); });
+      workers_.emplace_back([this, seen = generation_] { loop(seen); });
     }
   }
 
@@ -90,12 +93,7 @@ class Pool {
     }
   }
 
-  void loop() {
-    uint64_t seen = 0;
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      seen = generation_;
-    }
+  void loop(uint64_t seen) {
     while (true) {
       {
         std::unique_lock<std::mutex> lk(m_);

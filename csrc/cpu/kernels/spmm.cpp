@@ -12,71 +12,93 @@ namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
 
 namespace {
 
-#if defined(__AVX2__)
-constexpr int kTile = 64;
-#else
+// Widest tile: 32 values keep 2 x 4 AVX2 accumulators in registers (64 spilled).
 constexpr int kTile = 32;
+
+#if defined(__AVX2__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
 #endif
 
-// out_row[c0, c0 + W + tail) = sum_p data[p] * B[col[p], c0 + ...]
-template <int W, typename T, typename A, typename I>
+// Independent accumulator sets for a tile of W values: one FMA chain per vector register
+// is latency-bound, so narrow tiles interleave U entries (about 8 vector registers in all).
+template <int W, typename A>
+constexpr int unroll() {
+  constexpr int vecs = (W * int(sizeof(A)) + kVectorBytes - 1) / kVectorBytes;
+  return vecs >= 8 ? 1 : vecs >= 4 ? 2 : 4;
+}
+
+// out_row[c0, c0 + W + TAIL) = sum_p data[p] * B[col[p], c0 + ...]
+template <int W, int TAIL, typename T, typename A, typename I>
 inline void gather_tile(const I* cols, const T* vals, int64_t start, int64_t end, const T* B,
-                        int64_t k, int64_t c0, int tail, T* out_row) {
-  A acc[W > 0 ? W : 1] = {};
-  A tacc[4] = {};
-  for (int64_t p = start; p < end; ++p) {
+                        int64_t k, int64_t c0, T* out_row) {
+  constexpr int N = W + TAIL;
+  constexpr int U = unroll<W, A>();
+  A acc[U][N] = {};
+  int64_t p = start;
+  for (; p + U <= end; p += U) {
+    for (int u = 0; u < U; ++u) {
+      const A a = static_cast<A>(vals[p + u]);
+      const T* brow = B + static_cast<int64_t>(cols[p + u]) * k + c0;
+      for (int c = 0; c < N; ++c) {
+        acc[u][c] += a * static_cast<A>(brow[c]);
+      }
+    }
+  }
+  for (; p < end; ++p) {
     const A a = static_cast<A>(vals[p]);
     const T* brow = B + static_cast<int64_t>(cols[p]) * k + c0;
-    for (int c = 0; c < W; ++c) {
-      acc[c] += a * static_cast<A>(brow[c]);
-    }
-    for (int c = 0; c < tail; ++c) {
-      tacc[c] += a * static_cast<A>(brow[W + c]);
+    for (int c = 0; c < N; ++c) {
+      acc[0][c] += a * static_cast<A>(brow[c]);
     }
   }
-  for (int c = 0; c < W; ++c) {
-    out_row[c0 + c] = static_cast<T>(acc[c]);
-  }
-  for (int c = 0; c < tail; ++c) {
-    out_row[c0 + W + c] = static_cast<T>(tacc[c]);
+  for (int c = 0; c < N; ++c) {
+    A s = acc[0][c];
+    for (int u = 1; u < U; ++u) {
+      s += acc[u][c];
+    }
+    out_row[c0 + c] = static_cast<T>(s);
   }
 }
 
 // out[col[p], c0 + ...] += data[p] * b_row[c0 + ...]   (A^T @ B, one row of A)
-template <int W, typename T, typename A, typename I>
+template <int W, int TAIL, typename T, typename A, typename I>
 inline void scatter_tile(const I* cols, const T* vals, int64_t start, int64_t end,
-                         const T* b_row, int64_t k, int64_t c0, int tail, A* out) {
-  A bv[W > 0 ? W : 1];
-  A tb[4];
-  for (int c = 0; c < W; ++c) {
+                         const T* b_row, int64_t k, int64_t c0, A* out) {
+  constexpr int N = W + TAIL;
+  A bv[N];
+  for (int c = 0; c < N; ++c) {
     bv[c] = static_cast<A>(b_row[c0 + c]);
-  }
-  for (int c = 0; c < tail; ++c) {
-    tb[c] = static_cast<A>(b_row[c0 + W + c]);
   }
   for (int64_t p = start; p < end; ++p) {
     const A a = static_cast<A>(vals[p]);
     A* orow = out + static_cast<int64_t>(cols[p]) * k + c0;
-    for (int c = 0; c < W; ++c) {
+    for (int c = 0; c < N; ++c) {
       orow[c] += a * bv[c];
-    }
-    for (int c = 0; c < tail; ++c) {
-      orow[W + c] += a * tb[c];
     }
   }
 }
 
-// Calls tile.template operator()<W>(c0, tail) over columns [c_begin, c_end) in tiles of
-// W in {kTile, 32, 16, 8, 4}; a remainder below 4 is fused into the last tile.
+// Calls tile.template operator()<W, TAIL>(c0) over columns [c_begin, c_end) in tiles of
+// W in {kTile, 32, 16, 8, 4}; a remainder TAIL < 4 is fused into the last tile, so an odd k
+// costs a few scalar FMAs per entry rather than another pass.
 template <typename Tile>
 inline void for_each_tile(int64_t c_begin, int64_t c_end, Tile&& tile) {
   int64_t c = c_begin;
+  auto run = [&]<int W>(int tail) {
+    switch (tail) {
+      case 0: tile.template operator()<W, 0>(c); break;
+      case 1: tile.template operator()<W, 1>(c); break;
+      case 2: tile.template operator()<W, 2>(c); break;
+      default: tile.template operator()<W, 3>(c); break;
+    }
+    c += W + tail;
+  };
   auto step = [&]<int W>() {
     while (c_end - c >= W) {
       int64_t after = c_end - c - W;
-      int tail = after < 4 ? static_cast<int>(after) : 0;
-      tile.template operator()<W>(c, tail);
-      c += W + tail;
+      run.template operator()<W>(after < 4 ? static_cast<int>(after) : 0);
       if (W != kTile) {
         break;
       }
@@ -90,8 +112,37 @@ inline void for_each_tile(int64_t c_begin, int64_t c_end, Tile&& tile) {
   step.template operator()<8>();
   step.template operator()<4>();
   if (c < c_end) {
-    tile.template operator()<0>(c, static_cast<int>(c_end - c));
+    run.template operator()<0>(static_cast<int>(c_end - c));
   }
+}
+
+// spmv's row: sum_p data[p] * x[col[p]]. The column check is a predictable branch in the
+// same pass (short rows are common; a second pass over them costs as much as the products).
+template <typename T, typename A, typename I>
+inline A row_dot(const I* cols, const T* vals, int64_t start, int64_t end, const T* x, int64_t n,
+                 int64_t row, StatusSink& sink) {
+  using U = std::make_unsigned_t<I>;
+  const U un = static_cast<U>(n);
+  A s0 = 0, s1 = 0;
+  int64_t q = start;
+  for (; q + 2 <= end; q += 2) {
+    const U c0 = static_cast<U>(cols[q]), c1 = static_cast<U>(cols[q + 1]);
+    if (__builtin_expect((c0 >= un) | (c1 >= un), 0)) {
+      columns_ok(cols, start, end, n, row, sink);
+      return A(0);
+    }
+    s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
+    s1 += static_cast<A>(vals[q + 1]) * static_cast<A>(x[c1]);
+  }
+  if (q < end) {
+    const U c0 = static_cast<U>(cols[q]);
+    if (c0 >= un) {
+      columns_ok(cols, start, end, n, row, sink);
+      return A(0);
+    }
+    s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
+  }
+  return s0 + s1;
 }
 
 template <typename T, typename A, typename I>
@@ -107,28 +158,20 @@ KernelStatus product_gather(const ProductParams& p) {
     for (int64_t i = r0; i < r1; ++i) {
       int64_t start, end;
       T* orow = out + i * k;
-      if (!row_range(indptr, i, nnz, start, end, sink) ||
-          !columns_ok(cols, start, end, n, i, sink)) {
+      if (!row_range(indptr, i, nnz, start, end, sink)) {
         std::fill(orow, orow + k, T(0));
         continue;
       }
-      if (k == 1) { // spmv: four partial sums hide the add latency
-        A s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int64_t q = start;
-        for (; q + 4 <= end; q += 4) {
-          s0 += static_cast<A>(vals[q]) * static_cast<A>(B[cols[q]]);
-          s1 += static_cast<A>(vals[q + 1]) * static_cast<A>(B[cols[q + 1]]);
-          s2 += static_cast<A>(vals[q + 2]) * static_cast<A>(B[cols[q + 2]]);
-          s3 += static_cast<A>(vals[q + 3]) * static_cast<A>(B[cols[q + 3]]);
-        }
-        for (; q < end; ++q) {
-          s0 += static_cast<A>(vals[q]) * static_cast<A>(B[cols[q]]);
-        }
-        orow[0] = static_cast<T>((s0 + s1) + (s2 + s3));
+      if (k == 1) {
+        orow[0] = static_cast<T>(row_dot<T, A, I>(cols, vals, start, end, B, n, i, sink));
         continue;
       }
-      for_each_tile(0, k, [&]<int W>(int64_t c0, int tail) {
-        gather_tile<W, T, A, I>(cols, vals, start, end, B, k, c0, tail, orow);
+      if (!columns_ok(cols, start, end, n, i, sink)) {
+        std::fill(orow, orow + k, T(0));
+        continue;
+      }
+      for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
+        gather_tile<W, TAIL, T, A, I>(cols, vals, start, end, B, k, c0, orow);
       });
     }
   });
@@ -170,8 +213,8 @@ KernelStatus product_scatter(const ProductParams& p) {
             !columns_ok(cols, start, end, n, i, sink)) {
           continue;
         }
-        for_each_tile(c_begin, c_end, [&]<int W>(int64_t c0, int tail) {
-          scatter_tile<W, T, A, I>(cols, vals, start, end, B + i * k, k, c0, tail, dst);
+        for_each_tile(c_begin, c_end, [&]<int W, int TAIL>(int64_t c0) {
+          scatter_tile<W, TAIL, T, A, I>(cols, vals, start, end, B + i * k, k, c0, dst);
         });
       }
     };

@@ -1,0 +1,168 @@
+"""Shared benchmark helpers: timing (median and IQR), seeded test matrices, result rows.
+
+Timing rules: MLX is lazy, so an MLX callable's result is evaluated (``mx.eval``) inside the
+timed region, otherwise we would time only graph building. Ours and the baseline are timed
+interleaved (a, b, b, a, ...) so that slow drifts of a noisy machine hit both alike.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import scipy.sparse as sp
+
+# benchmarks/ is run as scripts (`python benchmarks/bench_spmm.py`): make mlx_sparse importable
+# from the repository root without installing it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mlx_sparse as ms  # noqa: E402
+
+
+
+REPEATS = {False: 25, True: 7}  # per timing sample count: full run, --quick
+WARMUP = 2
+
+
+def _sync(out):
+    """Force an MLX result (array, CSRArray, or a tree of them); other results are already done."""
+    if isinstance(out, (mx.array, dict, list, tuple)):
+        mx.eval(out)
+    return out
+
+
+@dataclass
+class Timing:
+    median_ms: float
+    iqr_ms: float
+    samples: int
+
+
+def _summary(times_s: list[float]) -> Timing:
+    q1, med, q3 = np.percentile(np.asarray(times_s) * 1e3, [25, 50, 75])
+    return Timing(float(med), float(q3 - q1), len(times_s))
+
+
+def _one(fn, number):
+    t = time.perf_counter()
+    for _ in range(number):
+        _sync(fn())
+    return (time.perf_counter() - t) / number
+
+
+def time_fn(fn, repeats=25, warmup=WARMUP, number=1) -> Timing:
+    """Median and IQR (ms) of `repeats` samples, each the mean of `number` calls of fn()."""
+    for _ in range(warmup):
+        _sync(fn())
+    return _summary([_one(fn, number) for _ in range(repeats)])
+
+
+def time_pair(fa, fb, repeats=25, warmup=WARMUP, number=1) -> tuple[Timing, Timing]:
+    """time_fn for two callables, interleaved, alternating which goes first."""
+    for _ in range(warmup):
+        _sync(fa()), _sync(fb())
+    ta, tb = [], []
+    for i in range(repeats):
+        if i % 2 == 0:
+            ta.append(_one(fa, number)), tb.append(_one(fb, number))
+        else:
+            tb.append(_one(fb, number)), ta.append(_one(fa, number))
+    return _summary(ta), _summary(tb)
+
+
+# ---- test matrices (scipy CSR, float32 values, int32 indices, canonical)
+
+def _as_f32_i32(S) -> sp.csr_array:
+    S = sp.csr_array(S, dtype=np.float32)
+    S.sum_duplicates()  # canonical: sorted, no duplicates
+    S.indices = S.indices.astype(np.int32)
+    S.indptr = S.indptr.astype(np.int32)
+    return S
+
+
+def random_nnz_per_row(m, n, nnz_per_row, seed=0) -> sp.csr_array:
+    """About `nnz_per_row` uniformly placed entries in each row (rare collisions merge)."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(m), nnz_per_row)
+    cols = rng.integers(0, n, size=m * nnz_per_row)
+    vals = rng.standard_normal(m * nnz_per_row).astype(np.float32)
+    return _as_f32_i32(sp.coo_array((vals, (rows, cols)), shape=(m, n)))
+
+
+def random_density(m, n, density, seed=0) -> sp.csr_array:
+    """Uniformly placed entries with the given density, standard normal values."""
+    rng = np.random.default_rng(seed)
+    S = sp.random_array((m, n), density=density, format="csr", dtype=np.float32, rng=rng,
+                        data_sampler=lambda size: rng.standard_normal(size))
+    return _as_f32_i32(S)
+
+
+def dense(shape, seed=1) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def to_mlx(S, *dense_arrays):
+    """CSRArray and mx arrays for the operands, evaluated so that timing excludes the copy."""
+    out = [ms.csr_array(S)] + [mx.array(d) for d in dense_arrays]
+    mx.eval(out)
+    return out
+
+
+def check_close(ours, ref, name, rtol=1e-4):
+    """Guard against timing a wrong answer: compare once with scipy (float32 tolerance)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    err = np.max(np.abs(ours - ref), initial=0.0)
+    scale = max(np.max(np.abs(ref), initial=0.0), 1.0)
+    if err > rtol * scale:
+        raise AssertionError(f"{name}: max |error| {err:.3g} exceeds {rtol * scale:.3g}")
+
+
+# ---- result rows
+
+@dataclass
+class Row:
+    case: str
+    ours_ms: float
+    base_ms: float | None  # None: no baseline (e.g. torch absent)
+    ratio: float | None    # the number judged against the target (usually baseline/ours)
+    ratio_text: str        # how to show `ratio` (its meaning differs for a few rows)
+    target: str            # e.g. ">= 1.5x"; "-" for informative rows
+    met: bool | None       # None for informative rows
+    baseline: str = "scipy"
+    notes: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def speedup_row(case, t_ours: Timing, t_base: Timing, min_speedup, baseline="scipy", **notes):
+    """A row judged by speed-up = baseline / ours >= min_speedup (None: informative)."""
+    r = t_base.median_ms / t_ours.median_ms
+    notes.update(ours_iqr_ms=t_ours.iqr_ms, base_iqr_ms=t_base.iqr_ms)
+    return Row(case, t_ours.median_ms, t_base.median_ms, r, f"{r:.2f}x",
+               "-" if min_speedup is None else f">= {min_speedup:g}x",
+               None if min_speedup is None else r >= min_speedup, baseline, notes)
+
+
+def print_rows(rows, title=None):
+    """A plain table for the standalone scripts (run.py prints the markdown one)."""
+    if title:
+        print(title)
+    print(f"{'case':<58s} {'ours ms':>9s} {'base ms':>9s} {'ratio':>22s} {'target':>16s}  met")
+    for r in rows:
+        base = "-" if r.base_ms is None else f"{r.base_ms:9.3f}"
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        print(f"{r.case:<58s} {r.ours_ms:9.3f} {base:>9s} {r.ratio_text:>22s} {r.target:>16s}  {met}")
+
+
+def torch_or_none():
+    """torch if importable (only for informative rows; it is not a dependency)."""
+    try:
+        import torch
+    except Exception:  # absent or broken install: skip its rows
+        return None
+    return torch

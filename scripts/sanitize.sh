@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds mlx_sparse with AddressSanitizer + UndefinedBehaviorSanitizer into its own virtual
+# environment (.venv-asan) and runs the whole test suite under them.
+# Usage: bash scripts/sanitize.sh [pytest args...]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$repo/.venv-asan"
+python3 -m venv "$venv"
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+pip install -q "mlx[cpu]==0.32.4" numpy scipy pytest hypothesis "nanobind>=3,<4" scikit-build-core ninja cmake
+MLX_SPARSE_SANITIZE=ON pip install -q --no-build-isolation --no-deps "$repo"
+# Python itself is not instrumented, so the runtimes are preloaded. Leak checking is off:
+# the interpreter keeps objects alive at exit by design.
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# Run from outside the checkout so that the sanitized install, not the sources, is imported.
+cd "$(mktemp -d)"
+python -m pytest -q -p no:cacheprovider "$repo/tests" "$@"
