@@ -51,7 +51,6 @@ std::vector<array> CsrSpgemm::vjp(const std::vector<array>& p, const std::vector
   auto s = stream();
   const auto& dc = cotangents[0];
   const int64_t l = static_cast<int64_t>(p[3].size()) - 1; // inner dimension
-  const int64_t m = static_cast<int64_t>(p[0].size()) - 1;
   std::vector<array> grads;
   for (int arg : argnums) {
     if (arg == 2) {
@@ -66,7 +65,6 @@ std::vector<array> CsrSpgemm::vjp(const std::vector<array>& p, const std::vector
       throw_index_grad("csr_spgemm");
     }
   }
-  (void)m;
   return grads;
 }
 

@@ -116,33 +116,60 @@ inline void for_each_tile(int64_t c_begin, int64_t c_end, Tile&& tile) {
   }
 }
 
-// spmv's row: sum_p data[p] * x[col[p]]. The column check is a predictable branch in the
-// same pass (short rows are common; a second pass over them costs as much as the products).
+// A row with a bad index or range: recorded, and its output zeroed (kept off the hot path).
+template <typename T, typename I>
+[[gnu::noinline, gnu::cold]] void bad_row(const I* indptr, const I* cols, int64_t i, int64_t n,
+                                          int64_t nnz, T* orow, int64_t k, StatusSink& sink) {
+  int64_t start, end;
+  if (row_range(indptr, i, nnz, start, end, sink)) {
+    columns_ok(cols, start, end, n, i, sink);
+  }
+  std::fill(orow, orow + k, T(0));
+}
+
+// spmv over rows [r0, r1): y[i] = sum_p data[p] * x[col[p]]. A function of its own, with
+// everything in locals, so the short-row loop keeps its state in registers; the checks are
+// predictable branches in the same pass.
 template <typename T, typename A, typename I>
-inline A row_dot(const I* cols, const T* vals, int64_t start, int64_t end, const T* x, int64_t n,
-                 int64_t row, StatusSink& sink) {
+[[gnu::noinline]] void spmv_rows(const I* __restrict indptr, const I* __restrict cols,
+                                 const T* __restrict vals, const T* __restrict x,
+                                 T* __restrict y, int64_t r0, int64_t r1, int64_t n,
+                                 int64_t nnz, StatusSink& sink) {
   using U = std::make_unsigned_t<I>;
   const U un = static_cast<U>(n);
-  A s0 = 0, s1 = 0;
-  int64_t q = start;
-  for (; q + 2 <= end; q += 2) {
-    const U c0 = static_cast<U>(cols[q]), c1 = static_cast<U>(cols[q + 1]);
-    if (__builtin_expect((c0 >= un) | (c1 >= un), 0)) {
-      columns_ok(cols, start, end, n, row, sink);
-      return A(0);
+  for (int64_t i = r0; i < r1; ++i) {
+    const int64_t start = indptr[i], end = indptr[i + 1];
+    if (__builtin_expect(start < 0 || start > end || end > nnz || n == 0, 0)) {
+      if (start != end || start < 0 || end > nnz) {
+        bad_row(indptr, cols, i, n, nnz, y + i, 1, sink);
+        continue;
+      }
     }
-    s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
-    s1 += static_cast<A>(vals[q + 1]) * static_cast<A>(x[c1]);
-  }
-  if (q < end) {
-    const U c0 = static_cast<U>(cols[q]);
-    if (c0 >= un) {
-      columns_ok(cols, start, end, n, row, sink);
-      return A(0);
+    A s0 = 0, s1 = 0;
+    bool bad = false;
+    int64_t q = start;
+    for (; q + 2 <= end; q += 2) {
+      const U c0 = static_cast<U>(cols[q]), c1 = static_cast<U>(cols[q + 1]);
+      if (__builtin_expect((c0 >= un) | (c1 >= un), 0)) {
+        bad = true;
+        break;
+      }
+      s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
+      s1 += static_cast<A>(vals[q + 1]) * static_cast<A>(x[c1]);
     }
-    s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
+    if (!bad && q < end) {
+      const U c0 = static_cast<U>(cols[q]);
+      bad = c0 >= un;
+      if (!bad) {
+        s0 += static_cast<A>(vals[q]) * static_cast<A>(x[c0]);
+      }
+    }
+    if (__builtin_expect(bad, 0)) {
+      bad_row(indptr, cols, i, n, nnz, y + i, 1, sink);
+      continue;
+    }
+    y[i] = static_cast<T>(s0 + s1);
   }
-  return s0 + s1;
 }
 
 template <typename T, typename A, typename I>
@@ -155,15 +182,15 @@ KernelStatus product_gather(const ProductParams& p) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
     const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
     T* out = static_cast<T*>(p.out) + b * m * k;
+    if (k == 1) {
+      spmv_rows<T, A, I>(indptr, cols, vals, B, out, r0, r1, n, nnz, sink);
+      return;
+    }
     for (int64_t i = r0; i < r1; ++i) {
       int64_t start, end;
       T* orow = out + i * k;
       if (!row_range(indptr, i, nnz, start, end, sink)) {
         std::fill(orow, orow + k, T(0));
-        continue;
-      }
-      if (k == 1) {
-        orow[0] = static_cast<T>(row_dot<T, A, I>(cols, vals, start, end, B, n, i, sink));
         continue;
       }
       if (!columns_ok(cols, start, end, n, i, sink)) {
