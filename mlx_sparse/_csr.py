@@ -375,6 +375,9 @@ class CSRArray(dict):
         return (-self).__add__(other)
 
     def __matmul__(self, other):
+        if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
+            op = _ext.csr_spmv if other.ndim == 1 else _ext.csr_spmm
+            return op(self._indptr, self._indices, self["data"], other, self._shape[1])
         from ._ops import matmul
 
         return matmul(self, other)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mlx_sparse as ms
-from conftest import ROOT, random_case
+from conftest import random_case
 
 ERRORS = (ValueError, RuntimeError, IndexError)
 

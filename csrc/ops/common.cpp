@@ -51,8 +51,12 @@ mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
   return t;
 }
 
+array cast(const array& a, mx::Dtype dtype, mx::Stream s) {
+  return a.dtype() == dtype ? a : mx::astype(a, dtype, s);
+}
+
 array prepare(const array& a, mx::Dtype dtype, mx::Stream s) {
-  array x = a.dtype() == dtype ? a : mx::astype(a, dtype, s);
+  array x = cast(a, dtype, s);
   if (x.is_available() && x.flags().row_contiguous) {
     return x;
   }

@@ -18,6 +18,9 @@ int64_t check_structure(const char* op, const array& indptr, const array& indice
 // integer inputs. Complex and bool are rejected.
 mx::Dtype value_dtype(const char* op, const std::vector<array>& operands);
 
+// The array in dtype (itself, with no graph node, when it already is).
+array cast(const array& a, mx::Dtype dtype, mx::Stream s);
+
 // The array, cast to dtype and made row-contiguous (a no-op for evaluated contiguous arrays).
 array prepare(const array& a, mx::Dtype dtype, mx::Stream s);
 array prepare_index(const array& a, mx::Stream s);

@@ -24,8 +24,8 @@ array csr_sddmm(const array& indptr, const array& indices, const array& g, const
   }
   auto dtype = value_dtype(op, {g, b});
   auto batch = batch_shape(op, {g, b}, {2, 2});
-  auto gg = fit_batch(mx::astype(g, dtype, s), 2, batch, s);
-  auto bb = fit_batch(mx::astype(b, dtype, s), 2, batch, s);
+  auto gg = fit_batch(cast(g, dtype, s), 2, batch, s);
+  auto bb = fit_batch(cast(b, dtype, s), 2, batch, s);
   mx::Shape out = batch;
   out.push_back(indices.size());
   return array(out, dtype, std::make_shared<CsrSddmm>(s),

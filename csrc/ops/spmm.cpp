@@ -40,8 +40,8 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   }
   auto dtype = value_dtype(op, {data, dense});
   auto batch = batch_shape(op, {data, dense}, {1, core});
-  auto d = fit_batch(mx::astype(data, dtype, s), 1, batch, s);
-  auto x = fit_batch(mx::astype(dense, dtype, s), core, batch, s);
+  auto d = fit_batch(cast(data, dtype, s), 1, batch, s);
+  auto x = fit_batch(cast(dense, dtype, s), core, batch, s);
   mx::Shape out = batch;
   out.push_back(transpose ? n_cols : m);
   if (!vector) {
