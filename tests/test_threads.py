@@ -1,0 +1,75 @@
+"""The multithreaded kernel paths (row blocks, column splits, private accumulators), with
+problems large enough to leave the serial fallback, against scipy, for several pool sizes."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import mlx_sparse as ms
+
+
+@pytest.fixture(params=[1, 2, 3, 5])
+def threads(request):
+    before = ms.num_threads()
+    ms.set_num_threads(request.param)
+    yield request.param
+    ms.set_num_threads(before)
+
+
+def _matrix(m, n, density, seed, long_row=False):
+    S = sp.random(m, n, density=density, format="lil", dtype=np.float64, random_state=seed)
+    if long_row:  # one row holding most entries: the balancing must not split it wrongly
+        S[m // 3, :] = np.random.default_rng(seed).uniform(-1, 1, n)
+    return sp.csr_array(S.tocsr().astype(np.float32))
+
+
+def _close(ours, ref, rtol=1e-4):
+    ref = np.asarray(ref, dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(ours, dtype=np.float64), ref, rtol=rtol,
+                               atol=rtol * max(1.0, np.abs(ref).max(initial=0)))
+
+
+@pytest.mark.parametrize("long_row", [False, True])
+@pytest.mark.parametrize("k", [1, 3, 8, 17, 40, 130])
+def test_products_parallel(threads, k, long_row):
+    S = _matrix(1201, 977, 0.04, seed=k, long_row=long_row)  # > 32k entries: parallel
+    A = ms.csr_array(S)
+    rng = np.random.default_rng(k)
+    B = rng.standard_normal((977, k)).astype(np.float32)
+    G = rng.standard_normal((1201, k)).astype(np.float32)
+    if k == 1:
+        _close(A @ mx.array(B[:, 0]), S @ B[:, 0])
+        _close(G[:, 0] @ A, G[:, 0] @ S)  # transposed spmv: private accumulators
+    _close(A @ mx.array(B), S @ B)
+    _close(ms.matmul(mx.array(G.T), A), G.T @ S)  # transposed spmm: column split or private
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    _close(ms.sddmm(A, mx.array(G), mx.array(B)).data, (G[rows] * B[S.indices]).sum(1))
+
+
+def test_batched_and_dense_parallel(threads):
+    S = _matrix(700, 650, 0.05, seed=3)
+    A = ms.csr_array(S)
+    Bb = np.random.default_rng(4).standard_normal((3, 650, 24)).astype(np.float32)
+    _close(A @ mx.array(Bb), np.stack([S @ b for b in Bb]))
+    _close(A.todense(), S.toarray())
+
+
+def test_spgemm_parallel(threads):
+    S = _matrix(900, 800, 0.01, seed=5)
+    T = _matrix(800, 700, 0.01, seed=6)
+    C = ms.csr_array(S) @ ms.csr_array(T)
+    assert C.has_canonical_format
+    _close(C.toarray(), (S @ T).toarray())
+
+
+def test_grad_parallel(threads):
+    S = _matrix(1100, 900, 0.02, seed=7)
+    A = ms.csr_array(S)
+    B = np.random.default_rng(8).standard_normal((900, 33)).astype(np.float32)
+    W = np.random.default_rng(9).standard_normal((1100, 33)).astype(np.float32)
+    loss = lambda v, b: (mx.array(W) * (A.with_data(v) @ b)).sum()
+    gv, gb = mx.grad(loss, argnums=(0, 1))(A.data, mx.array(B))
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    _close(gb, S.T @ W)
+    _close(gv, (W[rows] * B[S.indices]).sum(1))
