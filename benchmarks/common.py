@@ -60,12 +60,13 @@ def time_fn(fn, repeats=25, warmup=WARMUP, number=1) -> Timing:
     return _summary([_one(fn, number) for _ in range(repeats)])
 
 
-def time_pair(fa, fb, repeats=25, warmup=WARMUP, number=1, block=5) -> tuple[Timing, Timing]:
+def time_pair(fa, fb, repeats=25, warmup=WARMUP, number=1, block=10) -> tuple[Timing, Timing]:
     """time_fn for two callables, side by side: blocks of `block` back-to-back calls of each,
     alternating, so both are timed warm (as in a loop) and share the machine's drift.
 
-    Alternating single calls instead times each right after the other has run on the other
-    core, which on this 2-core VM costs ours (two threads) up to 2x and scipy ~1.2x.
+    On this 2-core VM the first calls after the other side's block (which leaves one core
+    idle) run up to 2x slower, for ours (two threads) more than for scipy (one); two untimed
+    calls open each block so that both sides are timed in the steady state of a loop.
     """
     for _ in range(warmup):
         _sync(fa()), _sync(fb())
@@ -74,7 +75,7 @@ def time_pair(fa, fb, repeats=25, warmup=WARMUP, number=1, block=5) -> tuple[Tim
         n = min(block, repeats - i)
         first, second = ((fa, ta), (fb, tb)) if (i // block) % 2 == 0 else ((fb, tb), (fa, ta))
         for fn, out in (first, second):
-            _sync(fn())  # one untimed call: the block starts warm
+            _sync(fn()), _sync(fn())  # untimed: the block starts warm
             out.extend(_one(fn, number) for _ in range(n))
     return _summary(ta), _summary(tb)
 
