@@ -12,6 +12,9 @@ namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
 
 namespace {
 
+// Counting sort by column over row blocks: each block counts its columns, an exclusive scan
+// over (column, block) gives every block its own write cursor per column, then blocks fill
+// in parallel. Blocks cover rows in order, so the result stays stable.
 template <typename I>
 KernelStatus transpose_impl(const TransposeParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
@@ -21,36 +24,57 @@ KernelStatus transpose_impl(const TransposeParams& p) {
   I* tcols = static_cast<I*>(p.indices_t);
   I* perm = static_cast<I*>(p.perm);
   StatusSink sink;
-  std::vector<int64_t> next(n + 1, 0);
-  bool valid = true;
-  for (int64_t i = 0; i < m && valid; ++i) {
-    int64_t start, end;
-    valid = row_range(indptr, i, nnz, start, end, sink) &&
-        columns_ok(cols, start, end, n, i, sink);
-    for (int64_t q = start; valid && q < end; ++q) {
-      ++next[static_cast<int64_t>(cols[q]) + 1];
-    }
+  if (m > 0 && (indptr[0] != 0 || static_cast<int64_t>(indptr[m]) != nnz)) {
+    sink.bad_indptr(indptr[0] != 0 ? 0 : m, indptr[0] != 0 ? indptr[0] : indptr[m]);
   }
-  if (!valid || (m > 0 && static_cast<int64_t>(indptr[m]) != nnz)) {
-    if (valid) {
-      sink.bad_indptr(m, static_cast<int64_t>(indptr[m]));
+  // blocks: few enough that blocks x n counters stay small
+  int64_t blocks = nnz + m < kSerialWork ? 1 : std::min<int64_t>(num_threads(), kMaxParts);
+  blocks = std::max<int64_t>(1, std::min<int64_t>(blocks, (int64_t(1) << 26) / std::max<int64_t>(n + 1, 1)));
+  std::vector<int64_t> count(static_cast<size_t>(blocks * n), 0);
+  auto block_rows = [&](int64_t t, int64_t& r0, int64_t& r1) {
+    r0 = m * t / blocks;
+    r1 = m * (t + 1) / blocks;
+  };
+  parallel_for(blocks, [&](int64_t t) {
+    int64_t r0, r1;
+    block_rows(t, r0, r1);
+    int64_t* c = count.data() + t * n;
+    for (int64_t i = r0; i < r1; ++i) {
+      int64_t start, end;
+      if (!row_range(indptr, i, nnz, start, end, sink) || !columns_ok(cols, start, end, n, i, sink)) {
+        return;
+      }
+      for (int64_t q = start; q < end; ++q) {
+        ++c[cols[q]];
+      }
     }
+  });
+  if (!sink.status().ok()) {
     std::fill(tptr, tptr + n + 1, I(0));
     return sink.status();
   }
+  int64_t run = 0; // exclusive scan in (column, block) order
   for (int64_t j = 0; j < n; ++j) {
-    next[j + 1] += next[j];
-  }
-  for (int64_t j = 0; j <= n; ++j) {
-    tptr[j] = static_cast<I>(next[j]);
-  }
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t q = indptr[i]; q < indptr[i + 1]; ++q) {
-      int64_t dst = next[cols[q]]++;
-      tcols[dst] = static_cast<I>(i);
-      perm[dst] = static_cast<I>(q);
+    tptr[j] = static_cast<I>(run);
+    for (int64_t t = 0; t < blocks; ++t) {
+      int64_t c = count[t * n + j];
+      count[t * n + j] = run;
+      run += c;
     }
   }
+  tptr[n] = static_cast<I>(run);
+  parallel_for(blocks, [&](int64_t t) {
+    int64_t r0, r1;
+    block_rows(t, r0, r1);
+    int64_t* next = count.data() + t * n;
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int64_t q = indptr[i]; q < indptr[i + 1]; ++q) {
+        int64_t dst = next[cols[q]]++;
+        tcols[dst] = static_cast<I>(i);
+        perm[dst] = static_cast<I>(q);
+      }
+    }
+  });
   return sink.status();
 }
 
