@@ -165,9 +165,17 @@ void parallel_rows(const I* indptr, int64_t m, int64_t nnz, int64_t batch, int64
   parallel_for(parts * batch, task);
 }
 
-template <typename T, typename A>
-inline A load(const T* p, int64_t i) {
-  return static_cast<A>(p[i]);
+// Runs fn(batch, row_begin, row_end) over the batch and even row blocks: for kernels whose
+// cost per row does not follow its entries (todense writes every dense row in full).
+template <typename F>
+void parallel_even_rows(int64_t m, int64_t batch, int64_t work, F&& fn) {
+  int64_t threads = num_threads();
+  int64_t parts = work >= kSerialWork && threads > 1 ? std::min<int64_t>(kMaxParts, threads * 4) : 1;
+  parts = std::max<int64_t>(1, std::min(parts, m));
+  parallel_for(parts * batch, [&](int64_t t) {
+    int64_t b = t / parts, blk = t % parts;
+    fn(b, m * blk / parts, m * (blk + 1) / parts);
+  });
 }
 
 } // namespace mlx_sparse::cpu::MLX_SPARSE_ISA

@@ -205,8 +205,9 @@ KernelStatus product_gather(const ProductParams& p) {
   return sink.status();
 }
 
-// out[n][k] = A^T @ B[m][k]. Wide k: threads own disjoint column ranges of out and scatter
-// all rows. Narrow k: threads own row blocks with private accumulators, summed at the end.
+// out[n][k] = A^T @ B[m][k] by scattering rows of B: threads own row blocks with private
+// accumulators (within a memory budget), summed at the end. The ops send only narrow k here
+// (spmv^T, k < 16); wider products gather over A^T's structure instead.
 template <typename T, typename A, typename I>
 KernelStatus product_scatter(const ProductParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
@@ -214,10 +215,9 @@ KernelStatus product_scatter(const ProductParams& p) {
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
   StatusSink sink;
   const int64_t threads = (nnz + m) * k >= kSerialWork ? num_threads() : 1;
-  const int64_t col_parts = std::min<int64_t>(threads, k / 8);
-  // private accumulators only for narrow k, and within a memory budget (64 MiB)
+  // private accumulators within a memory budget (64 MiB)
   const int64_t budget = std::max<int64_t>(1, (int64_t(64) << 20) / std::max<int64_t>(1, n * k * int64_t(sizeof(A))));
-  const int64_t row_parts = col_parts >= 2 ? 1 : std::max<int64_t>(1, std::min(threads, budget));
+  const int64_t row_parts = std::max<int64_t>(1, std::min(threads, budget));
   constexpr bool direct = std::is_same_v<T, A>; // accumulate straight into out
   std::vector<A> acc(static_cast<size_t>((direct ? row_parts - 1 : row_parts) * n * k));
   for (int64_t b = 0; b < p.batch; ++b) {
@@ -233,30 +233,19 @@ KernelStatus product_scatter(const ProductParams& p) {
     };
     std::fill(buffer(0), buffer(0) + n * k, A(0));
     std::fill(acc.begin(), acc.end(), A(0));
-    auto scatter_rows = [&](int64_t r0, int64_t r1, int64_t c_begin, int64_t c_end, A* dst) {
-      for (int64_t i = r0; i < r1; ++i) {
+    parallel_for(row_parts, [&](int64_t t) {
+      A* dst = buffer(t);
+      for (int64_t i = m * t / row_parts; i < m * (t + 1) / row_parts; ++i) {
         int64_t start, end;
         if (!row_range(indptr, i, nnz, start, end, sink) ||
             !columns_ok(cols, start, end, n, i, sink)) {
           continue;
         }
-        for_each_tile(c_begin, c_end, [&]<int W, int TAIL>(int64_t c0) {
+        for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
           scatter_tile<W, TAIL, T, A, I>(cols, vals, start, end, B + i * k, k, c0, dst);
         });
       }
-    };
-    if (col_parts >= 2) {
-      parallel_for(col_parts, [&](int64_t t) {
-        // column ranges aligned to 8 so that tiles stay full width
-        int64_t c0 = (k * t / col_parts) & ~int64_t(7);
-        int64_t c1 = t == col_parts - 1 ? k : (k * (t + 1) / col_parts) & ~int64_t(7);
-        scatter_rows(0, m, c0, c1, buffer(0));
-      });
-    } else {
-      parallel_for(row_parts, [&](int64_t t) {
-        scatter_rows(m * t / row_parts, m * (t + 1) / row_parts, 0, k, buffer(t));
-      });
-    }
+    });
     if (direct && row_parts == 1) {
       continue;
     }

@@ -1,6 +1,6 @@
 // todense on the CPU: out[b] = dense(A_b), duplicates summed (in acc_t<T>).
 //   I indptr[m + 1], I indices[nnz], T data[batch?][nnz], T out[batch][m][n]
-// Rows are independent, so blocks of rows run in parallel with no write conflicts.
+// Rows are independent, so even blocks of rows run in parallel with no write conflicts.
 #include <vector>
 
 #include "cpu/kernels/common.h"
@@ -15,7 +15,7 @@ KernelStatus todense_impl(const TodenseParams& p) {
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, nnz = p.a.nnz;
   StatusSink sink;
-  parallel_rows(indptr, m, nnz + m * n / 8, p.batch, 1, [&](int64_t b, int64_t r0, int64_t r1) {
+  parallel_even_rows(m, p.batch, (nnz + m * n / 8) * p.batch, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
     T* out = static_cast<T*>(p.out) + b * m * n;
     std::vector<A> row(std::is_same_v<T, A> ? 0 : n);
