@@ -32,10 +32,12 @@ struct KernelStatus {
 
 // spmv / spmm: out[b] = A_b @ B[b]  (or A_b^T @ B[b] when transpose).
 // data[batch? , nnz]; B[batch?, rows_b, k]; out[batch, rows_out, k] (k == 1 for spmv).
-// A batch stride of 0 broadcasts that operand over the batch.
+// A batch stride of 0 broadcasts that operand over the batch. With perm (gathering over
+// A^T's structure), entry q's value is data[perm[q]].
 struct ProductParams {
   CsrView a;
   const void* data;
+  const void* perm = nullptr;
   const void* b;
   void* out;
   int64_t k;

@@ -215,6 +215,25 @@ class CSRArray(dict):
             self._cache["T"] = t
         return self._cache["T"]
 
+    def _transposed(self) -> list:
+        """A^T's structure for the products, from this pattern's second product on.
+
+        The transposed product (gradients of ``A @ B``, ``X @ A``) gathers over A^T; caching
+        it spares a training loop one transpose per backward pass, and a one-off product
+        pays nothing. Forward SpMV does not carry it: three more inputs cost more per call
+        than the narrow backward saves.
+        """
+        t = self._cache.get("T")
+        if t is not None:
+            return t
+        uses = self._cache["uses"] = self._cache.get("uses", 0) + 1
+        if uses < 2:
+            return []
+        try:
+            return self._transpose_structure()
+        except Exception:  # indices traced inside mx.compile: no cache, the op transposes
+            return []
+
     def _with_data(self, data, **flags) -> "CSRArray":
         """The same pattern with other values (which may be a traced array)."""
         out = CSRArray(
@@ -376,8 +395,12 @@ class CSRArray(dict):
 
     def __matmul__(self, other):
         if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
-            op = _ext.csr_spmv if other.ndim == 1 else _ext.csr_spmm
-            return op(self._indptr, self._indices, self["data"], other, self._shape[1])
+            if other.ndim == 1:
+                return _ext.csr_spmv(self._indptr, self._indices, self["data"], other,
+                                     self._shape[1])
+            t = self._cache.get("T") or self._transposed()
+            return _ext.csr_spmm(self._indptr, self._indices, self["data"], other,
+                                 self._shape[1], False, t)
         from ._ops import matmul
 
         return matmul(self, other)

@@ -33,7 +33,8 @@ def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
     B = _dense(B)
-    return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, stream=stream)
+    return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
+                         stream=stream)
 
 
 def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
@@ -96,10 +97,11 @@ def matmul(a, b, *, stream=None):
         return spmm(a, b, stream=stream)
     A, x = b, _dense(a)
     if x.ndim == 1:  # x @ A = A^T x
-        return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, stream=stream)
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, A._transposed(),
+                             stream=stream)
     # X @ A = (A^T @ X^T)^T
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
-                      stream=stream)
+                      A._transposed(), stream=stream)
     return mx.swapaxes(y, -1, -2)
 
 
@@ -179,7 +181,8 @@ def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
         return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, stream=stream)
     if axis in (0, -2):
         ones = mx.ones((A.shape[0],), dtype=A.dtype)
-        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], True, stream=stream)
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], True, A._transposed(),
+                             stream=stream)
     raise ValueError(f"[sum] axis must be None, 0 or 1, got {axis}")
 
 

@@ -56,30 +56,6 @@ inline int64_t batch_stride(const mx::array& a, int64_t core, int64_t batch) {
   throw std::out_of_range(msg.str());
 }
 
-// dst[b, q] = src[b, perm[q]] for elements of `elem` bytes (perm from csr_transpose).
-inline void permute(const void* src, void* dst, const void* perm, IndexType itype, size_t elem,
-                    int64_t n, int64_t batch) {
-  auto run = [&](auto idx, auto word) {
-    using I = decltype(idx);
-    using W = decltype(word);
-    const I* pp = static_cast<const I*>(perm);
-    for (int64_t b = 0; b < batch; ++b) {
-      const W* s = static_cast<const W*>(src) + b * n;
-      W* d = static_cast<W*>(dst) + b * n;
-      for (int64_t q = 0; q < n; ++q) {
-        d[q] = s[pp[q]];
-      }
-    }
-  };
-  auto by_size = [&](auto idx) {
-    if (elem == 2) run(idx, uint16_t{});
-    else if (elem == 8) run(idx, uint64_t{});
-    else run(idx, uint32_t{});
-  };
-  if (itype == IndexType::int64) by_size(int64_t{});
-  else by_size(int32_t{});
-}
-
 // Runs kernel(params) on the stream's CPU worker; errors surface at mx.eval.
 template <typename P>
 void launch(mx::Stream s, const char* op, KernelStatus (*kernel)(const P&), const P& params,

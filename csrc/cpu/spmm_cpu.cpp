@@ -27,32 +27,14 @@ void eval_product(mlx::core::Stream s, const char* op, bool vector, int64_t n_co
   if (p.batch == 0) {
     return;
   }
-  if (in.size() == 7) { // A^T @ B gathered over A^T's structure (indptr_t, indices_t, perm)
-    const int64_t m = p.a.m;
-    p.a = cpu::csr_view(in[4], in[5], m);
+  if (transpose && in.size() == 7) {
+    // A^T @ B gathered over A^T's structure (indptr_t, indices_t, perm); the kernel reads
+    // A's values through perm.
+    p.a = cpu::csr_view(in[4], in[5], p.a.m);
+    p.perm = in[6].data<void>();
     p.transpose = false;
-    // A's values in A^T's order, filled on the worker thread before the product
-    const int64_t n_values = p.data_stride == 0 ? p.a.nnz : p.a.nnz * p.batch;
-    array values_t(mlx::core::allocator::malloc(std::max<int64_t>(n_values, 1) * data.itemsize()),
-                   {static_cast<int>(n_values)}, data.dtype());
-    mlx::core::cpu::get_command_encoder(s).add_temporary(values_t);
-    const void* src = data.data<void>();
-    void* dst = values_t.data<void>();
-    p.data = dst;
-    const void* perm = in[6].data<void>();
-    const IndexType itype = p.a.itype;
-    const size_t elem = data.itemsize();
-    const int64_t nnz = p.a.nnz;
-    mlx::core::cpu::get_command_encoder(s).dispatch([=]() {
-      cpu::permute(src, dst, perm, itype, elem, nnz, n_values / std::max<int64_t>(nnz, 1));
-      KernelStatus st = cpu::spmm(p);
-      if (!st.ok()) {
-        cpu::throw_status(op, st, m);
-      }
-    });
-    return;
   }
-  cpu::launch(s, op, vector ? &cpu::spmv : &cpu::spmm, p, n_cols);
+  cpu::launch(s, op, vector ? &cpu::spmv : &cpu::spmm, p, p.perm ? p.a.n : n_cols);
 }
 } // namespace
 

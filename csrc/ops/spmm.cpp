@@ -14,12 +14,25 @@ using namespace detail;
 
 namespace {
 
+// A caller's cached A^T structure must at least have A^T's shapes and A's index dtype.
+void check_transposed(const char* op, const std::vector<array>& t, const array& indptr,
+                      const array& indices, int64_t n_cols) {
+  const bool ok = t.size() == 3 && t[0].ndim() == 1 && t[0].size() == size_t(n_cols + 1) &&
+                  t[1].ndim() == 1 && t[1].size() == indices.size() && t[2].ndim() == 1 &&
+                  t[2].size() == indices.size() && t[0].dtype() == indptr.dtype() &&
+                  t[1].dtype() == indptr.dtype() && t[2].dtype() == indptr.dtype();
+  if (!ok) {
+    throw std::invalid_argument(std::string("[") + op +
+                                "] transposed must be csr_transpose(indptr, indices, n_cols).");
+  }
+}
+
 // Dense widths from which A^T @ B is computed by gathering over A^T (see product()).
 constexpr int kGatherTransposeMinK = 16;
 
 array product(const char* op, bool vector, const array& indptr, const array& indices,
               const array& data, const array& dense, int64_t n_cols, bool transpose,
-              StreamOrDevice sd) {
+              const std::vector<array>& transposed, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
   int64_t m = check_structure(op, indptr, indices);
   const int core = vector ? 1 : 2;
@@ -52,7 +65,12 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   }
   std::vector<array> inputs = {prepare_index(indptr, s), prepare_index(indices, s),
                                prepare(d, dtype, s), prepare(x, dtype, s)};
-  if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
+  if (!transposed.empty()) {
+    check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
+    for (const auto& t : transposed) {
+      inputs.push_back(prepare_index(t, s));
+    }
+  } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
     // about 2.5x the gather for wide B, and the transpose (O(nnz)) is cheaper than that.
     auto t = csr_transpose(inputs[0], inputs[1], n_cols, s);
@@ -65,6 +83,11 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
     prim = std::make_shared<CsrSpmm>(s, n_cols, transpose);
   }
   return array(out, dtype, prim, inputs);
+}
+
+// A^T's structure riding along as inputs 4..6, if any.
+std::vector<array> transposed_inputs(const std::vector<array>& in) {
+  return std::vector<array>(in.begin() + std::min<size_t>(in.size(), 4), in.end());
 }
 
 // d/d data of A @ X (or A^T @ X): sddmm of the cotangent and X, summed over broadcast dims.
@@ -88,8 +111,9 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
       grads.push_back(product_vjp_data(vector, transpose, primals, cot, s));
     } else {
       const auto& data = primals[2];
-      array g = vector ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, s)
-                       : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, s);
+      auto t = transposed_inputs(primals);
+      array g = vector ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, t, s)
+                       : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, t, s);
       grads.push_back(sum_to_shape(g, primals[3].shape(), s));
     }
   }
@@ -99,9 +123,10 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
 array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
                   const std::vector<array>& primals, const std::vector<array>& tangents,
                   const std::vector<int>& argnums, mx::Stream s) {
+  auto t = transposed_inputs(primals);
   auto apply = [&](const array& d, const array& x) {
-    return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, s)
-                  : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, s);
+    return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, t, s)
+                  : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, t, s);
   };
   std::optional<array> out;
   for (size_t i = 0; i < argnums.size(); ++i) {
@@ -125,8 +150,9 @@ std::pair<std::vector<array>, std::vector<int>> product_vmap(
   std::vector<array> own(inputs.begin(), inputs.begin() + 4);
   std::vector<int> own_axes(axes.begin(), axes.begin() + 4);
   auto in = vmap_align(op, own, own_axes, {1, 1, 1, vector ? 1 : 2}, 2, s);
-  array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, s)
-                     : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, s);
+  auto t = transposed_inputs(inputs);
+  array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, t, s)
+                     : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, t, s);
   return {{out}, {0}};
 }
 
@@ -144,13 +170,15 @@ std::vector<Shape> product_shapes(bool vector, int64_t n_cols, bool transpose,
 } // namespace
 
 array csr_spmv(const array& indptr, const array& indices, const array& data, const array& x,
-               int64_t n_cols, bool transpose, StreamOrDevice s) {
-  return product("csr_spmv", true, indptr, indices, data, x, n_cols, transpose, s);
+               int64_t n_cols, bool transpose, const std::vector<array>& transposed,
+               StreamOrDevice s) {
+  return product("csr_spmv", true, indptr, indices, data, x, n_cols, transpose, transposed, s);
 }
 
 array csr_spmm(const array& indptr, const array& indices, const array& data, const array& b,
-               int64_t n_cols, bool transpose, StreamOrDevice s) {
-  return product("csr_spmm", false, indptr, indices, data, b, n_cols, transpose, s);
+               int64_t n_cols, bool transpose, const std::vector<array>& transposed,
+               StreamOrDevice s) {
+  return product("csr_spmm", false, indptr, indices, data, b, n_cols, transpose, transposed, s);
 }
 
 #define MLX_SPARSE_PRODUCT_TRANSFORMS(Prim, op, is_vector)                                         \

@@ -3,7 +3,9 @@
 // Accumulates in acc_t<T>. Dense columns are processed in register tiles of W values so
 // the row's entries are read once per tile; a remainder of < 4 columns rides along with the
 // last tile, so cost grows smoothly with k (no cliff at k = 17).
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cpu/kernels/common.h"
@@ -178,10 +180,23 @@ KernelStatus product_gather(const ProductParams& p) {
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
   StatusSink sink;
+  // With perm, each row block first copies its values into A^T's order (disjoint ranges of
+  // one buffer), so the hot loop reads them in sequence.
+  const I* perm = static_cast<const I*>(p.perm);
+  std::unique_ptr<T[]> permuted(perm ? new T[std::max<int64_t>(1, nnz * p.batch)] : nullptr);
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
     const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
     T* out = static_cast<T*>(p.out) + b * m * k;
+    if (perm) {
+      T* dst = permuted.get() + b * nnz;
+      const int64_t q0 = std::clamp<int64_t>(indptr[r0], 0, nnz);
+      const int64_t q1 = std::clamp<int64_t>(indptr[r1], q0, nnz);
+      for (int64_t q = q0; q < q1; ++q) {
+        dst[q] = vals[perm[q]];
+      }
+      vals = dst;
+    }
     if (k == 1) {
       spmv_rows<T, A, I>(indptr, cols, vals, B, out, r0, r1, n, nnz, sink);
       return;
