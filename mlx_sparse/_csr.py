@@ -189,6 +189,13 @@ class CSRArray(dict):
                     "[csr_array] marked canonical=True but indices are unsorted or duplicated"
                 )
 
+    def _check_for_gpu(self, op: str, stream=None):
+        """Before a GPU product: the full structure check, once per pattern. The CPU kernels
+        check indices as they read them; the GPU kernels only skip bad ones, so the error
+        is raised here instead."""
+        if "valid" not in self._cache and _on_gpu(stream):
+            self._require_valid(op)
+
     def _require_valid(self, op: str):
         """Full structure check, once per pattern, for host-side paths that index with it."""
         if not self._cache.get("valid"):
@@ -254,6 +261,7 @@ class CSRArray(dict):
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
         """The dense matrix as an mx.array (duplicates summed)."""
+        self._check_for_gpu("todense", stream)
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
     def toarray(self) -> np.ndarray:
@@ -395,6 +403,8 @@ class CSRArray(dict):
 
     def __matmul__(self, other):
         if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
+            if "valid" not in self._cache and _on_gpu(None):
+                self._require_valid("matmul")
             if other.ndim == 1:
                 return _ext.csr_spmv(self._indptr, self._indices, self["data"], other,
                                      self._shape[1])
@@ -441,6 +451,13 @@ def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
     row_start[starts[starts < indices.size]] = True
     ok = (d > 0) if strict else (d >= 0)
     return bool(np.all(ok | row_start[1:]))
+
+
+def _on_gpu(stream) -> bool:
+    """Does an op with this `stream=` argument run on the GPU?"""
+    if stream is None:
+        return mx.default_device() == mx.gpu
+    return getattr(stream, "device", stream) == mx.gpu
 
 
 def _is_scalar(x) -> bool:

@@ -27,12 +27,14 @@ def _dense(x, like: CSRArray | None = None) -> mx.array:
 def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
     """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
     x = _dense(x)
+    A._check_for_gpu("spmv", stream)
     return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, stream=stream)
 
 
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
     B = _dense(B)
+    A._check_for_gpu("spmm", stream)
     return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
                          stream=stream)
 
@@ -53,6 +55,7 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
             f"[csr_sddmm] dimension mismatch with signature (m={A.shape[0]},n={A.shape[1]}),"
             f"(m,k),(n,k): Y has shape {tuple(Y.shape)}"
         )
+    A._check_for_gpu("sddmm", stream)
     values = _ext.csr_sddmm(A.indptr, A.indices, X, Y, stream=stream)
     return A._with_data(values)
 
@@ -96,6 +99,7 @@ def matmul(a, b, *, stream=None):
             return spmv(a, b, stream=stream)
         return spmm(a, b, stream=stream)
     A, x = b, _dense(a)
+    A._check_for_gpu("matmul", stream)
     if x.ndim == 1:  # x @ A = A^T x
         return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, A._transposed(),
                              stream=stream)
@@ -115,11 +119,12 @@ def multiply(A: CSRArray, other) -> CSRArray:
     if d.ndim > 2:
         raise ValueError(f"[multiply] a dense operand must have at most 2 dims, got {tuple(d.shape)}")
     try:
-        full = mx.broadcast_to(d, A.shape)
+        np.broadcast_shapes(tuple(d.shape), A.shape)
     except ValueError:
         raise ValueError(
             f"[multiply] dense operand of shape {tuple(d.shape)} does not broadcast to {A.shape}"
         ) from None
+    full = mx.broadcast_to(d, A.shape)
     A._require_valid("multiply")
     flat = A._rows().astype(mx.int64) * A.shape[1] + A.indices.astype(mx.int64)
     return A._with_data(A.data * mx.take(mx.reshape(full, (-1,)), flat))
@@ -176,6 +181,7 @@ def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
         if A.nnz == 0:  # MLX's reduction of an empty array can hang (mlx 0.32.4)
             return mx.zeros((), dtype=A.dtype)
         return mx.sum(A.data, stream=stream)
+    A._check_for_gpu("sum", stream)
     if axis in (1, -1):
         ones = mx.ones((A.shape[1],), dtype=A.dtype)
         return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, stream=stream)

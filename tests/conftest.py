@@ -3,6 +3,7 @@ float64 references and tolerances. References are always scipy or dense numpy in
 
 from __future__ import annotations
 
+import os
 import pathlib
 from dataclasses import dataclass
 
@@ -15,8 +16,11 @@ import mlx_sparse as ms
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16, mx.float64]
-VALUE_IDS = ["f32", "f16", "bf16", "f64"]
+# MLX_SPARSE_TEST_DEVICE=gpu runs the whole suite with the GPU as MLX's default device
+# (references stay scipy / numpy on the host). MLX has no float64 on the GPU.
+GPU_TESTS = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu") == "gpu"
+VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16] + ([] if GPU_TESTS else [mx.float64])
+VALUE_IDS = ["f32", "f16", "bf16", "f64"][: len(VALUE_DTYPES)]
 INDEX_DTYPES = [mx.int32, mx.int64]
 INDEX_IDS = ["i32", "i64"]
 RTOL = {mx.float32: 1e-5, mx.float16: 2e-2, mx.bfloat16: 2e-2, mx.float64: 1e-12}
@@ -188,3 +192,19 @@ def planetoid_dir():
     if not path.is_dir():
         pytest.skip(f"no Planetoid data at {path}")
     return path
+
+
+if GPU_TESTS:
+    if not mx.is_available(mx.gpu) or ms.gpu_backend() is None:
+        raise RuntimeError("MLX_SPARSE_TEST_DEVICE=gpu, but MLX or mlx_sparse has no GPU here")
+    mx.set_default_device(mx.gpu)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """On the GPU, a test that builds float64 arrays itself (e.g. for finite differences) is
+    skipped: MLX has no float64 there and says so."""
+    outcome = yield
+    exc = outcome.excinfo[1] if outcome.excinfo else None
+    if GPU_TESTS and exc is not None and "float64 is not supported on the GPU" in str(exc):
+        outcome.force_exception(pytest.skip.Exception("MLX has no float64 on the GPU"))

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlx_sparse as ms
-from conftest import assert_close, rounded, to_mx
+from conftest import VALUE_DTYPES, assert_close, rounded, to_mx
 
 SETTINGS = settings(max_examples=int(os.environ.get("MLX_SPARSE_EXAMPLES", "30")), deadline=None)
-DTYPES = st.sampled_from([mx.float32, mx.float64, mx.float16, mx.bfloat16])
+DTYPES = st.sampled_from(VALUE_DTYPES)
 INDEX_DTYPES = st.sampled_from([mx.int32, mx.int64])
 
 

@@ -1,0 +1,177 @@
+"""GPU benchmarks: mlx_sparse on MLX's CUDA backend against cuSPARSE through torch, in one run.
+
+    python benchmarks/bench_gpu.py [--quick] [--json PATH]
+
+Each case prints two times per library: per call (one product, evaluated and synchronised)
+and in-graph (many products per evaluation / per synchronisation, the kernel's own cost).
+Ratios are torch's time over ours (> 1: we are faster), medians of repeated runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import mlx.core as mx
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+import mlx_sparse as ms
+
+IN_GRAPH = 20
+
+
+def median_time(fn, sync, repeats):
+    for _ in range(3):
+        fn()
+        sync()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def mlx_times(make, repeats):
+    """make() builds one lazy product; per call and in-graph (IN_GRAPH per eval) seconds."""
+    per_call = median_time(lambda: mx.eval(make()), mx.synchronize, repeats)
+    graph = median_time(lambda: mx.eval([make() for _ in range(IN_GRAPH)]), mx.synchronize,
+                        max(3, repeats // 4)) / IN_GRAPH
+    return per_call, graph
+
+
+def torch_times(run, repeats):
+    per_call = median_time(run, torch.cuda.synchronize, repeats)
+    graph = median_time(lambda: [run() for _ in range(IN_GRAPH)], torch.cuda.synchronize,
+                        max(3, repeats // 4)) / IN_GRAPH
+    return per_call, graph
+
+
+def to_torch(S):
+    S = S.tocsr()
+    return torch.sparse_csr_tensor(torch.from_numpy(S.indptr.astype(np.int64)),
+                                   torch.from_numpy(S.indices.astype(np.int64)),
+                                   torch.from_numpy(S.data), size=S.shape).cuda()
+
+
+def uniform(n, nnz_per_row, seed):
+    rng = np.random.default_rng(seed)
+    indptr = np.arange(n + 1, dtype=np.int64) * nnz_per_row
+    indices = rng.integers(0, n, size=n * nnz_per_row)
+    S = sp.csr_array((rng.standard_normal(n * nnz_per_row).astype(np.float32), indices, indptr),
+                     shape=(n, n))
+    S.sum_duplicates()
+    return S
+
+
+def random_density(n, density, seed):
+    return sp.random(n, n, density=density, format="csr", dtype=np.float32, random_state=seed)
+
+
+def power_law(n, edges, seed):
+    """Row lengths from a Zipf law (a few rows of tens of thousands), columns uniform."""
+    rng = np.random.default_rng(seed)
+    lengths = np.minimum(rng.zipf(1.8, n), 50_000).astype(np.float64)
+    lengths = np.maximum(1, np.round(lengths * edges / lengths.sum())).astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = rng.integers(0, n, size=int(indptr[-1]))
+    S = sp.csr_array((rng.standard_normal(indices.size).astype(np.float32), indices, indptr),
+                     shape=(n, n))
+    S.sum_duplicates()
+    return S
+
+
+def copy_bandwidth():
+    """Device copy bandwidth (bytes read + written per second), torch, 1 GiB."""
+    x = torch.empty(256 * 1024 * 1024, dtype=torch.float32, device="cuda")
+    y = torch.empty_like(x)
+    t = median_time(lambda: y.copy_(x), torch.cuda.synchronize, 10)
+    return 2 * x.numel() * 4 / t
+
+
+def row(name, ours, theirs, extra=""):
+    pc, g = ours
+    tpc, tg = theirs
+    print(f"| {name} | {pc * 1e3:.3f} / {g * 1e3:.3f} | {tpc * 1e3:.3f} / {tg * 1e3:.3f} | "
+          f"{tpc / pc:.2f}x / {tg / g:.2f}x | {extra} |", flush=True)
+    return dict(case=name, ours_ms=[pc * 1e3, g * 1e3], torch_ms=[tpc * 1e3, tg * 1e3],
+                ratio=[tpc / pc, tg / g], note=extra)
+
+
+def check(ours, ref, name, rtol=1e-3):
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    err = np.abs(ours - ref).max() / max(1.0, np.abs(ref).max())
+    if err > rtol:
+        raise AssertionError(f"{name}: max relative error {err:.2e}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    reps = 10 if args.quick else 30
+    ms.use_gpu()
+    rows = []
+    bw = copy_bandwidth()
+    print(f"GPU: {torch.cuda.get_device_name()}; copy bandwidth {bw / 1e12:.2f} TB/s (read+write)")
+    print("| case | ours ms (call / in-graph) | torch ms (call / in-graph) | speed-up | note |")
+    print("|---|---:|---:|---:|---|")
+
+    # SpMV 1M x 1M, 10 nnz/row
+    S = uniform(1_000_000 if not args.quick else 200_000, 10, 0)
+    x = np.random.default_rng(1).standard_normal(S.shape[1]).astype(np.float32)
+    A, xm = ms.csr_array(S), mx.array(x)
+    T, xt = to_torch(S), torch.from_numpy(x).cuda()
+    check(A @ xm, S @ x, "spmv")
+    ours, theirs = mlx_times(lambda: A @ xm, reps), torch_times(lambda: T @ xt, reps)
+    moved = S.nnz * 8 + (S.shape[0] + 1) * 4 + S.shape[1] * 4 + S.shape[0] * 4
+    rows.append(row(f"SpMV {S.shape[0]:,}^2, 10 nnz/row", ours, theirs,
+                    f"in-graph {moved / ours[1] / bw * 100:.0f}% of copy bandwidth"))
+
+    # SpMM and SDDMM on three patterns
+    patterns = [("16384^2, 1e-3, k=64", random_density(16384, 1e-3, 2), 64),
+                ("4096^2, 1e-2, k=128", random_density(4096, 1e-2, 3), 128)]
+    if not args.quick:
+        patterns.append(("power-law 1M nodes, ~16M edges, k=64", power_law(1_000_000, 16_000_000, 4), 64))
+    for name, S, k in patterns:
+        rng = np.random.default_rng(5)
+        B = rng.standard_normal((S.shape[1], k)).astype(np.float32)
+        A, Bm = ms.csr_array(S), mx.array(B)
+        T, Bt = to_torch(S), torch.from_numpy(B).cuda()
+        check(A @ Bm, S @ B, "spmm " + name)
+        ours, theirs = mlx_times(lambda: A @ Bm, reps), torch_times(lambda: T @ Bt, reps)
+        rows.append(row(f"SpMM {name}", ours, theirs, f"nnz {S.nnz:,}"))
+        X = rng.standard_normal((S.shape[0], k)).astype(np.float32)
+        Xm, Xt = mx.array(X), torch.from_numpy(X).cuda()
+        BtT = Bt.t().contiguous()
+        Tp = torch.sparse_csr_tensor(T.crow_indices(), T.col_indices(), torch.ones_like(T.values()),
+                                     size=T.shape)
+        ref = (X[S.tocoo().row] * B[S.tocoo().col]).sum(1)
+        check(ms.sddmm(A, Xm, Bm).data, ref, "sddmm " + name)
+        ours = mlx_times(lambda: ms.sddmm(A, Xm, Bm).data, reps)
+        theirs = torch_times(lambda: torch.sparse.sampled_addmm(Tp, Xt, BtT, beta=0.0), reps)
+        rows.append(row(f"SDDMM {name}", ours, theirs, "torch.sparse.sampled_addmm"))
+
+    # SpGEMM A @ A (ours: host symbolic phase + GPU numeric phase)
+    S = uniform(16384, 8, 6)
+    A, T = ms.csr_array(S), to_torch(S)
+    C = S @ S
+    C.sort_indices()
+    check(ms.spgemm(A, A).toarray() if args.quick else ms.spgemm(A, A).data, C.toarray() if args.quick else C.data, "spgemm")
+    ours = (median_time(lambda: mx.eval(ms.spgemm(A, A).data), mx.synchronize, max(3, reps // 3)),) * 2
+    theirs = (median_time(lambda: T @ T, torch.cuda.synchronize, max(3, reps // 3)),) * 2
+    rows.append(row("SpGEMM A @ A, 16384^2, 8 nnz/row", ours, theirs, "ours includes the host symbolic phase"))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(gpu=torch.cuda.get_device_name(), copy_bandwidth=bw, rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

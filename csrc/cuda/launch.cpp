@@ -1,0 +1,120 @@
+// The thin layer over MLX's CUDA encoder and the CUDA driver (see launch.h).
+#include "cuda/launch.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "mlx/allocator.h"
+#include "mlx/backend/cuda/device.h"
+
+extern "C" const unsigned char* const mlx_sparse_fatbins[];
+extern "C" const size_t mlx_sparse_fatbin_count;
+
+namespace mlx_sparse::cuda {
+
+namespace mx = mlx::core;
+
+namespace {
+
+// The driver entry points we need, opened at run time so nothing links against libcuda.
+struct Driver {
+  using LoadData = CUresult (*)(CUmodule*, const void*);
+  using GetFunction = CUresult (*)(CUfunction*, CUmodule, const char*);
+  using ErrorString = CUresult (*)(CUresult, const char**);
+  LoadData load_data = nullptr;
+  GetFunction get_function = nullptr;
+  ErrorString error_string = nullptr;
+
+  Driver() {
+    void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      throw std::runtime_error("[mlx_sparse] cannot open the CUDA driver (libcuda.so.1).");
+    }
+    load_data = reinterpret_cast<LoadData>(dlsym(lib, "cuModuleLoadData"));
+    get_function = reinterpret_cast<GetFunction>(dlsym(lib, "cuModuleGetFunction"));
+    error_string = reinterpret_cast<ErrorString>(dlsym(lib, "cuGetErrorString"));
+    if (!load_data || !get_function || !error_string) {
+      throw std::runtime_error("[mlx_sparse] the CUDA driver lacks cuModuleLoadData.");
+    }
+  }
+
+  void check(CUresult r, const std::string& what) const {
+    if (r != CUDA_SUCCESS) {
+      const char* msg = "unknown error";
+      error_string(r, &msg);
+      throw std::runtime_error("[mlx_sparse] " + what + ": " + msg);
+    }
+  }
+};
+
+// Kernels by (device, name); each device loads the embedded modules (one per .cu file) once.
+CUfunction function(int device, const std::string& name) {
+  static std::mutex mutex;
+  static std::unordered_map<int, std::vector<CUmodule>> modules;
+  static std::unordered_map<std::string, CUfunction> functions;
+  std::lock_guard<std::mutex> lock(mutex);
+  static Driver driver;
+  const std::string key = std::to_string(device) + ":" + name;
+  if (auto it = functions.find(key); it != functions.end()) {
+    return it->second;
+  }
+  auto& mods = modules[device];
+  if (mods.empty()) {
+    for (size_t i = 0; i < mlx_sparse_fatbin_count; ++i) {
+      CUmodule m;
+      driver.check(driver.load_data(&m, mlx_sparse_fatbins[i]), "loading the kernels");
+      mods.push_back(m);
+    }
+  }
+  for (CUmodule m : mods) {
+    CUfunction f;
+    if (driver.get_function(&f, m, name.c_str()) == CUDA_SUCCESS) {
+      functions.emplace(key, f);
+      return f;
+    }
+  }
+  throw std::runtime_error("[mlx_sparse] no CUDA kernel named " + name + " in this build.");
+}
+
+} // namespace
+
+void Launch::allocate(array& out) {
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+}
+
+array Launch::temporary(size_t count, mx::Dtype dtype) {
+  const size_t n = count > 0 ? count : 1;
+  array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
+  mx::cu::get_command_encoder(stream_).add_temporary(t);
+  return t;
+}
+
+void* Launch::ptr(const array& a) {
+  // empty arrays may have no buffer at all
+  return a.data_size() == 0 || a.buffer().ptr() == nullptr ? nullptr : mx::gpu_ptr<void>(a);
+}
+
+void Launch::launch(const std::string& name, Dims grid, Dims block,
+                    const std::vector<array>& reads, const std::vector<array>& writes,
+                    void** params) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) {
+    return;
+  }
+  auto& enc = mx::cu::get_command_encoder(stream_);
+  enc.device().make_current();
+  CUfunction f = function(enc.device().cuda_device(), name);
+  for (const auto& a : reads) {
+    enc.set_input_array(a);
+  }
+  for (const auto& a : writes) {
+    enc.set_output_array(a);
+  }
+  enc.add_kernel_node_raw(f, dim3(grid.x, grid.y, grid.z), dim3(block.x, block.y, block.z), {},
+                          0, params);
+}
+
+} // namespace mlx_sparse::cuda

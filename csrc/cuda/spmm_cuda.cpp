@@ -1,0 +1,84 @@
+// eval_gpu of spmv and spmm on CUDA (kernels in kernels/spmm.cu).
+#include <cmath>
+
+#include "cuda/eval_common.h"
+#include "primitives.h"
+
+namespace mlx_sparse {
+
+namespace {
+
+using namespace cuda;
+
+// Lanes per row for spmv: the power of two nearest the mean row length, 1 to 32.
+int spmv_lanes(int64_t nnz, int64_t m) {
+  const double mean = m > 0 ? static_cast<double>(nnz) / m : 1.0;
+  const int lg = static_cast<int>(std::lround(std::log2(mean < 1.0 ? 1.0 : mean)));
+  return 1 << (lg < 0 ? 0 : (lg > 5 ? 5 : lg));
+}
+
+void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
+                  const std::vector<array>& in, array& out) {
+  Launch l(s);
+  const auto &data = in[2], &b = in[3];
+  const auto itype = in[0].dtype();
+  const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
+  const int64_t k = vector ? 1 : b.shape(-1);
+  const int64_t rows_b = transpose ? m : n_cols, rows_out = transpose ? n_cols : m;
+  const int64_t batch = rows_out * k == 0 ? 0 : static_cast<int64_t>(out.size()) / (rows_out * k);
+  ProductArgs a{m, n_cols, nnz, k, rows_out, batch_stride(data, nnz, batch),
+                batch_stride(b, rows_b * k, batch), rows_out * k};
+  const unsigned nb = static_cast<unsigned>(batch);
+  if (out.size() == 0) {
+    l.allocate(out);
+    return;
+  }
+  if (transpose && in.size() < 7) { // atomic scatter into out[col(e)]
+    Accumulator acc(l, out);
+    const std::string name = kernel_name(op, "spmm_scatter", out.dtype(), itype);
+    l.kernel(name, {blocks_for(m * 32), nb}, {kBlock}, {in[0], in[1], data, b}, {acc.array()},
+             Launch::ptr(in[0]), Launch::ptr(in[1]), Launch::ptr(data), Launch::ptr(b), acc.ptr(), a);
+    acc.finish();
+    return;
+  }
+  const array *indptr = &in[0], *indices = &in[1];
+  void* perm = nullptr;
+  std::vector<array> reads = {in[0], in[1], data, b};
+  if (transpose) { // gather over A^T's structure, values through perm
+    indptr = &in[4];
+    indices = &in[5];
+    perm = Launch::ptr(in[6]);
+    a.m = n_cols;
+    a.n = m;
+    reads = {in[4], in[5], in[6], data, b};
+  }
+  l.allocate(out);
+  auto launch = [&](const std::string& name, Dims grid, auto... extra) {
+    l.kernel(name, grid, {kBlock}, reads, {out},
+             Launch::ptr(*indptr), Launch::ptr(*indices), Launch::ptr(data), perm, Launch::ptr(b),
+             Launch::ptr(out), a, extra...);
+  };
+  if (k == 1) {
+    const int lanes = spmv_lanes(nnz, a.m);
+    launch(kernel_name(op, "spmv_vector_csr", out.dtype(), itype), {blocks_for(a.m * lanes), nb},
+           lanes);
+    return;
+  }
+  const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
+  const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
+  const unsigned warps = kBlock / 32;
+  launch(kernel_name(op, "spmm_row_tile_w" + std::to_string(w), out.dtype(), itype),
+         {static_cast<unsigned>((a.m + warps - 1) / warps), tiles, nb});
+}
+
+} // namespace
+
+void CsrSpmv::eval_gpu(const std::vector<array>& inputs, array& out) {
+  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, inputs, out);
+}
+
+void CsrSpmm::eval_gpu(const std::vector<array>& inputs, array& out) {
+  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, inputs, out);
+}
+
+} // namespace mlx_sparse

@@ -1,0 +1,58 @@
+// Scalar parameters of the GPU kernels, shared by CUDA and Metal (Metal passes buffers
+// separately, so these hold sizes and strides only). Fixed-width fields, checked sizes.
+#pragma once
+
+#include "gpu/core/dialect.h"
+
+namespace mlx_sparse::gpu {
+
+// spmv / spmm / their transposed scatter: out[b] = A_b @ B[b] (or A_b^T @ B[b]).
+// data[batch?, nnz], B[batch?, rows_b, k], out[batch, rows_out, k]; stride 0 broadcasts.
+struct ProductArgs {
+  int64_t m;           // rows of the structure being walked
+  int64_t n;           // its column count (bound of the column indices)
+  int64_t nnz;
+  int64_t k;           // dense columns (1 for spmv)
+  int64_t rows_out;
+  int64_t data_stride;
+  int64_t b_stride;
+  int64_t out_stride;
+};
+static_assert(sizeof(ProductArgs) == 64, "ProductArgs layout is shared with Metal");
+
+// sddmm: out[b, e] = <G[b, row(e)], B[b, col(e)]>, G[batch?, m, k], B[batch?, n, k].
+struct SddmmArgs {
+  int64_t m;
+  int64_t n;
+  int64_t nnz;
+  int64_t k;
+  int64_t g_stride;
+  int64_t b_stride;
+  int64_t batch;
+  int64_t lanes; // lanes per entry
+};
+static_assert(sizeof(SddmmArgs) == 64, "SddmmArgs layout is shared with Metal");
+
+// Elementwise passes over `count` items of a batch (todense, sum_duplicates, rows, fills).
+struct EntryArgs {
+  int64_t m;
+  int64_t n;
+  int64_t nnz;
+  int64_t count;       // items per batch entry (e.g. n_out, m * n)
+  int64_t data_stride;
+  int64_t batch;
+};
+static_assert(sizeof(EntryArgs) == 48, "EntryArgs layout is shared with Metal");
+
+// spgemm (numeric): A[m, b_rows] @ B on C's pattern.
+struct SpgemmArgs {
+  int64_t m;
+  int64_t a_nnz;
+  int64_t b_rows;
+  int64_t b_nnz;
+  int64_t c_nnz;
+  int64_t reserved;
+};
+static_assert(sizeof(SpgemmArgs) == 48, "SpgemmArgs layout is shared with Metal");
+
+} // namespace mlx_sparse::gpu

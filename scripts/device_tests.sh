@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# On the lent NVIDIA machine, after scripts/device_cuda.sh: the test suite with the GPU as
+# the default device, one process per file (a crash stays in its file); log in $OUT/tests.log.
+cd "$(dirname "$0")/.."
+log=${OUT:-/tmp}/tests.log
+: > "$log"
+root=$(pwd)
+export PYTHONPATH=/root/site:$root MLX_SPARSE_TEST_DEVICE=gpu PYTHONFAULTHANDLER=1
+cd /tmp
+for f in "$root"/tests/test_*.py; do
+  name=$(basename "$f" .py)
+  echo "==== $name" >> "$log"
+  timeout 300 python3 -m pytest -q -p no:cacheprovider --tb=short -rf "$f" > /tmp/one.log 2>&1
+  rc=$?
+  cat /tmp/one.log >> "$log"
+  echo "$name rc=$rc $(tail -1 /tmp/one.log)"
+done
