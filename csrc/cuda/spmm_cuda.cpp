@@ -52,23 +52,25 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
     reads = {in[4], in[5], in[6], data, b};
   }
-  l.allocate(out);
-  auto launch = [&](const std::string& name, Dims grid, auto... extra) {
-    l.kernel(name, grid, {kBlock}, reads, {out},
-             Launch::ptr(*indptr), Launch::ptr(*indices), Launch::ptr(data), perm, Launch::ptr(b),
-             Launch::ptr(out), a, extra...);
+  auto product = [&](const std::string& name, Dims grid, void* dst, const array& written,
+                     auto... extra) {
+    l.kernel(name, grid, {kBlock}, reads, {written}, Launch::ptr(*indptr), Launch::ptr(*indices),
+             Launch::ptr(data), perm, Launch::ptr(b), dst, a, extra...);
   };
   if (k == 1) {
+    l.allocate(out);
     const int lanes = spmv_lanes(nnz, a.m);
-    launch(kernel_name(op, "spmv_vector_csr", out.dtype(), itype), {blocks_for(a.m * lanes), nb},
-           lanes);
+    product(kernel_name(op, "spmv_vector_csr", out.dtype(), itype), {blocks_for(a.m * lanes), nb},
+            Launch::ptr(out), out, lanes);
     return;
   }
+  Accumulator acc(l, out);
   const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
   const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-  const unsigned warps = kBlock / 32;
-  launch(kernel_name(op, "spmm_row_tile_w" + std::to_string(w), out.dtype(), itype),
-         {static_cast<unsigned>((a.m + warps - 1) / warps), tiles, nb});
+  const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu
+  product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
+          {blocks_for(chunks * 32), tiles, nb}, acc.ptr(), acc.array());
+  acc.finish();
 }
 
 } // namespace

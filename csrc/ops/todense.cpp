@@ -2,6 +2,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
 
@@ -13,7 +14,7 @@ using namespace detail;
 namespace {
 void check_data(const char* op, const array& data, const array& indices) {
   if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
         << " but has shape " << shape_str(data.shape()) << ".";
     throw std::invalid_argument(msg.str());

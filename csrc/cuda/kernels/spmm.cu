@@ -2,9 +2,10 @@
 // atomic scatter when no structure is given).
 //   spmv_vector_csr: `lanes` (1..32) consecutive lanes per row, chosen by the host from the
 //     mean row length; lanes stride the row, then a shuffle reduction.
-//   spmm_row_tile: a warp per row and tile of 32 * W dense columns; the row's (column,
-//     value) pairs are loaded 32 at a time, one per lane, then broadcast by shuffles, so each
-//     sparse entry is read once per tile and every lane does W FMAs per entry.
+//   spmm_nnz_split: a warp per chunk of 128 consecutive entries and tile of 32 * W dense
+//     columns, so any row lengths balance; the chunk's (column, value) pairs are loaded 32 at
+//     a time, one per lane, then broadcast by shuffles, and every lane does W FMAs per entry.
+//     Rows shared between chunks are added atomically into a zeroed float32 output.
 //   spmm_scatter: A^T @ B for narrow B: a warp per row of A, lanes over its entries, atomic
 //     float32 adds into out[col(e)] (zero-filled first).
 #include "common.cuh"
@@ -31,31 +32,60 @@ __device__ __forceinline__ void spmv_vector_csr(const I* indptr, const I* cols, 
   }
 }
 
+// The row whose accumulator a nnz_split warp flushes: stored when the whole row lies in
+// the warp's chunk, added atomically when other chunks share it (out is zero-filled first).
+template <int W>
+__device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bool whole,
+                                          float* acc) {
+  for (int j = 0; j < width; ++j) {
+    if (whole) {
+      orow[c0 + j] = acc[j];
+    } else {
+      atomicAdd(orow + c0 + j, acc[j]);
+    }
+    acc[j] = 0.0f;
+  }
+}
+
+// A warp per chunk of kChunk consecutive entries (whatever rows they belong to) and tile of
+// 32 * W columns: every warp does the same work, so one very long row is shared by many
+// warps instead of stalling one.
 template <int W, typename T, typename I>
-__device__ __forceinline__ void spmm_row_tile(const I* indptr, const I* cols, const T* vals,
-                                              const I* perm, const T* B, T* out, ProductArgs a) {
+__device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, const T* vals,
+                                               const I* perm, const T* B, float* out,
+                                               ProductArgs a) {
+  constexpr int64_t kChunk = 4 * kWarp;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+  const int64_t e0 = (static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp) * kChunk;
+  if (e0 >= a.nnz) {
+    return;
+  }
+  const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
   const int64_t c0 = (static_cast<int64_t>(blockIdx.y) * kWarp + lane) * W;
   const int64_t b = blockIdx.z;
   const int width = static_cast<int>(c0 >= a.k ? 0 : (a.k - c0 < W ? a.k - c0 : W));
   const T* vb = vals + b * a.data_stride;
   const T* Bb = B + b * a.b_stride;
+  float* ob = out + b * a.out_stride;
+  int64_t row = row_of_entry(indptr, a.m, e0);
+  int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
   float acc[W] = {};
-  Range r{0, 0};
-  if (row < a.m) {
-    r = row_range(indptr, row, a.nnz);
-  }
-  for (int64_t base = r.start; base < r.end; base += kWarp) {
+  for (int64_t base = e0; base < e1; base += kWarp) {
     const int64_t p = base + lane;
     int64_t c = -1;
     float v = 0.0f;
-    if (p < r.end) {
+    if (p < e1) {
       c = static_cast<int64_t>(cols[p]);
       v = entry_value(vb, perm, p);
     }
-    const int count = r.end - base < kWarp ? static_cast<int>(r.end - base) : kWarp;
+    const int count = e1 - base < kWarp ? static_cast<int>(e1 - base) : kWarp;
     for (int j = 0; j < count; ++j) {
+      while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
+        flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
+        ++row;
+        rs = re;
+        re = static_cast<int64_t>(indptr[row + 1]);
+      }
       const int64_t cj = __shfl_sync(0xffffffffu, c, j);
       const float vj = __shfl_sync(0xffffffffu, v, j);
       if (width > 0 && in_range(cj, a.n)) {
@@ -63,12 +93,7 @@ __device__ __forceinline__ void spmm_row_tile(const I* indptr, const I* cols, co
       }
     }
   }
-  if (row < a.m) {
-    T* orow = out + b * a.out_stride + row * a.k;
-    for (int j = 0; j < width; ++j) {
-      orow[c0 + j] = from_float<T>(acc[j]);
-    }
-  }
+  flush_row<W>(ob + row * a.k, c0, width, rs >= e0 && re <= e1, acc);
 }
 
 template <typename T, typename I>
@@ -106,20 +131,20 @@ using namespace mlx_sparse::gpu;
       ProductArgs a, int lanes) {                                                            \
     spmv_vector_csr<T, I>(indptr, cols, vals, perm, x, y, a, lanes);                         \
   }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w1_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
+  extern "C" __global__ void spmm_nnz_split_w1_##tn##_##in_(                                 \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
       ProductArgs a) {                                                                       \
-    spmm_row_tile<1, T, I>(indptr, cols, vals, perm, B, out, a);                             \
+    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, a);                            \
   }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w2_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
+  extern "C" __global__ void spmm_nnz_split_w2_##tn##_##in_(                                 \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
       ProductArgs a) {                                                                       \
-    spmm_row_tile<2, T, I>(indptr, cols, vals, perm, B, out, a);                             \
+    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, a);                            \
   }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w4_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
+  extern "C" __global__ void spmm_nnz_split_w4_##tn##_##in_(                                 \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
       ProductArgs a) {                                                                       \
-    spmm_row_tile<4, T, I>(indptr, cols, vals, perm, B, out, a);                             \
+    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, a);                            \
   }                                                                                          \
   extern "C" __global__ void spmm_scatter_##tn##_##in_(                                      \
       const I* indptr, const I* cols, const T* vals, const T* B, float* out, ProductArgs a) { \
