@@ -1,6 +1,4 @@
 // eval_gpu of spmv and spmm on CUDA (kernels in kernels/spmm.cu).
-#include <cmath>
-
 #include "cuda/eval_common.h"
 #include "primitives.h"
 
@@ -9,13 +7,6 @@ namespace mlx_sparse {
 namespace {
 
 using namespace cuda;
-
-// Lanes per row for spmv: the power of two nearest the mean row length, 1 to 32.
-int spmv_lanes(int64_t nnz, int64_t m) {
-  const double mean = m > 0 ? static_cast<double>(nnz) / m : 1.0;
-  const int lg = static_cast<int>(std::lround(std::log2(mean < 1.0 ? 1.0 : mean)));
-  return 1 << (lg < 0 ? 0 : (lg > 5 ? 5 : lg));
-}
 
 void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
                   const std::vector<array>& in, array& out) {
@@ -52,19 +43,18 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
     reads = {in[4], in[5], in[6], data, b};
   }
-  auto product = [&](const std::string& name, Dims grid, void* dst, const array& written,
-                     auto... extra) {
+  auto product = [&](const std::string& name, Dims grid, void* dst, const array& written) {
     l.kernel(name, grid, {kBlock}, reads, {written}, Launch::ptr(*indptr), Launch::ptr(*indices),
-             Launch::ptr(data), perm, Launch::ptr(b), dst, a, extra...);
+             Launch::ptr(data), perm, Launch::ptr(b), dst, a);
   };
+  Accumulator acc(l, out);
   if (k == 1) {
-    l.allocate(out);
-    const int lanes = spmv_lanes(nnz, a.m);
-    product(kernel_name(op, "spmv_vector_csr", out.dtype(), itype), {blocks_for(a.m * lanes), nb},
-            Launch::ptr(out), out, lanes);
+    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in kernels/spmm.cu
+    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
+            {static_cast<unsigned>(chunks < 1 ? 1 : chunks), nb}, acc.ptr(), acc.array());
+    acc.finish();
     return;
   }
-  Accumulator acc(l, out);
   const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
   const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
   const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu

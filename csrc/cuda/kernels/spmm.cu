@@ -1,7 +1,7 @@
 // spmv and spmm on CUDA (also A^T @ B, as a gather over A^T's structure with perm, or as an
 // atomic scatter when no structure is given).
-//   spmv_vector_csr: `lanes` (1..32) consecutive lanes per row, chosen by the host from the
-//     mean row length; lanes stride the row, then a shuffle reduction.
+//   spmv_nnz_split: a block per chunk of 1024 consecutive entries; products staged in
+//     shared memory, then a thread per row sums its part (load-balanced for any row lengths).
 //   spmm_nnz_split: a warp per chunk of 128 consecutive entries and tile of 32 * W dense
 //     columns, so any row lengths balance; the chunk's (column, value) pairs are loaded 32 at
 //     a time, one per lane, then broadcast by shuffles, and every lane does W FMAs per entry.
@@ -12,23 +12,55 @@
 
 namespace mlx_sparse::gpu {
 
+constexpr int kSpmvBlock = 256;   // threads per block (as launched by spmm_cuda.cpp)
+constexpr int kSpmvPerThread = 4; // entries each thread stages
+
+// A block per chunk of kSpmvBlock * kSpmvPerThread consecutive entries: the products
+// v * x[c] are staged in shared memory with coalesced loads (every lane busy whatever the
+// row lengths), then a thread per row of the chunk sums its part. Rows shared with other
+// chunks are added atomically into the zero-filled float32 output.
 template <typename T, typename I>
-__device__ __forceinline__ void spmv_vector_csr(const I* indptr, const I* cols, const T* vals,
-                                                const I* perm, const T* x, T* y,
-                                                ProductArgs a, int lanes) {
-  const int64_t tid = global_thread();
-  const int64_t row = tid / lanes;
-  const int lane = static_cast<int>(tid % lanes);
-  const int64_t b = blockIdx.y;
-  float acc = 0.0f;
-  if (row < a.m) {
-    const Range r = row_range(indptr, row, a.nnz);
-    acc = spmv_partial(cols, vals + b * a.data_stride, perm, x + b * a.b_stride, r.start, r.end,
-                       lane, lanes, a.n);
+__device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
+                                               const I* __restrict__ cols,
+                                               const T* __restrict__ vals, const I* perm,
+                                               const T* __restrict__ x, float* y, ProductArgs a) {
+  __shared__ float prod[kSpmvBlock * kSpmvPerThread];
+  constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
+  const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kChunk;
+  if (e0 >= a.nnz) {
+    return;
   }
-  acc = group_sum(acc, lanes); // every lane takes part: rows past m add zeros
-  if (lane == 0 && row < a.m) {
-    y[b * a.out_stride + row] = from_float<T>(acc);
+  const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
+  const int64_t b = blockIdx.y;
+  const T* vb = vals + b * a.data_stride;
+  const T* xb = x + b * a.b_stride;
+  float* yb = y + b * a.out_stride;
+#pragma unroll
+  for (int i = 0; i < kSpmvPerThread; ++i) {
+    const int64_t p = e0 + i * kSpmvBlock + threadIdx.x;
+    float v = 0.0f;
+    if (p < e1) {
+      const int64_t c = static_cast<int64_t>(cols[p]);
+      if (in_range(c, a.n)) {
+        v = entry_value(vb, perm, p) * to_float(xb[c]);
+      }
+    }
+    prod[i * kSpmvBlock + threadIdx.x] = v;
+  }
+  __syncthreads();
+  const int64_t r0 = row_of_entry(indptr, a.m, e0), r1 = row_of_entry(indptr, a.m, e1 - 1);
+  for (int64_t r = r0 + threadIdx.x; r <= r1; r += kSpmvBlock) {
+    const int64_t rs = static_cast<int64_t>(indptr[r]), re = static_cast<int64_t>(indptr[r + 1]);
+    const int64_t s = rs > e0 ? rs : e0, e = re < e1 ? re : e1;
+    float sum = 0.0f;
+    for (int64_t q = s; q < e; ++q) {
+      sum += prod[q - e0];
+    }
+    if (rs >= e0 && re <= e1) {
+      yb[r] = sum;
+    } else {
+      atomicAdd(yb + r, sum);
+    }
   }
 }
 
@@ -126,10 +158,10 @@ __device__ __forceinline__ void spmm_scatter(const I* indptr, const I* cols, con
 using namespace mlx_sparse::gpu;
 
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
-  extern "C" __global__ void spmv_vector_csr_##tn##_##in_(                                   \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, T* y,        \
-      ProductArgs a, int lanes) {                                                            \
-    spmv_vector_csr<T, I>(indptr, cols, vals, perm, x, y, a, lanes);                         \
+  extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
+      ProductArgs a) {                                                                       \
+    spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, a);                                 \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w1_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
