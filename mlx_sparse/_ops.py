@@ -70,6 +70,8 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
         raise ValueError(
             f"[csr_spgemm] dimension mismatch with signature (m,n={A.shape[1]}),(n={B.shape[0]},k)->(m,k)"
         )
+    A._check_for_gpu("csr_spgemm", stream)
+    B._check_for_gpu("csr_spgemm", stream)
     A, B = A._canonical_copy(), B._canonical_copy()
     if A.index_dtype != B.index_dtype:
         A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)

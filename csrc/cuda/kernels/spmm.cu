@@ -23,7 +23,8 @@ template <typename T, typename I>
 __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
                                                const I* __restrict__ cols,
                                                const T* __restrict__ vals, const I* perm,
-                                               const T* __restrict__ x, float* y, ProductArgs a) {
+                                               const T* __restrict__ x, float* y,
+                                               const I* __restrict__ chunk_row, ProductArgs a) {
   __shared__ float prod[kSpmvBlock * kSpmvPerThread];
   constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kChunk;
@@ -48,7 +49,10 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
     prod[i * kSpmvBlock + threadIdx.x] = v;
   }
   __syncthreads();
-  const int64_t r0 = row_of_entry(indptr, a.m, e0), r1 = row_of_entry(indptr, a.m, e1 - 1);
+  // rows from the one holding e0 to the one holding e1 (the next chunk's first; its share
+  // here is empty) or the last row
+  const int64_t r0 = static_cast<int64_t>(chunk_row[blockIdx.x]);
+  const int64_t r1 = e1 < a.nnz ? static_cast<int64_t>(chunk_row[blockIdx.x + 1]) : a.m - 1;
   for (int64_t r = r0 + threadIdx.x; r <= r1; r += kSpmvBlock) {
     const int64_t rs = static_cast<int64_t>(indptr[r]), re = static_cast<int64_t>(indptr[r + 1]);
     const int64_t s = rs > e0 ? rs : e0, e = re < e1 ? re : e1;
@@ -85,10 +89,11 @@ __device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bo
 template <int W, typename T, typename I>
 __device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, const T* vals,
                                                const I* perm, const T* B, float* out,
-                                               ProductArgs a) {
+                                               const I* chunk_row, ProductArgs a) {
   constexpr int64_t kChunk = 4 * kWarp;
   const int lane = threadIdx.x % kWarp;
-  const int64_t e0 = (static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp) * kChunk;
+  const int64_t chunk = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+  const int64_t e0 = chunk * kChunk;
   if (e0 >= a.nnz) {
     return;
   }
@@ -99,7 +104,7 @@ __device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, c
   const T* vb = vals + b * a.data_stride;
   const T* Bb = B + b * a.b_stride;
   float* ob = out + b * a.out_stride;
-  int64_t row = row_of_entry(indptr, a.m, e0);
+  int64_t row = static_cast<int64_t>(chunk_row[chunk]);
   int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
   float acc[W] = {};
   for (int64_t base = e0; base < e1; base += kWarp) {
@@ -160,26 +165,40 @@ using namespace mlx_sparse::gpu;
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
   extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
-      ProductArgs a) {                                                                       \
-    spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, a);                                 \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, chunk_row, a);                      \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w1_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      ProductArgs a) {                                                                       \
-    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, a);                            \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w2_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      ProductArgs a) {                                                                       \
-    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, a);                            \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w4_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      ProductArgs a) {                                                                       \
-    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, a);                            \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_scatter_##tn##_##in_(                                      \
       const I* indptr, const I* cols, const T* vals, const T* B, float* out, ProductArgs a) { \
     spmm_scatter<T, I>(indptr, cols, vals, B, out, a);                                       \
   }
 MS_FOR_TYPES(MS_PRODUCTS)
+
+// chunk_rows: table[c] = the row holding entry c * chunk, so a chunk's warp or block starts
+// without a search; a thread per row writes the chunks that start in it.
+#define MS_CHUNK_ROWS(I, in_)                                                                   \
+  extern "C" __global__ void chunk_rows_##in_(const I* indptr, I* table, int64_t m, int64_t nnz, \
+                                              int64_t chunk) {                                  \
+    for (int64_t r = global_thread(); r < m; r += int64_t(gridDim.x) * blockDim.x) {            \
+      const Range rr = row_range(indptr, r, nnz);                                               \
+      for (int64_t c = (rr.start + chunk - 1) / chunk; c * chunk < rr.end; ++c) {               \
+        table[c] = static_cast<I>(r);                                                           \
+      }                                                                                         \
+    }                                                                                           \
+  }
+MS_FOR_INDEX_TYPES(MS_CHUNK_ROWS)
