@@ -44,8 +44,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     reads = {in[4], in[5], in[6], data, b};
   }
   // the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
-  auto product = [&](const std::string& name, Dims grid, int64_t chunk, const Accumulator& acc,
-                     auto... extra) {
+  auto product = [&](const std::string& name, Dims grid, int64_t chunk, const Accumulator& acc) {
     const int64_t chunks = (a.nnz + chunk - 1) / chunk;
     array table = l.temporary(chunks, itype);
     l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, {*indptr}, {table},
@@ -53,7 +52,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     std::vector<array> all = reads;
     all.push_back(table);
     l.kernel(name, grid, {kBlock}, all, {acc.array()}, Launch::ptr(*indptr), Launch::ptr(*indices),
-             Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a, extra...);
+             Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a);
   };
   Accumulator acc(l, out);
   if (k == 1) {
@@ -65,14 +64,9 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
   }
   const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
   const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-  // entries per warp: 128, or fewer so that small products still fill the GPU with warps
-  int64_t chunk = 128;
-  while (chunk > 32 && (a.nnz / chunk) * tiles * nb < 32768) {
-    chunk /= 2;
-  }
-  const int64_t chunks = (a.nnz + chunk - 1) / chunk;
+  const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu
   product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
-          {blocks_for(chunks * 32), tiles, nb}, chunk, acc, chunk);
+          {blocks_for(chunks * 32), tiles, nb}, 128, acc);
   acc.finish();
 }
 

@@ -2,8 +2,7 @@
 // atomic scatter when no structure is given).
 //   spmv_nnz_split: a block per chunk of 1024 consecutive entries; products staged in
 //     shared memory, then a thread per row sums its part (load-balanced for any row lengths).
-//   spmm_nnz_split: a warp per chunk of consecutive entries (32 to 128, the host's choice)
-//     and tile of 32 * W dense
+//   spmm_nnz_split: a warp per chunk of 128 consecutive entries and tile of 32 * W dense
 //     columns, so any row lengths balance; the chunk's (column, value) pairs are loaded 32 at
 //     a time, one per lane, then broadcast by shuffles, and every lane does W FMAs per entry.
 //     Rows shared between chunks are added atomically into a zeroed float32 output.
@@ -90,8 +89,8 @@ __device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bo
 template <int W, typename T, typename I>
 __device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, const T* vals,
                                                const I* perm, const T* B, float* out,
-                                               const I* chunk_row, ProductArgs a,
-                                               int64_t kChunk) {
+                                               const I* chunk_row, ProductArgs a) {
+  constexpr int64_t kChunk = 4 * kWarp;
   const int lane = threadIdx.x % kWarp;
   const int64_t chunk = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
   const int64_t e0 = chunk * kChunk;
@@ -171,18 +170,18 @@ using namespace mlx_sparse::gpu;
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w1_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a, int64_t chunk) {                                    \
-    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a, chunk);          \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w2_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a, int64_t chunk) {                                    \
-    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a, chunk);          \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_nnz_split_w4_##tn##_##in_(                                 \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a, int64_t chunk) {                                    \
-    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a, chunk);          \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }                                                                                          \
   extern "C" __global__ void spmm_scatter_##tn##_##in_(                                      \
       const I* indptr, const I* cols, const T* vals, const T* B, float* out, ProductArgs a) { \
