@@ -162,27 +162,22 @@ __device__ __forceinline__ void spmm_scatter(const I* indptr, const I* cols, con
 
 using namespace mlx_sparse::gpu;
 
+#define MS_SPMM_NNZ_SPLIT(W, T, tn, I, in_)                                                   \
+  extern "C" __global__ void spmm_nnz_split_w##W##_##tn##_##in_(                              \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<W, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
+  }
+
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
   extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
       const I* chunk_row, ProductArgs a) {                                                   \
     spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, chunk_row, a);                      \
   }                                                                                          \
-  extern "C" __global__ void spmm_nnz_split_w1_##tn##_##in_(                                 \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a) {                                                   \
-    spmm_nnz_split<1, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
-  }                                                                                          \
-  extern "C" __global__ void spmm_nnz_split_w2_##tn##_##in_(                                 \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a) {                                                   \
-    spmm_nnz_split<2, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
-  }                                                                                          \
-  extern "C" __global__ void spmm_nnz_split_w4_##tn##_##in_(                                 \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a) {                                                   \
-    spmm_nnz_split<4, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
-  }                                                                                          \
+  MS_SPMM_NNZ_SPLIT(1, T, tn, I, in_)                                                        \
+  MS_SPMM_NNZ_SPLIT(2, T, tn, I, in_)                                                        \
+  MS_SPMM_NNZ_SPLIT(4, T, tn, I, in_)                                                        \
   extern "C" __global__ void spmm_scatter_##tn##_##in_(                                      \
       const I* indptr, const I* cols, const T* vals, const T* B, float* out, ProductArgs a) { \
     spmm_scatter<T, I>(indptr, cols, vals, B, out, a);                                       \
