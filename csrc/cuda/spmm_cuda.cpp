@@ -1,6 +1,4 @@
 // eval_gpu of spmv and spmm on CUDA (kernels in kernels/spmm.cu).
-#include <cmath>
-
 #include "cuda/eval_common.h"
 #include "primitives.h"
 
@@ -9,13 +7,6 @@ namespace mlx_sparse {
 namespace {
 
 using namespace cuda;
-
-// Lanes per row for spmv: the power of two nearest the mean row length, 1 to 32.
-int spmv_lanes(int64_t nnz, int64_t m) {
-  const double mean = m > 0 ? static_cast<double>(nnz) / m : 1.0;
-  const int lg = static_cast<int>(std::lround(std::log2(mean < 1.0 ? 1.0 : mean)));
-  return 1 << (lg < 0 ? 0 : (lg > 5 ? 5 : lg));
-}
 
 void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
                   const std::vector<array>& in, array& out) {
