@@ -110,6 +110,38 @@ def check(ours, ref, name, rtol=1e-3):
         raise AssertionError(f"{name}: max relative error {err:.2e}")
 
 
+def gcn_step(S, reps, features=64, hidden=64, classes=16):
+    """value_and_grad of sum(softmax-free logits^2) of relu(A X W1) -> A H W2, w.r.t. W1, W2."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((S.shape[0], features)).astype(np.float32)
+    W1 = (rng.standard_normal((features, hidden)) / 8).astype(np.float32)
+    W2 = (rng.standard_normal((hidden, classes)) / 8).astype(np.float32)
+    A, Xm = ms.csr_array(S), mx.array(X)
+
+    def loss(w1, w2):
+        h = mx.maximum(A @ (Xm @ w1), 0)
+        return mx.mean(mx.square(A @ (h @ w2)))
+
+    step = mx.value_and_grad(loss, argnums=(0, 1))
+    w1, w2 = mx.array(W1), mx.array(W2)
+    T, Xt = to_torch(S), torch.from_numpy(X).cuda()
+    t1 = torch.from_numpy(W1).cuda().requires_grad_()
+    t2 = torch.from_numpy(W2).cuda().requires_grad_()
+
+    def torch_step():
+        h = torch.relu(T @ (Xt @ t1))
+        out = torch.mean(torch.square(T @ (h @ t2)))
+        g = torch.autograd.grad(out, (t1, t2))
+        return out, g
+
+    lo, (g1, g2) = step(w1, w2)
+    tl, (tg1, tg2) = torch_step()
+    check(g1, tg1.cpu().numpy(), "gcn grad W1", rtol=1e-2)
+    ours = mlx_times(lambda: step(w1, w2), max(3, reps // 3))
+    theirs = torch_times(torch_step, max(3, reps // 3))
+    return row("GCN step fwd+bwd, power-law graph, 64-64-16", ours, theirs, "grads of W1, W2")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -167,6 +199,15 @@ def main():
     ours = (median_time(lambda: mx.eval(ms.spgemm(A, A).data), mx.synchronize, max(3, reps // 3)),) * 2
     theirs = (median_time(lambda: T @ T, torch.cuda.synchronize, max(3, reps // 3)),) * 2
     rows.append(row("SpGEMM A @ A, 16384^2, 8 nnz/row", ours, theirs, "ours includes the host symbolic phase"))
+
+    # forward + backward of a 2-layer GCN step (weights' gradients) on the power-law graph
+    if not args.quick:
+        rows.append(gcn_step(patterns[-1][1], reps))
+
+    # what one evaluation costs MLX itself: an elementwise op of the SpMV's output size
+    z = mx.zeros((1_000_000,))
+    per_call = median_time(lambda: mx.eval(z + 1), mx.synchronize, reps)
+    print(f"(MLX per-call cost of z + 1 on 1M floats: {per_call * 1e3:.3f} ms)")
 
     if args.json:
         with open(args.json, "w") as f:

@@ -178,7 +178,7 @@ class CSRArray(dict):
             ip, ix = self._host_structure()
             if np.any(np.diff(ip) < 0):
                 row = int(np.argmax(np.diff(ip) < 0))
-                raise ValueError(f"[csr_array] index pointer should not decrease (row {row})")
+                raise ValueError(f"[csr_array] index pointer (indptr) should not decrease (row {row})")
             if ix.size and (ix.min() < 0 or ix.max() >= n):
                 bad = int(ix[(ix < 0) | (ix >= n)][0])
                 raise ValueError(f"[csr_array] column index {bad} is out of range for {n} columns")
@@ -212,11 +212,13 @@ class CSRArray(dict):
     def _rows(self) -> mx.array:
         """The row of each stored entry."""
         if "rows" not in self._cache:
+            self._check_for_gpu("csr_rows")
             self._cache["rows"] = _ext.csr_rows(self._indptr, self._indices)
         return self._cache["rows"]
 
     def _transpose_structure(self):
         if "T" not in self._cache:
+            self._check_for_gpu("csr_transpose")
             t = _ext.csr_transpose(self._indptr, self._indices, self._shape[1])
             mx.eval(t)
             self._cache["T"] = t
@@ -261,7 +263,7 @@ class CSRArray(dict):
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
         """The dense matrix as an mx.array (duplicates summed)."""
-        self._check_for_gpu("todense", stream)
+        self._check_for_gpu("csr_todense", stream)
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
     def toarray(self) -> np.ndarray:
@@ -404,7 +406,7 @@ class CSRArray(dict):
     def __matmul__(self, other):
         if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
             if "valid" not in self._cache and _on_gpu(None):
-                self._require_valid("matmul")
+                self._require_valid("csr_spmv" if other.ndim == 1 else "csr_spmm")
             if other.ndim == 1:
                 return _ext.csr_spmv(self._indptr, self._indices, self["data"], other,
                                      self._shape[1])

@@ -11,8 +11,10 @@ if [ ! -d /root/site/mlx ]; then
   dpkg -x .whl/p2/libfmt-dev_*.deb /root/fmt
 fi
 export PYTHONPATH=/root/site
+env | grep -E "^(C|CXX|LD)FLAGS=" || true
+unset CFLAGS CXXFLAGS LDFLAGS  # the image's flags (e.g. a static libstdc++) do not belong in a module
 CUDNN_INC=$(dirname "$(find / -name cudnn.h -path '*nvidia*' 2>/dev/null | head -1)")
-cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$(which python3)" \
+cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DPython_EXECUTABLE="$(which python3)" \
   -DMLX_SPARSE_CUDA=ON -DMLX_SPARSE_CUDA_ARCHS=90 -DCUDNN_INCLUDE_PATH="$CUDNN_INC" \
   -DCUDNN_LIBRARY_PATH="$CUDNN_INC/../lib" -DFMT_INCLUDE_DIR=/root/fmt/usr/include >/dev/null
 ninja -C build/cuda

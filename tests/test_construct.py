@@ -499,7 +499,7 @@ def test_check_format_wrong_ndim():
 
 def test_check_format_full_decreasing_indptr():
     A = triplet([1, 2, 3], [0, 1, 2], [0, 3, 1, 3], (3, 3))  # passes the O(1) checks
-    with pytest.raises(ValueError, match=r"\[csr_array\] index pointer should not decrease \(row 1\)"):
+    with pytest.raises(ValueError, match=r"\[csr_array\] index pointer \(indptr\) should not decrease \(row 1\)"):
         A.check_format(full_check=True)
 
 

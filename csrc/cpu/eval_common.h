@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "message.h"
 #include "cpu/kernels.h"
 #include "mlx/allocator.h"
 #include "mlx/array.h"
@@ -44,7 +45,7 @@ inline int64_t batch_stride(const mx::array& a, int64_t core, int64_t batch) {
 }
 
 [[noreturn]] inline void throw_status(const char* op, const KernelStatus& st, int64_t n_cols) {
-  std::ostringstream msg;
+  Message msg;
   msg << "[" << op << "] ";
   if (st.bad_indptr) {
     msg << "invalid indptr at row " << st.row << " (entry " << st.value

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "message.h"
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
 #include "mlx/ops.h"
@@ -35,7 +36,7 @@ template <typename I>
 void check_fits(const char* op, int64_t count, const char* what) {
   if (count > static_cast<int64_t>(std::numeric_limits<I>::max()) ||
       count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] the result has " << count << " " << what
         << ", more than its index dtype (or one MLX array dimension) can address"
         << (sizeof(I) == 4 ? "; use int64 indices." : ".");
@@ -47,7 +48,7 @@ void check_fits(const char* op, int64_t count, const char* what) {
 template <typename I>
 void validate_csr(const char* op, const char* name, const I* indptr, const I* indices, int64_t m,
                   int64_t nnz, int64_t n) {
-  std::ostringstream msg;
+  Message msg;
   if (indptr[0] != 0 || static_cast<int64_t>(indptr[m]) != nnz) {
     msg << "[" << op << "] " << name << ": indptr must start at 0 and end at nnz = " << nnz
         << " but runs from " << indptr[0] << " to " << indptr[m] << ".";
@@ -137,7 +138,7 @@ std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t 
   const int64_t nnz = rows.size();
   for (int64_t e = 0; e < nnz; ++e) {
     if (r[e] < 0 || r[e] >= m || c[e] < 0 || c[e] >= n) {
-      std::ostringstream msg;
+      Message msg;
       msg << "[" << op << "] entry " << e << " at (" << r[e] << ", " << c[e]
           << ") is out of range for shape (" << m << ", " << n << ").";
       throw std::invalid_argument(msg.str());
@@ -220,7 +221,7 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
 std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
                              bool sum_duplicates) {
   if (rows.ndim() != 1 || cols.ndim() != 1 || rows.size() != cols.size()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[coo_tocsr] row and col must be 1-D arrays of one length but have shapes "
         << detail::shape_str(rows.shape()) << " and " << detail::shape_str(cols.shape()) << ".";
     throw std::invalid_argument(msg.str());

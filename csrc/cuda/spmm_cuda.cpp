@@ -43,23 +43,31 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
     reads = {in[4], in[5], in[6], data, b};
   }
-  l.allocate(out);
-  auto launch = [&](const std::string& name, Dims grid, auto... extra) {
-    l.kernel(name, grid, {kBlock}, reads, {out},
-             Launch::ptr(*indptr), Launch::ptr(*indices), Launch::ptr(data), perm, Launch::ptr(b),
-             Launch::ptr(out), a, extra...);
+  // the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
+  auto product = [&](const std::string& name, Dims grid, int64_t chunk, const Accumulator& acc) {
+    const int64_t chunks = (a.nnz + chunk - 1) / chunk;
+    array table = l.temporary(chunks, itype);
+    l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, {*indptr}, {table},
+             Launch::ptr(*indptr), Launch::ptr(table), a.m, a.nnz, chunk);
+    std::vector<array> all = reads;
+    all.push_back(table);
+    l.kernel(name, grid, {kBlock}, all, {acc.array()}, Launch::ptr(*indptr), Launch::ptr(*indices),
+             Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a);
   };
+  Accumulator acc(l, out);
   if (k == 1) {
-    const int lanes = spmv_lanes(nnz, a.m);
-    launch(kernel_name(op, "spmv_vector_csr", out.dtype(), itype), {blocks_for(a.m * lanes), nb},
-           lanes);
+    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in kernels/spmm.cu
+    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
+            {static_cast<unsigned>(chunks < 1 ? 1 : chunks), nb}, 1024, acc);
+    acc.finish();
     return;
   }
   const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
   const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-  const unsigned warps = kBlock / 32;
-  launch(kernel_name(op, "spmm_row_tile_w" + std::to_string(w), out.dtype(), itype),
-         {static_cast<unsigned>((a.m + warps - 1) / warps), tiles, nb});
+  const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu
+  product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
+          {blocks_for(chunks * 32), tiles, nb}, 128, acc);
+  acc.finish();
 }
 
 } // namespace

@@ -1,3 +1,4 @@
+#include "message.h"
 #include "ops/common.h"
 
 #include <sstream>
@@ -6,7 +7,7 @@
 namespace mlx_sparse::detail {
 
 std::string shape_str(const mx::Shape& shape) {
-  std::ostringstream os;
+  Message os;
   os << "(";
   for (size_t i = 0; i < shape.size(); ++i) {
     os << shape[i] << (i + 1 < shape.size() || shape.size() == 1 ? "," : "");
@@ -21,13 +22,13 @@ std::string shape_str(const mx::Shape& shape) {
 int64_t check_structure(const char* op, const array& indptr, const array& indices) {
   auto is_index = [](const array& a) { return a.dtype() == mx::int32 || a.dtype() == mx::int64; };
   if (indptr.ndim() != 1 || indices.ndim() != 1) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] indptr and indices must be 1-D but have shapes "
         << shape_str(indptr.shape()) << " and " << shape_str(indices.shape()) << ".";
     throw std::invalid_argument(msg.str());
   }
   if (!is_index(indptr) || !is_index(indices) || indptr.dtype() != indices.dtype()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] indptr and indices must both be int32 or both int64 but are "
         << indptr.dtype() << " and " << indices.dtype() << ".";
     throw std::invalid_argument(msg.str());
@@ -38,10 +39,19 @@ int64_t check_structure(const char* op, const array& indptr, const array& indice
   return static_cast<int64_t>(indptr.size()) - 1;
 }
 
+void check_values(const char* op, const array& data, const array& indices) {
+  if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
+    Message msg;
+    msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
+        << " but has shape " << shape_str(data.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+}
+
 mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
   auto t = mx::result_type(operands);
   if (t == mx::complex64 || t == mx::bool_) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] values must be real numbers but got " << t << ".";
     throw std::invalid_argument(msg.str());
   }
@@ -76,7 +86,7 @@ mx::Shape batch_shape(const char* op, const std::vector<array>& operands,
     try {
       out = mx::broadcast_shapes(out, b);
     } catch (const std::invalid_argument&) {
-      std::ostringstream msg;
+      Message msg;
       msg << "[" << op << "] batch dimensions do not broadcast: " << shape_str(out) << " and "
           << shape_str(b) << ".";
       throw std::invalid_argument(msg.str());

@@ -2,6 +2,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
 
@@ -16,7 +17,7 @@ array csr_sddmm(const array& indptr, const array& indices, const array& g, const
   auto s = mx::to_stream(sd);
   int64_t m = check_structure(op, indptr, indices);
   if (g.ndim() < 2 || b.ndim() < 2 || g.shape(-2) != m || g.shape(-1) != b.shape(-1)) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] dimension mismatch with signature (...,m=" << m
         << ",k),(...,n,k)->(...,nnz): got G of shape " << shape_str(g.shape())
         << " and B of shape " << shape_str(b.shape()) << ".";

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
 
@@ -25,13 +26,13 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
     throw std::invalid_argument("[csr_spgemm] A, B and C must share one index dtype.");
   }
   if (mc != m) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] the output pattern has " << mc << " rows but A has " << m << ".";
     throw std::invalid_argument(msg.str());
   }
   if (a_data.ndim() != 1 || a_data.size() != a_indices.size() || b_data.ndim() != 1 ||
       b_data.size() != b_indices.size()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] values must be 1-D with one entry per stored index: got "
         << shape_str(a_data.shape()) << " for " << a_indices.size() << " entries of A and "
         << shape_str(b_data.shape()) << " for " << b_indices.size() << " entries of B.";

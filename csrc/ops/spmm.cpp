@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
 
@@ -40,14 +41,14 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
     throw std::invalid_argument(std::string("[") + op + "] n_cols must be non-negative.");
   }
   if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
         << " but has shape " << shape_str(data.shape()) << ".";
     throw std::invalid_argument(msg.str());
   }
   const int64_t inner = transpose ? m : n_cols;
   if (static_cast<int>(dense.ndim()) < core || dense.shape(-core) != inner) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] dimension mismatch with signature (m=" << m << ",n=" << n_cols << ")"
         << (transpose ? "^T,(...,m" : ",(...,n") << "=" << inner << (vector ? ")" : ",k)")
         << "->(...," << (transpose ? "n" : "m") << (vector ? ")" : ",k)")

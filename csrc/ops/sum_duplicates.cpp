@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
 
@@ -18,7 +19,7 @@ array csr_sum_duplicates(const array& data, const array& slot, int64_t n_out, St
     throw std::invalid_argument("[csr_sum_duplicates] slot must be a 1-D int32 or int64 array.");
   }
   if (data.ndim() < 1 || data.shape(-1) != slot.size()) {
-    std::ostringstream msg;
+    Message msg;
     msg << "[" << op << "] data must have shape (..., " << slot.size() << ") but has shape "
         << shape_str(data.shape()) << ".";
     throw std::invalid_argument(msg.str());

@@ -1,61 +1,128 @@
 // spmv and spmm on CUDA (also A^T @ B, as a gather over A^T's structure with perm, or as an
 // atomic scatter when no structure is given).
-//   spmv_vector_csr: `lanes` (1..32) consecutive lanes per row, chosen by the host from the
-//     mean row length; lanes stride the row, then a shuffle reduction.
-//   spmm_row_tile: a warp per row and tile of 32 * W dense columns; the row's (column,
-//     value) pairs are loaded 32 at a time, one per lane, then broadcast by shuffles, so each
-//     sparse entry is read once per tile and every lane does W FMAs per entry.
+//   spmv_nnz_split: a block per chunk of 1024 consecutive entries; products staged in
+//     shared memory, then a thread per row sums its part (load-balanced for any row lengths).
+//   spmm_nnz_split: a warp per chunk of 128 consecutive entries and tile of 32 * W dense
+//     columns, so any row lengths balance; the chunk's (column, value) pairs are loaded 32 at
+//     a time, one per lane, then broadcast by shuffles, and every lane does W FMAs per entry.
+//     Rows shared between chunks are added atomically into a zeroed float32 output.
 //   spmm_scatter: A^T @ B for narrow B: a warp per row of A, lanes over its entries, atomic
 //     float32 adds into out[col(e)] (zero-filled first).
 #include "common.cuh"
 
 namespace mlx_sparse::gpu {
 
+constexpr int kSpmvBlock = 256;   // threads per block (as launched by spmm_cuda.cpp)
+constexpr int kSpmvPerThread = 4; // entries each thread stages
+
+// A block per chunk of kSpmvBlock * kSpmvPerThread consecutive entries: the products
+// v * x[c] are staged in shared memory with coalesced loads (every lane busy whatever the
+// row lengths), then a thread per row of the chunk sums its part. Rows shared with other
+// chunks are added atomically into the zero-filled float32 output.
 template <typename T, typename I>
-__device__ __forceinline__ void spmv_vector_csr(const I* indptr, const I* cols, const T* vals,
-                                                const I* perm, const T* x, T* y,
-                                                ProductArgs a, int lanes) {
-  const int64_t tid = global_thread();
-  const int64_t row = tid / lanes;
-  const int lane = static_cast<int>(tid % lanes);
-  const int64_t b = blockIdx.y;
-  float acc = 0.0f;
-  if (row < a.m) {
-    const Range r = row_range(indptr, row, a.nnz);
-    acc = spmv_partial(cols, vals + b * a.data_stride, perm, x + b * a.b_stride, r.start, r.end,
-                       lane, lanes, a.n);
+__device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
+                                               const I* __restrict__ cols,
+                                               const T* __restrict__ vals, const I* perm,
+                                               const T* __restrict__ x, float* y,
+                                               const I* __restrict__ chunk_row, ProductArgs a) {
+  __shared__ float prod[kSpmvBlock * kSpmvPerThread];
+  constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
+  const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kChunk;
+  if (e0 >= a.nnz) {
+    return;
   }
-  acc = group_sum(acc, lanes); // every lane takes part: rows past m add zeros
-  if (lane == 0 && row < a.m) {
-    y[b * a.out_stride + row] = from_float<T>(acc);
+  const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
+  const int64_t b = blockIdx.y;
+  const T* vb = vals + b * a.data_stride;
+  const T* xb = x + b * a.b_stride;
+  float* yb = y + b * a.out_stride;
+#pragma unroll
+  for (int i = 0; i < kSpmvPerThread; ++i) {
+    const int64_t p = e0 + i * kSpmvBlock + threadIdx.x;
+    float v = 0.0f;
+    if (p < e1) {
+      const int64_t c = static_cast<int64_t>(cols[p]);
+      if (in_range(c, a.n)) {
+        v = entry_value(vb, perm, p) * to_float(xb[c]);
+      }
+    }
+    prod[i * kSpmvBlock + threadIdx.x] = v;
+  }
+  __syncthreads();
+  // rows from the one holding e0 to the one holding e1 (the next chunk's first; its share
+  // here is empty) or the last row
+  const int64_t r0 = static_cast<int64_t>(chunk_row[blockIdx.x]);
+  const int64_t r1 = e1 < a.nnz ? static_cast<int64_t>(chunk_row[blockIdx.x + 1]) : a.m - 1;
+  for (int64_t r = r0 + threadIdx.x; r <= r1; r += kSpmvBlock) {
+    const int64_t rs = static_cast<int64_t>(indptr[r]), re = static_cast<int64_t>(indptr[r + 1]);
+    const int64_t s = rs > e0 ? rs : e0, e = re < e1 ? re : e1;
+    float sum = 0.0f;
+    for (int64_t q = s; q < e; ++q) {
+      sum += prod[q - e0];
+    }
+    if (rs >= e0 && re <= e1) {
+      yb[r] = sum;
+    } else {
+      atomicAdd(yb + r, sum);
+    }
   }
 }
 
+// The row whose accumulator a nnz_split warp flushes: stored when the whole row lies in
+// the warp's chunk, added atomically when other chunks share it (out is zero-filled first).
+template <int W>
+__device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bool whole,
+                                          float* acc) {
+  for (int j = 0; j < width; ++j) {
+    if (whole) {
+      orow[c0 + j] = acc[j];
+    } else {
+      atomicAdd(orow + c0 + j, acc[j]);
+    }
+    acc[j] = 0.0f;
+  }
+}
+
+// A warp per chunk of kChunk consecutive entries (whatever rows they belong to) and tile of
+// 32 * W columns: every warp does the same work, so one very long row is shared by many
+// warps instead of stalling one.
 template <int W, typename T, typename I>
-__device__ __forceinline__ void spmm_row_tile(const I* indptr, const I* cols, const T* vals,
-                                              const I* perm, const T* B, T* out, ProductArgs a) {
+__device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, const T* vals,
+                                               const I* perm, const T* B, float* out,
+                                               const I* chunk_row, ProductArgs a) {
+  constexpr int64_t kChunk = 4 * kWarp;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+  const int64_t chunk = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+  const int64_t e0 = chunk * kChunk;
+  if (e0 >= a.nnz) {
+    return;
+  }
+  const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
   const int64_t c0 = (static_cast<int64_t>(blockIdx.y) * kWarp + lane) * W;
   const int64_t b = blockIdx.z;
   const int width = static_cast<int>(c0 >= a.k ? 0 : (a.k - c0 < W ? a.k - c0 : W));
   const T* vb = vals + b * a.data_stride;
   const T* Bb = B + b * a.b_stride;
+  float* ob = out + b * a.out_stride;
+  int64_t row = static_cast<int64_t>(chunk_row[chunk]);
+  int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
   float acc[W] = {};
-  Range r{0, 0};
-  if (row < a.m) {
-    r = row_range(indptr, row, a.nnz);
-  }
-  for (int64_t base = r.start; base < r.end; base += kWarp) {
+  for (int64_t base = e0; base < e1; base += kWarp) {
     const int64_t p = base + lane;
     int64_t c = -1;
     float v = 0.0f;
-    if (p < r.end) {
+    if (p < e1) {
       c = static_cast<int64_t>(cols[p]);
       v = entry_value(vb, perm, p);
     }
-    const int count = r.end - base < kWarp ? static_cast<int>(r.end - base) : kWarp;
+    const int count = e1 - base < kWarp ? static_cast<int>(e1 - base) : kWarp;
     for (int j = 0; j < count; ++j) {
+      while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
+        flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
+        ++row;
+        rs = re;
+        re = static_cast<int64_t>(indptr[row + 1]);
+      }
       const int64_t cj = __shfl_sync(0xffffffffu, c, j);
       const float vj = __shfl_sync(0xffffffffu, v, j);
       if (width > 0 && in_range(cj, a.n)) {
@@ -63,12 +130,7 @@ __device__ __forceinline__ void spmm_row_tile(const I* indptr, const I* cols, co
       }
     }
   }
-  if (row < a.m) {
-    T* orow = out + b * a.out_stride + row * a.k;
-    for (int j = 0; j < width; ++j) {
-      orow[c0 + j] = from_float<T>(acc[j]);
-    }
-  }
+  flush_row<W>(ob + row * a.k, c0, width, rs >= e0 && re <= e1, acc);
 }
 
 template <typename T, typename I>
@@ -100,29 +162,38 @@ __device__ __forceinline__ void spmm_scatter(const I* indptr, const I* cols, con
 
 using namespace mlx_sparse::gpu;
 
+#define MS_SPMM_NNZ_SPLIT(W, T, tn, I, in_)                                                   \
+  extern "C" __global__ void spmm_nnz_split_w##W##_##tn##_##in_(                              \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmm_nnz_split<W, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
+  }
+
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
-  extern "C" __global__ void spmv_vector_csr_##tn##_##in_(                                   \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, T* y,        \
-      ProductArgs a, int lanes) {                                                            \
-    spmv_vector_csr<T, I>(indptr, cols, vals, perm, x, y, a, lanes);                         \
+  extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
+      const I* chunk_row, ProductArgs a) {                                                   \
+    spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, chunk_row, a);                      \
   }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w1_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
-      ProductArgs a) {                                                                       \
-    spmm_row_tile<1, T, I>(indptr, cols, vals, perm, B, out, a);                             \
-  }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w2_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
-      ProductArgs a) {                                                                       \
-    spmm_row_tile<2, T, I>(indptr, cols, vals, perm, B, out, a);                             \
-  }                                                                                          \
-  extern "C" __global__ void spmm_row_tile_w4_##tn##_##in_(                                  \
-      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
-      ProductArgs a) {                                                                       \
-    spmm_row_tile<4, T, I>(indptr, cols, vals, perm, B, out, a);                             \
-  }                                                                                          \
+  MS_SPMM_NNZ_SPLIT(1, T, tn, I, in_)                                                        \
+  MS_SPMM_NNZ_SPLIT(2, T, tn, I, in_)                                                        \
+  MS_SPMM_NNZ_SPLIT(4, T, tn, I, in_)                                                        \
   extern "C" __global__ void spmm_scatter_##tn##_##in_(                                      \
       const I* indptr, const I* cols, const T* vals, const T* B, float* out, ProductArgs a) { \
     spmm_scatter<T, I>(indptr, cols, vals, B, out, a);                                       \
   }
 MS_FOR_TYPES(MS_PRODUCTS)
+
+// chunk_rows: table[c] = the row holding entry c * chunk, so a chunk's warp or block starts
+// without a search; a thread per row writes the chunks that start in it.
+#define MS_CHUNK_ROWS(I, in_)                                                                   \
+  extern "C" __global__ void chunk_rows_##in_(const I* indptr, I* table, int64_t m, int64_t nnz, \
+                                              int64_t chunk) {                                  \
+    for (int64_t r = global_thread(); r < m; r += int64_t(gridDim.x) * blockDim.x) {            \
+      const Range rr = row_range(indptr, r, nnz);                                               \
+      for (int64_t c = (rr.start + chunk - 1) / chunk; c * chunk < rr.end; ++c) {               \
+        table[c] = static_cast<I>(r);                                                           \
+      }                                                                                         \
+    }                                                                                           \
+  }
+MS_FOR_INDEX_TYPES(MS_CHUNK_ROWS)

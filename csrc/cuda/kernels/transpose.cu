@@ -13,14 +13,11 @@ namespace mlx_sparse::gpu {
 
 constexpr int kScanBlock = 1024;
 
-// Inclusive scan of this block's kScanBlock items of v[0, count); the block total goes to
-// totals[blockIdx.x].
+// Inclusive scan of one value per thread across the block (kScanBlock threads): warp scans
+// by shuffles, then a scan of the warp totals. Every thread must call it.
 template <typename I>
-__device__ __forceinline__ void scan_blocks(I* v, I* totals, int64_t count) {
-  __shared__ I warp_sums[kScanBlock / kWarp];
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * kScanBlock + threadIdx.x;
+__device__ __forceinline__ I block_inclusive_scan(I x, I* warp_sums) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  I x = i < count ? v[i] : I(0);
   for (int o = 1; o < kWarp; o <<= 1) {
     const I y = __shfl_up_sync(0xffffffffu, x, o);
     x += lane >= o ? y : I(0);
@@ -39,6 +36,17 @@ __device__ __forceinline__ void scan_blocks(I* v, I* totals, int64_t count) {
   }
   __syncthreads();
   x += warp > 0 ? warp_sums[warp - 1] : I(0);
+  __syncthreads(); // warp_sums may be reused by the caller's next call
+  return x;
+}
+
+// Inclusive scan of this block's kScanBlock items of v[0, count); the block total goes to
+// totals[blockIdx.x].
+template <typename I>
+__device__ __forceinline__ void scan_blocks(I* v, I* totals, int64_t count) {
+  __shared__ I warp_sums[kScanBlock / kWarp];
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kScanBlock + threadIdx.x;
+  const I x = block_inclusive_scan<I>(i < count ? v[i] : I(0), warp_sums);
   if (i < count) {
     v[i] = x;
   }
@@ -52,7 +60,6 @@ template <typename I>
 __device__ __forceinline__ void scan_totals(I* totals, int64_t count) {
   __shared__ I warp_sums[kScanBlock / kWarp];
   __shared__ I carry;
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   if (threadIdx.x == 0) {
     carry = 0;
   }
@@ -60,25 +67,7 @@ __device__ __forceinline__ void scan_totals(I* totals, int64_t count) {
   for (int64_t base = 0; base < count; base += kScanBlock) {
     const int64_t i = base + threadIdx.x;
     const I own = i < count ? totals[i] : I(0);
-    I x = own;
-    for (int o = 1; o < kWarp; o <<= 1) {
-      const I y = __shfl_up_sync(0xffffffffu, x, o);
-      x += lane >= o ? y : I(0);
-    }
-    if (lane == kWarp - 1) {
-      warp_sums[warp] = x;
-    }
-    __syncthreads();
-    if (warp == 0) {
-      I s = warp_sums[lane];
-      for (int o = 1; o < kWarp; o <<= 1) {
-        const I y = __shfl_up_sync(0xffffffffu, s, o);
-        s += lane >= o ? y : I(0);
-      }
-      warp_sums[lane] = s;
-    }
-    __syncthreads();
-    x += (warp > 0 ? warp_sums[warp - 1] : I(0)) + carry;
+    const I x = block_inclusive_scan<I>(own, warp_sums) + carry;
     if (i < count) {
       totals[i] = x - own;
     }
