@@ -2,7 +2,6 @@
 // geometry (groups of kBlock threads, SIMD groups of 32 on both) and batch strides.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -50,13 +49,6 @@ inline unsigned stride_blocks(int64_t threads) {
 // 0 when the operand is shared by the whole batch.
 inline int64_t batch_stride(const mlx::core::array& a, int64_t core, int64_t batch) {
   return batch > 1 && static_cast<int64_t>(a.size()) == core ? 0 : core;
-}
-
-// spmv lanes per row: the power of two nearest the mean row length, 1 to 32.
-inline int spmv_lanes(int64_t nnz, int64_t m) {
-  const double mean = m > 0 ? static_cast<double>(nnz) / m : 1.0;
-  const int lg = static_cast<int>(std::lround(std::log2(mean < 1.0 ? 1.0 : mean)));
-  return 1 << (lg < 0 ? 0 : (lg > 5 ? 5 : lg));
 }
 
 // sddmm lanes per entry: enough for k / 4 columns each, 1 to 32.

@@ -42,20 +42,32 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.m = n_cols;
     a.n = m;
   }
-  l.allocate(out);
-  if (k == 1) {
-    const int lanes = spmv_lanes(nnz, a.m);
-    l.kernel(kernel_name(op, "spmv_vector_csr", out.dtype(), itype),
-             {blocks_for(a.m * lanes), nb}, {kBlock}, In{indptr}, In{indices}, In{data},
-             In{perm}, In{b}, Out{out}, a, lanes, use_perm);
+  Accumulator acc(l, out);
+  if (nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
+    acc.finish();
     return;
   }
-  const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
-  const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-  const unsigned simds = kBlock / 32;
-  l.kernel(kernel_name(op, "spmm_row_tile_w" + std::to_string(w), out.dtype(), itype),
-           {static_cast<unsigned>((a.m + simds - 1) / simds), tiles, nb}, {kBlock}, In{indptr},
-           In{indices}, In{data}, In{perm}, In{b}, Out{out}, a, use_perm);
+  // the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
+  auto product = [&](const std::string& name, Dims grid, int64_t chunk) {
+    const int64_t chunks = (a.nnz + chunk - 1) / chunk;
+    array table = l.temporary(chunks, itype);
+    l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, In{indptr},
+             Out{table}, a.m, a.nnz, chunk);
+    l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b},
+             Out{acc.array()}, In{table}, a, use_perm);
+  };
+  if (k == 1) {
+    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in spmm.metal
+    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
+            {static_cast<unsigned>(chunks), nb}, 1024);
+  } else {
+    const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
+    const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
+    const int64_t chunks = (a.nnz + 127) / 128; // kChunk in spmm.metal
+    product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
+            {blocks_for(chunks * 32), tiles, nb}, 128);
+  }
+  acc.finish();
 }
 
 } // namespace
