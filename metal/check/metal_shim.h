@@ -6,6 +6,7 @@
 // constant -> const; thread and threadgroup -> nothing (they are not told apart).
 #pragma once
 
+#include <cfloat> // FLT_MAX, which <metal_stdlib> defines too
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -66,10 +67,16 @@ MS_SHIM_VECTORS(ushort)
 namespace metal {
 
 using std::abs;
+using std::exp;
 using std::fma;
 using std::max;
 using std::min;
 using std::sqrt;
+
+// metal::fast: the fast-math variants (the kernels use fast::exp, as CUDA uses __expf)
+namespace fast {
+using std::exp;
+} // namespace fast
 
 template <typename To, typename From>
 To as_type(From f) {
