@@ -26,6 +26,24 @@ template <typename I>
   }
 }
 
+// Inclusive scan of one value per thread across the group (kScanBlock threads): SIMD scans
+// by shuffles, then a scan of the SIMD totals. Every thread must call it.
+template <typename I>
+inline I block_inclusive_scan(I x, threadgroup I* simd_sums, uint simd, uint lane) {
+  x = simd_scan(x, lane);
+  if (lane == kSimd - 1) {
+    simd_sums[simd] = x;
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  if (simd == 0) {
+    simd_sums[lane] = simd_scan(simd_sums[lane], lane);
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  x += simd > 0 ? simd_sums[simd - 1] : I(0);
+  threadgroup_barrier(mem_flags::mem_threadgroup); // simd_sums may be reused by the next call
+  return x;
+}
+
 // Inclusive scan of this group's kScanBlock items of v[0, count); the total goes to
 // totals[group].
 template <typename I>
@@ -36,16 +54,7 @@ template <typename I>
     uint lane [[thread_index_in_simdgroup]]) {
   threadgroup I simd_sums[kScanBlock / kSimd];
   const int64_t i = int64_t(group) * kScanBlock + tid;
-  I x = simd_scan(i < count ? v[i] : I(0), lane);
-  if (lane == kSimd - 1) {
-    simd_sums[simd] = x;
-  }
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  if (simd == 0) {
-    simd_sums[lane] = simd_scan(simd_sums[lane], lane);
-  }
-  threadgroup_barrier(mem_flags::mem_threadgroup);
-  x += simd > 0 ? simd_sums[simd - 1] : I(0);
+  const I x = block_inclusive_scan<I>(i < count ? v[i] : I(0), simd_sums, simd, lane);
   if (i < count) {
     v[i] = x;
   }
@@ -69,16 +78,7 @@ template <typename I>
   for (int64_t base = 0; base < count; base += kScanBlock) {
     const int64_t i = base + tid;
     const I own = i < count ? totals[i] : I(0);
-    I x = simd_scan(own, lane);
-    if (lane == kSimd - 1) {
-      simd_sums[simd] = x;
-    }
-    threadgroup_barrier(mem_flags::mem_threadgroup);
-    if (simd == 0) {
-      simd_sums[lane] = simd_scan(simd_sums[lane], lane);
-    }
-    threadgroup_barrier(mem_flags::mem_threadgroup);
-    x += (simd > 0 ? simd_sums[simd - 1] : I(0)) + carry;
+    const I x = block_inclusive_scan<I>(own, simd_sums, simd, lane) + carry;
     if (i < count) {
       totals[i] = x - own;
     }
