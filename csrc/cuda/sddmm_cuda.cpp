@@ -16,11 +16,7 @@ void CsrSddmm::eval_gpu(const std::vector<array>& in, array& out) {
   if (batch == 0) {
     return;
   }
-  // lanes per entry: enough for k / 4 columns each, 1 to 32
-  int64_t lanes = 1;
-  while (lanes < 32 && lanes * 4 < k) {
-    lanes <<= 1;
-  }
+  const int64_t lanes = sddmm_lanes(k);
   gpu::SddmmArgs a{m, n, nnz, k, batch_stride(g, m * k, batch), batch_stride(b, n * k, batch),
                    batch, lanes};
   l.kernel(kernel_name("csr_sddmm", "sddmm_entry_group", out.dtype(), indptr.dtype()),

@@ -4,6 +4,7 @@
 #pragma once
 
 #if defined(__METAL_VERSION__) || defined(MLX_SPARSE_METAL_CHECK)
+#include <metal_stdlib> // int64_t and friends (metal/check/include stands in on Linux)
 #define MS_FN inline
 #define MS_GLOBAL device
 #define MS_THREAD thread

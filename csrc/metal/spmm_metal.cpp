@@ -1,0 +1,83 @@
+// eval_gpu of spmv and spmm on Metal (kernels in metal/spmm.metal); the choices follow
+// csrc/cuda/spmm_cuda.cpp: scatter, gather over A^T's structure, or A's own rows.
+#include "metal/eval_common.h"
+#include "primitives.h"
+
+namespace mlx_sparse {
+
+namespace {
+
+using namespace metal;
+
+void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
+                  const std::vector<array>& in, array& out) {
+  Launch l(s);
+  const auto &data = in[2], &b = in[3];
+  const auto itype = in[0].dtype();
+  const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
+  const int64_t k = vector ? 1 : b.shape(-1);
+  const int64_t rows_b = transpose ? m : n_cols, rows_out = transpose ? n_cols : m;
+  const int64_t batch = rows_out * k == 0 ? 0 : static_cast<int64_t>(out.size()) / (rows_out * k);
+  ProductArgs a{m, n_cols, nnz, k, rows_out, batch_stride(data, nnz, batch),
+                batch_stride(b, rows_b * k, batch), rows_out * k};
+  const unsigned nb = static_cast<unsigned>(batch);
+  if (out.size() == 0) {
+    l.allocate(out);
+    return;
+  }
+  if (transpose && in.size() < 7) { // atomic scatter into out[col(e)]
+    Accumulator acc(l, out);
+    l.kernel(kernel_name(op, "spmm_scatter", out.dtype(), itype), {blocks_for(m * 32), nb},
+             {kBlock}, In{in[0]}, In{in[1]}, In{data}, In{b}, Out{acc.array()}, a);
+    acc.finish();
+    return;
+  }
+  // gather over A^T's structure (values through perm), or over A's rows; without perm the
+  // indices buffer fills its slot (Metal binds no null buffers) and use_perm is 0
+  const array& indptr = transpose ? in[4] : in[0];
+  const array& indices = transpose ? in[5] : in[1];
+  const array& perm = transpose ? in[6] : in[1];
+  const int use_perm = transpose ? 1 : 0;
+  if (transpose) {
+    a.m = n_cols;
+    a.n = m;
+  }
+  Accumulator acc(l, out);
+  if (nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
+    acc.finish();
+    return;
+  }
+  // the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
+  auto product = [&](const std::string& name, Dims grid, int64_t chunk) {
+    const int64_t chunks = (a.nnz + chunk - 1) / chunk;
+    array table = l.temporary(chunks, itype);
+    l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, In{indptr},
+             Out{table}, a.m, a.nnz, chunk);
+    l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b},
+             Out{acc.array()}, In{table}, a, use_perm);
+  };
+  if (k == 1) {
+    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in spmm.metal
+    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
+            {static_cast<unsigned>(chunks), nb}, 1024);
+  } else {
+    const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
+    const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
+    const int64_t chunks = (a.nnz + 127) / 128; // kChunk in spmm.metal
+    product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
+            {blocks_for(chunks * 32), tiles, nb}, 128);
+  }
+  acc.finish();
+}
+
+} // namespace
+
+void CsrSpmv::eval_gpu(const std::vector<array>& inputs, array& out) {
+  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, inputs, out);
+}
+
+void CsrSpmm::eval_gpu(const std::vector<array>& inputs, array& out) {
+  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, inputs, out);
+}
+
+} // namespace mlx_sparse
