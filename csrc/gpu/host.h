@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gpu/core/params.h"
 #include "mlx/array.h"
@@ -58,6 +59,26 @@ inline int64_t sddmm_lanes(int64_t k) {
     lanes <<= 1;
   }
   return lanes;
+}
+
+// Sizes and strides of a product (spmv or spmm, plain or transposed) from its inputs
+// (indptr, indices, data, B, ...) and its output; batch = 0 for an empty output.
+struct ProductShape {
+  ProductArgs args;
+  int64_t batch;
+};
+
+inline ProductShape product_shape(bool vector, int64_t n_cols, bool transpose,
+                                  const std::vector<mlx::core::array>& in,
+                                  const mlx::core::array& out) {
+  const auto &data = in[2], &b = in[3];
+  const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
+  const int64_t k = vector ? 1 : b.shape(-1);
+  const int64_t rows_b = transpose ? m : n_cols, rows_out = transpose ? n_cols : m;
+  const int64_t batch = rows_out * k == 0 ? 0 : static_cast<int64_t>(out.size()) / (rows_out * k);
+  return {ProductArgs{m, n_cols, nnz, k, rows_out, batch_stride(data, nnz, batch),
+                      batch_stride(b, rows_b * k, batch), rows_out * k},
+          batch};
 }
 
 } // namespace mlx_sparse::gpu

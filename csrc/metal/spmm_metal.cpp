@@ -14,12 +14,8 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
   Launch l(s);
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
-  const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
-  const int64_t k = vector ? 1 : b.shape(-1);
-  const int64_t rows_b = transpose ? m : n_cols, rows_out = transpose ? n_cols : m;
-  const int64_t batch = rows_out * k == 0 ? 0 : static_cast<int64_t>(out.size()) / (rows_out * k);
-  ProductArgs a{m, n_cols, nnz, k, rows_out, batch_stride(data, nnz, batch),
-                batch_stride(b, rows_b * k, batch), rows_out * k};
+  auto [a, batch] = product_shape(vector, n_cols, transpose, in, out);
+  const int64_t m = a.m, k = a.k;
   const unsigned nb = static_cast<unsigned>(batch);
   if (out.size() == 0) {
     l.allocate(out);
@@ -43,7 +39,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
   }
   Accumulator acc(l, out);
-  if (nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
+  if (a.nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
     acc.finish();
     return;
   }
