@@ -26,6 +26,8 @@ NB_MODULE(_ext, m) {
         "Y = A @ B (or A^T @ B); leading dims of data and B are batch dims.");
   m.def("csr_sddmm", &csr_sddmm, "indptr"_a, "indices"_a, "g"_a, "b"_a, nb::kw_only(),
         "stream"_a = nb::none(), "out[..., e] = <G[..., row(e), :], B[..., col(e), :]>.");
+  m.def("csr_softmax", &csr_softmax, "indptr"_a, "indices"_a, "data"_a, "n_cols"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "Row-wise softmax of the stored values, [..., nnz].");
   m.def("csr_todense", &csr_todense, "indptr"_a, "indices"_a, "data"_a, "n_cols"_a,
         nb::kw_only(), "stream"_a = nb::none(), "Dense [..., m, n] matrix, duplicates summed.");
   m.def("csr_transpose", &csr_transpose, "indptr"_a, "indices"_a, "n_cols"_a, nb::kw_only(),

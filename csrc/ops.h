@@ -35,6 +35,11 @@ array csr_spmm(const array& indptr, const array& indices, const array& data, con
 array csr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
                 StreamOrDevice s = {});
 
+// The row-wise softmax of the stored values, [..., nnz]: exp(d[e] - max) / sum over row(e).
+// Empty rows stay empty; duplicate entries count separately (canonicalise first to merge).
+array csr_softmax(const array& indptr, const array& indices, const array& data, int64_t n_cols,
+                  StreamOrDevice s = {});
+
 // The dense [..., m, n] matrix, duplicates summed.
 array csr_todense(const array& indptr, const array& indices, const array& data, int64_t n_cols,
                   StreamOrDevice s = {});

@@ -81,6 +81,16 @@ struct TransposeParams {
   void* perm;
 };
 
+// softmax: out[b, e] = softmax of row(e)'s stored values at e. data[batch?, nnz], out[batch, nnz].
+struct SoftmaxParams {
+  CsrView a;
+  const void* data;
+  void* out;
+  int64_t batch;
+  int64_t data_stride;
+  ValueType vtype;
+};
+
 // rows: rows[e] = the row of stored entry e (the COO row array).
 struct RowsParams {
   CsrView a;

@@ -97,6 +97,17 @@ class CsrSpgemm : public UnaryPrimitive {
   int64_t n_cols_b_;
 };
 
+// inputs: indptr, indices, data[..., nnz] -> the row-wise softmax of the stored values
+class CsrSoftmax : public UnaryPrimitive {
+ public:
+  CsrSoftmax(Stream s, int64_t n_cols) : UnaryPrimitive(s), n_cols_(n_cols) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrSoftmax"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_;
+};
+
 // Structural primitives (integer outputs, nothing to differentiate).
 // inputs: indptr, indices -> indptr_t, indices_t, perm
 class CsrTranspose : public Primitive {

@@ -11,6 +11,7 @@ Ops (each a differentiable MLX primitive in C++):
 ``multiply``   elementwise product (scalar, dense or sparse)
 ``add``        sparse + sparse (union of patterns), sparse + dense
 ``sum``        sum of all entries, of rows or of columns
+``softmax``    row-wise softmax of the stored values (attention over a graph)
 =============  ===========================================================
 
 Construction: ``csr_array`` (scipy's forms) and ``fromdense``. Devices: ``use_gpu`` and
@@ -24,7 +25,7 @@ from . import _ext
 from ._construct import csr_array, fromdense
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
-from ._ops import add, matmul, multiply, sddmm, spgemm, spmm, spmv, sum
+from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
 __version__ = "0.1.0"
 
@@ -34,7 +35,7 @@ kernel_isa = _ext.kernel_isa
 
 __all__ = [
     "CSRArray", "csr_array", "fromdense",
-    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum",
+    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum", "softmax",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",
 ]

@@ -60,6 +60,19 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
     return A._with_data(values)
 
 
+def softmax(A: CSRArray, *, stream=None) -> CSRArray:
+    """Row-wise softmax over the stored values, with A's pattern.
+
+    Entry e becomes ``exp(A[e] - m) / sum(exp(A[q] - m))`` over the stored entries q of its
+    row (m, the row's maximum, keeps it stable): the attention weights of a graph whose edges
+    are A's pattern. Every stored entry counts, explicit zeros and duplicates included
+    (``A.sum_duplicates()`` first merges duplicates); rows without entries stay empty.
+    float16 and bfloat16 accumulate in float32. Differentiable in A's values.
+    """
+    A._check_for_gpu("csr_softmax", stream)
+    return A._with_data(_ext.csr_softmax(A.indptr, A.indices, A.data, A.shape[1], stream=stream))
+
+
 def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
     """``A @ B`` for two CSRArrays: a canonical CSRArray.
 

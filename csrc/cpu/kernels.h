@@ -12,7 +12,8 @@
   X(transpose, TransposeParams)   \
   X(rows, RowsParams)             \
   X(sum_duplicates, SumDuplicatesParams) \
-  X(spgemm, SpgemmParams)
+  X(spgemm, SpgemmParams)        \
+  X(softmax, SoftmaxParams)
 
 namespace mlx_sparse::cpu {
 

@@ -24,6 +24,7 @@ MLX_SPARSE_NO_GPU(CsrTodense)
 MLX_SPARSE_NO_GPU(CsrSumDuplicates)
 MLX_SPARSE_NO_GPU(CsrSpgemm)
 MLX_SPARSE_NO_GPU(CsrRows)
+MLX_SPARSE_NO_GPU(CsrSoftmax)
 #undef MLX_SPARSE_NO_GPU
 
 std::optional<std::string> gpu_backend() {

@@ -39,6 +39,15 @@ int64_t check_structure(const char* op, const array& indptr, const array& indice
   return static_cast<int64_t>(indptr.size()) - 1;
 }
 
+void check_values(const char* op, const array& data, const array& indices) {
+  if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
+    Message msg;
+    msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
+        << " but has shape " << shape_str(data.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+}
+
 mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
   auto t = mx::result_type(operands);
   if (t == mx::complex64 || t == mx::bool_) {

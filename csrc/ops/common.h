@@ -37,6 +37,9 @@ array fit_batch(const array& a, int core, const mx::Shape& batch, mx::Stream s);
 int64_t batch_size(const array& a, int core);
 
 // Sums x over the dims that broadcasting added, so that it has `shape`.
+// data must have shape (..., nnz) with nnz = indices.size().
+void check_values(const char* op, const array& data, const array& indices);
+
 array sum_to_shape(const array& x, const mx::Shape& shape, mx::Stream s);
 
 // vmap: puts each operand's mapped axis first and pads batch dims so that all operands'

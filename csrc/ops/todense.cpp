@@ -11,23 +11,13 @@ namespace mlx_sparse {
 namespace mx = mlx::core;
 using namespace detail;
 
-namespace {
-void check_data(const char* op, const array& data, const array& indices) {
-  if (data.ndim() < 1 || data.shape(-1) != indices.size()) {
-    Message msg;
-    msg << "[" << op << "] data must have shape (..., nnz) with nnz = " << indices.size()
-        << " but has shape " << shape_str(data.shape()) << ".";
-    throw std::invalid_argument(msg.str());
-  }
-}
-} // namespace
 
 array csr_todense(const array& indptr, const array& indices, const array& data, int64_t n_cols,
                   StreamOrDevice sd) {
   const char* op = "csr_todense";
   auto s = mx::to_stream(sd);
   int64_t m = check_structure(op, indptr, indices);
-  check_data(op, data, indices);
+  check_values(op, data, indices);
   if (n_cols < 0) {
     throw std::invalid_argument("[csr_todense] n_cols must be non-negative.");
   }
