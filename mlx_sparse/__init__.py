@@ -14,7 +14,8 @@ Ops (each a differentiable MLX primitive in C++):
 ``softmax``    row-wise softmax of the stored values (attention over a graph)
 =============  ===========================================================
 
-Construction: ``csr_array`` (scipy's forms) and ``fromdense``. Devices: ``use_gpu`` and
+Construction: ``csr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
+``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Devices: ``use_gpu`` and
 ``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
 variable ``MLX_SPARSE_NUM_THREADS``).
 """
@@ -25,6 +26,7 @@ from . import _ext
 from ._construct import csr_array, fromdense
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
+from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
 __version__ = "0.1.0"
@@ -36,6 +38,7 @@ kernel_isa = _ext.kernel_isa
 __all__ = [
     "CSRArray", "csr_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum", "softmax",
+    "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",
 ]
