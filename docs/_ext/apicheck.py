@@ -1,6 +1,7 @@
 """Fail the docs build (a warning, an error under -W) when a public name has no API entry.
 
-Public names are the ``__all__`` of mlx_sparse and of its public submodules; docs/api.rst
+Public names are the ``__all__`` of mlx_sparse and of its public submodules (or, without
+one, what the submodule defines under a name without a leading underscore); docs/api.rst
 lists them. A name added to ``__all__`` without an entry there breaks the build on purpose.
 """
 
@@ -8,7 +9,7 @@ import importlib
 
 from sphinx.util import logging
 
-MODULES = ["mlx_sparse", "mlx_sparse.nn", "mlx_sparse.datasets"]
+MODULES = ["mlx_sparse", "mlx_sparse.nn", "mlx_sparse.datasets", "mlx_sparse.models"]
 logger = logging.getLogger(__name__)
 
 
@@ -18,7 +19,11 @@ def public_names():
             mod = importlib.import_module(modname)
         except ImportError:  # a submodule that has not landed yet
             continue
-        for name in getattr(mod, "__all__", []):
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            names = [n for n, obj in vars(mod).items()
+                     if not n.startswith("_") and getattr(obj, "__module__", None) == modname]
+        for name in names:
             yield f"{modname}.{name}"
 
 
