@@ -29,6 +29,8 @@ from ._device import gpu_backend, use_cpu, use_gpu
 from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
+from . import datasets, models, nn  # noqa: E402 - after _ext
+
 __version__ = "0.1.0"
 
 num_threads = _ext.num_threads
