@@ -57,6 +57,7 @@ class CSRArray(dict):
     # ---- scipy-style attributes
     @property
     def data(self) -> mx.array:
+        """The stored values, shape ``(nnz,)``: an MLX array, lazy and differentiable."""
         return self["data"]
 
     @data.setter
@@ -70,34 +71,42 @@ class CSRArray(dict):
 
     @property
     def indices(self) -> mx.array:
+        """The column of each stored value, shape ``(nnz,)`` (int32 or int64)."""
         return self._indices
 
     @property
     def indptr(self) -> mx.array:
+        """Row pointers, ``(m + 1,)``: row ``i`` holds entries ``indptr[i]:indptr[i + 1]``."""
         return self._indptr
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(m, n)``."""
         return self._shape
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries (explicit zeros and duplicates included)."""
         return int(self._indices.size)
 
     @property
     def dtype(self):
+        """Dtype of the values."""
         return self["data"].dtype
 
     @property
     def index_dtype(self):
+        """Dtype of ``indices`` and ``indptr`` (int32 or int64)."""
         return self._indices.dtype
 
     @property
     def size(self) -> int:
+        """Number of stored entries, as scipy's ``size``."""
         return self.nnz
 
     @property
     def has_sorted_indices(self) -> bool:
+        """Whether every row's columns are sorted (found out on first use unless promised)."""
         if self._sorted is None:
             ip, ix = self._host_structure()
             self._sorted = _rows_sorted(ip, ix, strict=False)
@@ -105,6 +114,7 @@ class CSRArray(dict):
 
     @property
     def has_canonical_format(self) -> bool:
+        """Whether every row's columns are sorted and unique (found out on first use)."""
         if self._canonical is None:
             ip, ix = self._host_structure()
             self._canonical = _rows_sorted(ip, ix, strict=True)
@@ -281,6 +291,7 @@ class CSRArray(dict):
                             shape=self._shape)
 
     def tocsr(self, copy=False) -> "CSRArray":
+        """This array, already CSR (a copy with ``copy=True``)."""
         return self.copy() if copy else self
 
     def tocoo(self):
@@ -304,6 +315,7 @@ class CSRArray(dict):
         return out
 
     def copy(self) -> "CSRArray":
+        """A copy with its own values; the structure, never changed in place by ops, is shared."""
         return self._with_data(mx.array(self["data"]))
 
     # ---- canonical forms (in place, as scipy; each also returns self)
@@ -356,6 +368,7 @@ class CSRArray(dict):
 
     # ---- structure and arithmetic
     def transpose(self, axes=None) -> "CSRArray":
+        """The transpose, with sorted indices; values gathered lazily (differentiable)."""
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError("[csr_transpose] axes must be None or (1, 0)")
         ip, ix, perm = self._transpose_structure()
@@ -366,6 +379,7 @@ class CSRArray(dict):
 
     @property
     def T(self) -> "CSRArray":
+        """The transpose (see :meth:`transpose`)."""
         return self.transpose()
 
     def __neg__(self):
@@ -404,6 +418,7 @@ class CSRArray(dict):
         return (-self).__add__(other)
 
     def __matmul__(self, other):
+        """``self @ other``: spmv, (batched) spmm or spgemm by operand (see :func:`matmul`)."""
         if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
             if "valid" not in self._cache and _on_gpu(None):
                 self._require_valid("csr_spmv" if other.ndim == 1 else "csr_spmm")
@@ -418,11 +433,13 @@ class CSRArray(dict):
         return matmul(self, other)
 
     def __rmatmul__(self, other):
+        """``other @ self`` for numpy operands (see :func:`matmul`; MLX arrays do not defer)."""
         from ._ops import matmul
 
         return matmul(other, self)
 
     def dot(self, other):
+        """``self @ other``."""
         return self @ other
 
     def multiply(self, other):
