@@ -110,6 +110,20 @@ def check(ours, ref, name, rtol=1e-3):
         raise AssertionError(f"{name}: max relative error {err:.2e}")
 
 
+def kernel_families(A, B, reps):
+    """Both GPU kernel families timed in-graph (ms), whichever the row lengths picked: a
+    claimed longest row of 1 forces by_row, unknown lengths force nnz_split."""
+    from mlx_sparse import _ext
+
+    prod = _ext.csr_spmv if B.ndim == 1 else _ext.csr_spmm
+    times = []
+    for lengths in (_ext.RowLengths(1, 1), _ext.RowLengths()):
+        _, g = mlx_times(lambda: prod(A.indptr, A.indices, A.data, B, A.shape[1], False, [],
+                                      lengths), reps)
+        times.append(g * 1e3)
+    return "by_row {:.3f} / nnz_split {:.3f} ms in-graph".format(*times)
+
+
 def gcn_step(S, reps, features=64, hidden=64, classes=16):
     """value_and_grad of sum(softmax-free logits^2) of relu(A X W1) -> A H W2, w.r.t. W1, W2."""
     rng = np.random.default_rng(7)
@@ -163,8 +177,13 @@ def main():
     check(A @ xm, S @ x, "spmv")
     ours, theirs = mlx_times(lambda: A @ xm, reps), torch_times(lambda: T @ xt, reps)
     moved = S.nnz * 8 + (S.shape[0] + 1) * 4 + S.shape[1] * 4 + S.shape[0] * 4
+    # the gather every SpMV does, alone: x at the pattern's columns (random over 1M columns,
+    # so each 4-byte read costs a 32-byte sector), by torch, in-graph
+    cols = T.col_indices().to(torch.int32)
+    gather = torch_times(lambda: torch.index_select(xt, 0, cols), reps)[1]
     rows.append(row(f"SpMV {S.shape[0]:,}^2, 10 nnz/row", ours, theirs,
-                    f"in-graph {moved / ours[1] / bw * 100:.0f}% of copy bandwidth"))
+                    f"in-graph {moved / ours[1] / bw * 100:.0f}% of copy bandwidth; gather of x "
+                    f"alone {gather * 1e3:.3f} ms; " + kernel_families(A, xm, reps)))
 
     # SpMM and SDDMM on three patterns
     patterns = [("16384^2, 1e-3, k=64", random_density(16384, 1e-3, 2), 64),
@@ -178,7 +197,9 @@ def main():
         T, Bt = to_torch(S), torch.from_numpy(B).cuda()
         check(A @ Bm, S @ B, "spmm " + name)
         ours, theirs = mlx_times(lambda: A @ Bm, reps), torch_times(lambda: T @ Bt, reps)
-        rows.append(row(f"SpMM {name}", ours, theirs, f"nnz {S.nnz:,}"))
+        rows.append(row(f"SpMM {name}", ours, theirs,
+                        f"nnz {S.nnz:,}, max row {A._lengths().max_row:,}; "
+                        + kernel_families(A, Bm, reps)))
         X = rng.standard_normal((S.shape[0], k)).astype(np.float32)
         Xm, Xt = mx.array(X), torch.from_numpy(X).cuda()
         BtT = Bt.t().contiguous()

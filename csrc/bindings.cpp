@@ -16,13 +16,19 @@ NB_MODULE(_ext, m) {
   nb::module_::import_("mlx.core");
   m.doc() = "C++ core of mlx_sparse: CSR primitives for MLX.";
 
+  nb::class_<RowLengths>(m, "RowLengths",
+                         "Longest row of A and of A^T (-1: not known), for the GPU's choice of "
+                         "product kernel.")
+      .def(nb::init<int64_t, int64_t>(), "max_row"_a = -1, "max_col"_a = -1)
+      .def_ro("max_row", &RowLengths::max_row)
+      .def_ro("max_col", &RowLengths::max_col);
   m.def("csr_spmv", &csr_spmv, "indptr"_a, "indices"_a, "data"_a, "x"_a, "n_cols"_a,
         "transpose"_a = false, "transposed"_a = std::vector<mlx::core::array>{},
-        nb::kw_only(), "stream"_a = nb::none(),
+        "lengths"_a = RowLengths{}, nb::kw_only(), "stream"_a = nb::none(),
         "y = A @ x (or A^T @ x); leading dims of data and x are batch dims.");
   m.def("csr_spmm", &csr_spmm, "indptr"_a, "indices"_a, "data"_a, "b"_a, "n_cols"_a,
         "transpose"_a = false, "transposed"_a = std::vector<mlx::core::array>{},
-        nb::kw_only(), "stream"_a = nb::none(),
+        "lengths"_a = RowLengths{}, nb::kw_only(), "stream"_a = nb::none(),
         "Y = A @ B (or A^T @ B); leading dims of data and B are batch dims.");
   m.def("csr_sddmm", &csr_sddmm, "indptr"_a, "indices"_a, "g"_a, "b"_a, nb::kw_only(),
         "stream"_a = nb::none(), "out[..., e] = <G[..., row(e), :], B[..., col(e), :]>.");

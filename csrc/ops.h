@@ -18,18 +18,27 @@ namespace mlx_sparse {
 using mlx::core::array;
 using mlx::core::StreamOrDevice;
 
+// The longest row of A and of A^T (-1: not known), which the caller may know from a pass
+// over the structure. The GPU picks its product kernels from them (a group of lanes per row
+// when no row is long, else load-balanced chunks of entries); results never depend on them.
+struct RowLengths {
+  int64_t max_row = -1;
+  int64_t max_col = -1;
+  bool operator==(const RowLengths&) const = default;
+};
+
 // y[..., m] = A @ x[..., n], or y[..., n] = A^T @ x[..., m] when transpose.
 // `transposed`, when given, is csr_transpose(indptr, indices, n_cols) (a cache the caller
 // keeps): A^T @ x then gathers over it, and the gradient of A @ x reuses it.
 array csr_spmv(const array& indptr, const array& indices, const array& data, const array& x,
                int64_t n_cols, bool transpose = false, const std::vector<array>& transposed = {},
-               StreamOrDevice s = {});
+               RowLengths lengths = {}, StreamOrDevice s = {});
 
 // Y[..., m, k] = A @ B[..., n, k], or Y[..., n, k] = A^T @ B[..., m, k] when transpose.
-// `transposed` as for csr_spmv.
+// `transposed` and `lengths` as for csr_spmv.
 array csr_spmm(const array& indptr, const array& indices, const array& data, const array& b,
                int64_t n_cols, bool transpose = false, const std::vector<array>& transposed = {},
-               StreamOrDevice s = {});
+               RowLengths lengths = {}, StreamOrDevice s = {});
 
 // out[..., e] = <G[..., row(e), :], B[..., col(e), :]> for each stored entry e of A's pattern.
 array csr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,

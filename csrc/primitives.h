@@ -3,6 +3,7 @@
 #pragma once
 
 #include "mlx/primitives.h"
+#include "ops.h"
 
 namespace mlx_sparse {
 
@@ -31,27 +32,29 @@ using mlx::core::UnaryPrimitive;
 // inputs: indptr, indices, data[..., nnz], x[..., n or m]
 class CsrSpmv : public UnaryPrimitive {
  public:
-  CsrSpmv(Stream s, int64_t n_cols, bool transpose)
-      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose) {}
+  CsrSpmv(Stream s, int64_t n_cols, bool transpose, RowLengths lengths)
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "CsrSpmv"; }
   bool is_equivalent(const Primitive& other) const override;
   int64_t n_cols_;
   bool transpose_;
+  RowLengths lengths_;
 };
 
 // inputs: indptr, indices, data[..., nnz], B[..., n or m, k]
 class CsrSpmm : public UnaryPrimitive {
  public:
-  CsrSpmm(Stream s, int64_t n_cols, bool transpose)
-      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose) {}
+  CsrSpmm(Stream s, int64_t n_cols, bool transpose, RowLengths lengths)
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "CsrSpmm"; }
   bool is_equivalent(const Primitive& other) const override;
   int64_t n_cols_;
   bool transpose_;
+  RowLengths lengths_;
 };
 
 // inputs: indptr, indices, G[..., m, k], B[..., n, k]

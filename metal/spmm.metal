@@ -1,5 +1,8 @@
 // spmv and spmm on Metal: the algorithms of csrc/cuda/kernels/spmm.cu (see there), with
 // SIMD-group shuffles for warp shuffles and Metal atomics for the scatter.
+//   spmv_row_group_l{L}: a group of L lanes per row (32 / L rows per SIMD group), lanes
+//     striding the row, a shuffle reduction; the threadgroup's rows stored side by side.
+//   spmm_row_warp_w{W}: a SIMD group per row and tile of 32 * W dense columns.
 //   spmv_nnz_split: a threadgroup per chunk of 1024 consecutive entries; products staged in
 //     threadgroup memory, then a thread per row of the chunk sums its part.
 //   spmm_nnz_split_w{1,2,4}: a SIMD group per chunk of 128 consecutive entries and tile of
@@ -85,6 +88,20 @@ inline void flush_row(device atomic_float* orow, int64_t c0, int width, bool who
   }
 }
 
+// acc += v_j * B[c_j, columns of this lane] for the group's entries j in [j0, j1), whose
+// (column, value) pairs lane j holds in (c, v): broadcast by shuffles, W FMAs per lane each.
+template <int W, typename T>
+inline void axpy_entries(int64_t c, float v, int j0, int j1, device const T* Bb, int64_t c0,
+                         int width, constant ProductArgs& a, thread float* acc) {
+  for (int j = j0; j < j1; ++j) {
+    const int64_t cj = shuffle(c, ushort(j));
+    const float vj = shuffle(v, ushort(j));
+    if (width > 0 && in_range(cj, a.n)) {
+      axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
+    }
+  }
+}
+
 // A SIMD group per chunk of kChunk consecutive entries (whatever rows they belong to) and
 // tile of 32 * W columns. row, rs and re move alike in every lane, so the shuffles stay
 // uniform across the SIMD group.
@@ -123,21 +140,87 @@ template <int W, typename T, typename I>
       v = entry_value(vb, perm, p);
     }
     const int count = e1 - base < kSimd ? int(e1 - base) : kSimd;
-    for (int j = 0; j < count; ++j) {
+    for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
         flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
         ++row;
         rs = re;
         re = static_cast<int64_t>(indptr[row + 1]);
       }
-      const int64_t cj = shuffle(c, ushort(j));
-      const float vj = shuffle(v, ushort(j));
-      if (width > 0 && in_range(cj, a.n)) {
-        axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
-      }
+      // the entries of this row among the 32, with no row check in the loop
+      const int stop = re - base > j && re - base < count ? int(re - base) : count;
+      axpy_entries<W>(c, v, j, stop, Bb, c0, width, a, acc);
+      j = stop;
     }
   }
   flush_row<W>(ob + row * a.k, c0, width, rs >= e0 && re <= e1, acc);
+}
+
+template <int L, typename T, typename I>
+[[kernel]] void spmv_row_group(
+    device const I* indptr [[buffer(0)]], device const I* cols [[buffer(1)]],
+    device const T* vals [[buffer(2)]], device const I* perm_buf [[buffer(3)]],
+    device const T* x [[buffer(4)]], device T* y [[buffer(5)]],
+    constant ProductArgs& a [[buffer(6)]], constant int& use_perm [[buffer(7)]],
+    uint3 group [[threadgroup_position_in_grid]], uint tid [[thread_index_in_threadgroup]]) {
+  threadgroup float sums[kSpmvBlock];
+  const int64_t first = int64_t(group.x) * (kSpmvBlock / L); // groups of kSpmvBlock threads
+  const int64_t row = first + tid / L;
+  const int lane = int(tid) % L;
+  const int64_t b = group.y;
+  device const I* perm = use_perm ? perm_buf : nullptr;
+  float acc = 0.0f;
+  if (row < a.m) { // no early return: the whole group takes part in the reduction and store
+    const Range r = row_range(indptr, row, a.nnz);
+    acc = spmv_partial(cols, vals + b * a.data_stride, perm, x + b * a.b_stride, r.start, r.end,
+                       lane, L, a.n);
+  }
+  acc = group_sum(acc, L);
+  // the group's sums leave through threadgroup memory, so its rows are stored side by side
+  if (lane == 0) {
+    sums[tid / L] = acc;
+  }
+  threadgroup_barrier(mem_flags::mem_threadgroup);
+  if (tid < uint(kSpmvBlock / L) && first + tid < a.m) {
+    y[b * a.out_stride + first + tid] = from_float<T>(sums[tid]);
+  }
+}
+
+template <int W, typename T, typename I>
+[[kernel]] void spmm_row_warp(
+    device const I* indptr [[buffer(0)]], device const I* cols [[buffer(1)]],
+    device const T* vals [[buffer(2)]], device const I* perm_buf [[buffer(3)]],
+    device const T* B [[buffer(4)]], device T* out [[buffer(5)]],
+    constant ProductArgs& a [[buffer(6)]], constant int& use_perm [[buffer(7)]],
+    uint3 group [[threadgroup_position_in_grid]], uint3 group_size [[threads_per_threadgroup]],
+    uint simd [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]) {
+  const int64_t row = int64_t(group.x) * (group_size.x / kSimd) + simd;
+  if (row >= a.m) { // the whole SIMD group leaves together
+    return;
+  }
+  const int64_t c0 = (int64_t(group.y) * kSimd + lane) * W;
+  const int width = int(c0 >= a.k ? 0 : (a.k - c0 < W ? a.k - c0 : W));
+  const int64_t b = group.z;
+  device const I* perm = use_perm ? perm_buf : nullptr;
+  device const T* vb = vals + b * a.data_stride;
+  device const T* Bb = B + b * a.b_stride;
+  const Range r = row_range(indptr, row, a.nnz);
+  float acc[W] = {};
+  for (int64_t base = r.start; base < r.end; base += kSimd) {
+    const int64_t p = base + lane;
+    int64_t c = -1;
+    float v = 0.0f;
+    if (p < r.end) {
+      c = static_cast<int64_t>(cols[p]);
+      v = entry_value(vb, perm, p);
+    }
+    const int count = r.end - base < kSimd ? int(r.end - base) : kSimd;
+    axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
+  }
+  device T* orow = out + b * a.out_stride + row * a.k;
+  for (int j = 0; j < width; ++j) {
+    orow[c0 + j] = from_float<T>(acc[j]);
+  }
 }
 
 template <typename T, typename I>
@@ -171,7 +254,22 @@ template <typename T, typename I>
 #define MS_SPMM_NNZ_SPLIT(W, T, tn, I, in_) \
   instantiate_kernel("spmm_nnz_split_w" #W "_" #tn "_" #in_, spmm_nnz_split, W, T, I)
 
+#define MS_SPMV_ROW_GROUP(L, T, tn, I, in_) \
+  instantiate_kernel("spmv_row_group_l" #L "_" #tn "_" #in_, spmv_row_group, L, T, I)
+
+#define MS_SPMM_ROW_WARP(W, T, tn, I, in_) \
+  instantiate_kernel("spmm_row_warp_w" #W "_" #tn "_" #in_, spmm_row_warp, W, T, I)
+
 #define MS_PRODUCTS(T, tn, I, in_)                                                            \
+  MS_SPMV_ROW_GROUP(1, T, tn, I, in_)                                                         \
+  MS_SPMV_ROW_GROUP(2, T, tn, I, in_)                                                         \
+  MS_SPMV_ROW_GROUP(4, T, tn, I, in_)                                                         \
+  MS_SPMV_ROW_GROUP(8, T, tn, I, in_)                                                         \
+  MS_SPMV_ROW_GROUP(16, T, tn, I, in_)                                                        \
+  MS_SPMV_ROW_GROUP(32, T, tn, I, in_)                                                        \
+  MS_SPMM_ROW_WARP(1, T, tn, I, in_)                                                          \
+  MS_SPMM_ROW_WARP(2, T, tn, I, in_)                                                          \
+  MS_SPMM_ROW_WARP(4, T, tn, I, in_)                                                          \
   instantiate_kernel("spmv_nnz_split_" #tn "_" #in_, spmv_nnz_split, T, I)                    \
   MS_SPMM_NNZ_SPLIT(1, T, tn, I, in_)                                                         \
   MS_SPMM_NNZ_SPLIT(2, T, tn, I, in_)                                                         \

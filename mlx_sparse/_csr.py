@@ -18,6 +18,7 @@ from . import _ext
 
 _VALUE_DTYPES = (mx.float32, mx.float16, mx.bfloat16, mx.float64)
 _INDEX_DTYPES = (mx.int32, mx.int64)
+_UNKNOWN_LENGTHS = _ext.RowLengths()
 
 
 def _tracing(a: mx.array) -> bool:
@@ -199,21 +200,30 @@ class CSRArray(dict):
                     "[csr_array] marked canonical=True but indices are unsorted or duplicated"
                 )
 
-    def _check_for_gpu(self, op: str, stream=None):
-        """Before a GPU product: the full structure check, once per pattern. The CPU kernels
-        check indices as they read them; the GPU kernels only skip bad ones, so the error
-        is raised here instead."""
-        if "valid" not in self._cache and _on_gpu(stream):
+    def _check_structure(self, op: str):
+        """Before an op reads the structure: the full check, once per pattern, so a bad
+        pattern raises here, naming the op, on every device. (A kernel that raised inside
+        MLX's CPU stream worker could leave MLX 0.32.4 waiting forever on a later eval; GPU
+        kernels only skip bad indices.) Inside mx.compile, with traced indices, the CPU
+        kernels still check as they read."""
+        if "valid" not in self._cache:
             self._require_valid(op)
 
     def _require_valid(self, op: str):
-        """Full structure check, once per pattern, for host-side paths that index with it."""
-        if not self._cache.get("valid"):
-            try:
-                self.check_format(full_check=True)
-            except ValueError as e:
-                raise ValueError(str(e).replace("[csr_array]", f"[{op}]")) from None
-            self._cache["valid"] = True
+        """Full structure check, once per pattern; also records the row lengths."""
+        if self._cache.get("valid") or _tracing(self._indptr) or _tracing(self._indices):
+            return
+        try:
+            self.check_format(full_check=True)
+        except ValueError as e:
+            raise ValueError(str(e).replace("[csr_array]", f"[{op}]")) from None
+        self._cache["valid"] = True
+        self._cache["lengths"] = _row_lengths(*self._host_structure(), self._shape[1])
+
+    def _lengths(self):
+        """The longest row of A and of A^T, from which the GPU picks its product kernels;
+        known once the pattern has been checked for the GPU (unknown: load-balanced kernels)."""
+        return self._cache.get("lengths", _UNKNOWN_LENGTHS)
 
     def _host_structure(self):
         return np.asarray(self._indptr), np.asarray(self._indices)
@@ -222,13 +232,13 @@ class CSRArray(dict):
     def _rows(self) -> mx.array:
         """The row of each stored entry."""
         if "rows" not in self._cache:
-            self._check_for_gpu("csr_rows")
+            self._check_structure("csr_rows")
             self._cache["rows"] = _ext.csr_rows(self._indptr, self._indices)
         return self._cache["rows"]
 
     def _transpose_structure(self):
         if "T" not in self._cache:
-            self._check_for_gpu("csr_transpose")
+            self._check_structure("csr_transpose")
             t = _ext.csr_transpose(self._indptr, self._indices, self._shape[1])
             mx.eval(t)
             self._cache["T"] = t
@@ -273,7 +283,7 @@ class CSRArray(dict):
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
         """The dense matrix as an mx.array (duplicates summed)."""
-        self._check_for_gpu("csr_todense", stream)
+        self._check_structure("csr_todense")
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
     def toarray(self) -> np.ndarray:
@@ -420,14 +430,15 @@ class CSRArray(dict):
     def __matmul__(self, other):
         """``self @ other``: spmv, (batched) spmm or spgemm by operand (see :func:`matmul`)."""
         if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
-            if "valid" not in self._cache and _on_gpu(None):
+            if "valid" not in self._cache:
                 self._require_valid("csr_spmv" if other.ndim == 1 else "csr_spmm")
+            lengths = self._cache.get("lengths", _UNKNOWN_LENGTHS)
             if other.ndim == 1:
                 return _ext.csr_spmv(self._indptr, self._indices, self["data"], other,
-                                     self._shape[1])
+                                     self._shape[1], False, [], lengths)
             t = self._cache.get("T") or self._transposed()
             return _ext.csr_spmm(self._indptr, self._indices, self["data"], other,
-                                 self._shape[1], False, t)
+                                 self._shape[1], False, t, lengths)
         from ._ops import matmul
 
         return matmul(self, other)
@@ -472,11 +483,12 @@ def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
     return bool(np.all(ok | row_start[1:]))
 
 
-def _on_gpu(stream) -> bool:
-    """Does an op with this `stream=` argument run on the GPU?"""
-    if stream is None:
-        return mx.default_device() == mx.gpu
-    return getattr(stream, "device", stream) == mx.gpu
+def _row_lengths(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
+    """RowLengths of a valid structure: its longest row and longest column."""
+    if indices.size == 0:
+        return _ext.RowLengths(0, 0)
+    return _ext.RowLengths(int(np.diff(indptr).max()),
+                           int(np.bincount(indices, minlength=n_cols).max()))
 
 
 def _is_scalar(x) -> bool:

@@ -27,16 +27,17 @@ def _dense(x, like: CSRArray | None = None) -> mx.array:
 def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
     """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
     x = _dense(x)
-    A._check_for_gpu("csr_spmv", stream)
-    return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, stream=stream)
+    A._check_structure("csr_spmv")
+    return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, [], A._lengths(),
+                         stream=stream)
 
 
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
     B = _dense(B)
-    A._check_for_gpu("csr_spmm", stream)
+    A._check_structure("csr_spmm")
     return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
-                         stream=stream)
+                         A._lengths(), stream=stream)
 
 
 def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
@@ -55,7 +56,7 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
             f"[csr_sddmm] dimension mismatch with signature (m={A.shape[0]},n={A.shape[1]}),"
             f"(m,k),(n,k): Y has shape {tuple(Y.shape)}"
         )
-    A._check_for_gpu("csr_sddmm", stream)
+    A._check_structure("csr_sddmm")
     values = _ext.csr_sddmm(A.indptr, A.indices, X, Y, stream=stream)
     return A._with_data(values)
 
@@ -69,7 +70,7 @@ def softmax(A: CSRArray, *, stream=None) -> CSRArray:
     (``A.sum_duplicates()`` first merges duplicates); rows without entries stay empty.
     float16 and bfloat16 accumulate in float32. Differentiable in A's values.
     """
-    A._check_for_gpu("csr_softmax", stream)
+    A._check_structure("csr_softmax")
     return A._with_data(_ext.csr_softmax(A.indptr, A.indices, A.data, A.shape[1], stream=stream))
 
 
@@ -83,8 +84,8 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
         raise ValueError(
             f"[csr_spgemm] dimension mismatch with signature (m,n={A.shape[1]}),(n={B.shape[0]},k)->(m,k)"
         )
-    A._check_for_gpu("csr_spgemm", stream)
-    B._check_for_gpu("csr_spgemm", stream)
+    A._check_structure("csr_spgemm")
+    B._check_structure("csr_spgemm")
     A, B = A._canonical_copy(), B._canonical_copy()
     if A.index_dtype != B.index_dtype:
         A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)
@@ -114,13 +115,13 @@ def matmul(a, b, *, stream=None):
             return spmv(a, b, stream=stream)
         return spmm(a, b, stream=stream)
     A, x = b, _dense(a)
-    A._check_for_gpu("csr_spmv" if x.ndim == 1 else "csr_spmm", stream)
+    A._check_structure("csr_spmv" if x.ndim == 1 else "csr_spmm")
     if x.ndim == 1:  # x @ A = A^T x
         return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, A._transposed(),
-                             stream=stream)
+                             A._lengths(), stream=stream)
     # X @ A = (A^T @ X^T)^T
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
-                      A._transposed(), stream=stream)
+                      A._transposed(), A._lengths(), stream=stream)
     return mx.swapaxes(y, -1, -2)
 
 
@@ -196,14 +197,15 @@ def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
         if A.nnz == 0:  # MLX's reduction of an empty array can hang (mlx 0.32.4)
             return mx.zeros((), dtype=A.dtype)
         return mx.sum(A.data, stream=stream)
-    A._check_for_gpu("csr_spmv", stream)
+    A._check_structure("csr_spmv")
     if axis in (1, -1):
         ones = mx.ones((A.shape[1],), dtype=A.dtype)
-        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, stream=stream)
+        return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, [],
+                             A._lengths(), stream=stream)
     if axis in (0, -2):
         ones = mx.ones((A.shape[0],), dtype=A.dtype)
         return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], True, A._transposed(),
-                             stream=stream)
+                             A._lengths(), stream=stream)
     raise ValueError(f"[sum] axis must be None, 0 or 1, got {axis}")
 
 

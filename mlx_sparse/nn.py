@@ -175,7 +175,7 @@ class GATConv(nn.Module):
         alpha = self.attention_dropout(alpha)
         # one SpMM per head, batched: values (heads, nnz) @ features (heads, n, out)
         out = _ext.csr_spmm(adjacency.indptr, adjacency.indices, alpha, h.transpose(1, 0, 2),
-                            adjacency.shape[1])
+                            adjacency.shape[1], False, [], adjacency._lengths())
         out = out.transpose(1, 0, 2)  # (n, heads, out)
         out = out.reshape(out.shape[0], -1) if self.concat else out.mean(axis=1)
         return out + self.bias if "bias" in self else out

@@ -9,7 +9,7 @@ namespace {
 using namespace cuda;
 
 void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
-                  const std::vector<array>& in, array& out) {
+                  RowLengths lengths, const std::vector<array>& in, array& out) {
   Launch l(s);
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
@@ -39,6 +39,19 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
     reads = {in[4], in[5], in[6], data, b};
   }
+  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row);
+  if (plan.by_row) { // one kernel writes each output element once
+    l.allocate(out);
+    const std::string variant = k == 1 ? "spmv_row_group_l" + std::to_string(plan.lanes)
+                                       : "spmm_row_warp_w" + std::to_string(plan.w);
+    const Dims grid = k == 1 ? Dims{blocks_for(a.m * plan.lanes), nb}
+                             : Dims{blocks_for(a.m * 32),
+                                    static_cast<unsigned>((k + 32 * plan.w - 1) / (32 * plan.w)), nb};
+    l.kernel(kernel_name(op, variant, out.dtype(), itype), grid, {kBlock}, reads, {out},
+             Launch::ptr(*indptr), Launch::ptr(*indices), Launch::ptr(data), perm, Launch::ptr(b),
+             Launch::ptr(out), a);
+    return;
+  }
   // the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
   auto product = [&](const std::string& name, Dims grid, int64_t chunk, const Accumulator& acc) {
     const int64_t chunks = (a.nnz + chunk - 1) / chunk;
@@ -58,7 +71,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     acc.finish();
     return;
   }
-  const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
+  const int w = plan.w;
   const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
   const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu
   product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
@@ -69,11 +82,11 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
 } // namespace
 
 void CsrSpmv::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, lengths_, inputs, out);
 }
 
 void CsrSpmm::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, lengths_, inputs, out);
 }
 
 } // namespace mlx_sparse

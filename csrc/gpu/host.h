@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -79,6 +80,42 @@ inline ProductShape product_shape(bool vector, int64_t n_cols, bool transpose,
   return {ProductArgs{m, n_cols, nnz, k, rows_out, batch_stride(data, nnz, batch),
                       batch_stride(b, rows_b * k, batch), rows_out * k},
           batch};
+}
+
+// How a product walks its structure (a.m rows, a.nnz entries, the longest row max_row, -1
+// when not known). by_row: a group of `lanes` lanes per row (spmv; a warp per row and
+// column tile for spmm), one kernel, no atomics; chosen when no row is long enough to stall
+// its group past the average work of a resident group (kShortRow entries per 32 lanes at
+// least). Otherwise nnz_split, which balances any row lengths. w: dense columns per lane.
+struct ProductPlan {
+  bool by_row;
+  int lanes;
+  int w;
+};
+
+constexpr int64_t kResidentGroups = 8192; // about as many warps as a large GPU keeps resident
+constexpr int64_t kShortRow = 256;        // rows this long never stall a group for long
+
+// MLX_SPARSE_GPU_LANES=1..32 fixes spmv's lanes per row (for tuning runs).
+inline int spmv_lanes(int64_t mean) {
+  static const int fixed = [] {
+    const char* v = std::getenv("MLX_SPARSE_GPU_LANES");
+    return v ? std::atoi(v) : 0;
+  }();
+  int lanes = 1; // about 4 entries per lane: measured on an H200, fewer lanes per row win
+  while (lanes < 32 && (fixed ? lanes < fixed : lanes * 4 < mean)) {
+    lanes <<= 1;
+  }
+  return lanes;
+}
+
+inline ProductPlan product_plan(const ProductArgs& a, int64_t max_row) {
+  const int64_t mean = a.m > 0 ? (a.nnz + a.m - 1) / a.m : 0;
+  const int lanes = spmv_lanes(mean);
+  const int64_t per_group = a.nnz / kResidentGroups;
+  const int64_t longest = (per_group > kShortRow ? per_group : kShortRow) / 32 * (a.k == 1 ? lanes : 32);
+  const bool by_row = a.nnz > 0 && max_row >= 0 && max_row <= longest;
+  return {by_row, lanes, a.k >= 128 ? 4 : (a.k >= 64 ? 2 : 1)};
 }
 
 } // namespace mlx_sparse::gpu

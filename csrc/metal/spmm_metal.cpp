@@ -10,7 +10,7 @@ namespace {
 using namespace metal;
 
 void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
-                  const std::vector<array>& in, array& out) {
+                  RowLengths lengths, const std::vector<array>& in, array& out) {
   Launch l(s);
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
@@ -38,6 +38,18 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.m = n_cols;
     a.n = m;
   }
+  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row);
+  if (plan.by_row) { // one kernel writes each output element once
+    l.allocate(out);
+    const std::string variant = k == 1 ? "spmv_row_group_l" + std::to_string(plan.lanes)
+                                       : "spmm_row_warp_w" + std::to_string(plan.w);
+    const Dims grid = k == 1 ? Dims{blocks_for(a.m * plan.lanes), nb}
+                             : Dims{blocks_for(a.m * 32),
+                                    static_cast<unsigned>((k + 32 * plan.w - 1) / (32 * plan.w)), nb};
+    l.kernel(kernel_name(op, variant, out.dtype(), itype), grid, {kBlock}, In{indptr}, In{indices},
+             In{data}, In{perm}, In{b}, Out{out}, a, use_perm);
+    return;
+  }
   Accumulator acc(l, out);
   if (a.nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
     acc.finish();
@@ -57,7 +69,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
             {static_cast<unsigned>(chunks), nb}, 1024);
   } else {
-    const int w = k >= 128 ? 4 : (k >= 64 ? 2 : 1);
+    const int w = plan.w;
     const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
     const int64_t chunks = (a.nnz + 127) / 128; // kChunk in spmm.metal
     product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
@@ -69,11 +81,11 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
 } // namespace
 
 void CsrSpmv::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, lengths_, inputs, out);
 }
 
 void CsrSpmm::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, lengths_, inputs, out);
 }
 
 } // namespace mlx_sparse

@@ -47,8 +47,8 @@ std::vector<array> CsrSddmm::vjp(const std::vector<array>& primals,
       throw_index_grad("csr_sddmm");
     }
     // d/dG = A(cot) @ B and d/dB = A(cot)^T @ G
-    array grad = arg == 2 ? csr_spmm(indptr, indices, cot, b, n, false, {}, s)
-                          : csr_spmm(indptr, indices, cot, g, n, true, {}, s);
+    array grad = arg == 2 ? csr_spmm(indptr, indices, cot, b, n, false, {}, {}, s)
+                          : csr_spmm(indptr, indices, cot, g, n, true, {}, {}, s);
     grads.push_back(sum_to_shape(grad, primals[arg].shape(), s));
   }
   return grads;

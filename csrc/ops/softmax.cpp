@@ -31,7 +31,7 @@ array softmax_jacobian(const array& indptr, const array& indices, const array& y
                        int64_t n_cols, mx::Stream s) {
   array gy = mx::multiply(g, y, s);
   array ones = mx::ones({static_cast<int>(n_cols)}, y.dtype(), s);
-  array sums = csr_spmv(indptr, indices, gy, ones, n_cols, false, {}, s);
+  array sums = csr_spmv(indptr, indices, gy, ones, n_cols, false, {}, {}, s);
   array rows = csr_rows(indptr, indices, s);
   return mx::multiply(y, mx::subtract(g, mx::take(sums, rows, -1, s), s), s);
 }

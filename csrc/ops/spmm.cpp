@@ -33,7 +33,7 @@ constexpr int kGatherTransposeMinK = 16;
 
 array product(const char* op, bool vector, const array& indptr, const array& indices,
               const array& data, const array& dense, int64_t n_cols, bool transpose,
-              const std::vector<array>& transposed, StreamOrDevice sd) {
+              const std::vector<array>& transposed, RowLengths lengths, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
   int64_t m = check_structure(op, indptr, indices);
   const int core = vector ? 1 : 2;
@@ -79,9 +79,9 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   }
   std::shared_ptr<Primitive> prim;
   if (vector) {
-    prim = std::make_shared<CsrSpmv>(s, n_cols, transpose);
+    prim = std::make_shared<CsrSpmv>(s, n_cols, transpose, lengths);
   } else {
-    prim = std::make_shared<CsrSpmm>(s, n_cols, transpose);
+    prim = std::make_shared<CsrSpmm>(s, n_cols, transpose, lengths);
   }
   return array(out, dtype, prim, inputs);
 }
@@ -102,7 +102,8 @@ array product_vjp_data(bool vector, bool transpose, const std::vector<array>& pr
 }
 
 std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool transpose,
-                               const std::vector<array>& primals, const array& cot,
+                               RowLengths lengths, const std::vector<array>& primals,
+                               const array& cot,
                                const std::vector<int>& argnums, mx::Stream s) {
   std::vector<array> grads;
   for (int arg : argnums) {
@@ -113,8 +114,9 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
     } else {
       const auto& data = primals[2];
       auto t = transposed_inputs(primals);
-      array g = vector ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, t, s)
-                       : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, t, s);
+      array g = vector
+                    ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s)
+                    : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s);
       grads.push_back(sum_to_shape(g, primals[3].shape(), s));
     }
   }
@@ -122,12 +124,12 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
 }
 
 array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
-                  const std::vector<array>& primals, const std::vector<array>& tangents,
+                  RowLengths lengths, const std::vector<array>& primals, const std::vector<array>& tangents,
                   const std::vector<int>& argnums, mx::Stream s) {
   auto t = transposed_inputs(primals);
   auto apply = [&](const array& d, const array& x) {
-    return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, t, s)
-                  : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, t, s);
+    return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, t, lengths, s)
+                  : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, t, lengths, s);
   };
   std::optional<array> out;
   for (size_t i = 0; i < argnums.size(); ++i) {
@@ -141,8 +143,8 @@ array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
 }
 
 std::pair<std::vector<array>, std::vector<int>> product_vmap(
-    const char* op, bool vector, int64_t n_cols, bool transpose, const std::vector<array>& inputs,
-    const std::vector<int>& axes, mx::Stream s) {
+    const char* op, bool vector, int64_t n_cols, bool transpose, RowLengths lengths,
+    const std::vector<array>& inputs, const std::vector<int>& axes, mx::Stream s) {
   for (size_t i = 4; i < inputs.size(); ++i) { // A^T's structure, when present
     if (axes[i] >= 0) {
       throw_index_grad(op);
@@ -152,8 +154,8 @@ std::pair<std::vector<array>, std::vector<int>> product_vmap(
   std::vector<int> own_axes(axes.begin(), axes.begin() + 4);
   auto in = vmap_align(op, own, own_axes, {1, 1, 1, vector ? 1 : 2}, 2, s);
   auto t = transposed_inputs(inputs);
-  array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, t, s)
-                     : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, t, s);
+  array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, t, lengths, s)
+                     : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, t, lengths, s);
   return {{out}, {0}};
 }
 
@@ -172,38 +174,41 @@ std::vector<Shape> product_shapes(bool vector, int64_t n_cols, bool transpose,
 
 array csr_spmv(const array& indptr, const array& indices, const array& data, const array& x,
                int64_t n_cols, bool transpose, const std::vector<array>& transposed,
-               StreamOrDevice s) {
-  return product("csr_spmv", true, indptr, indices, data, x, n_cols, transpose, transposed, s);
+               RowLengths lengths, StreamOrDevice s) {
+  return product("csr_spmv", true, indptr, indices, data, x, n_cols, transpose, transposed,
+                 lengths, s);
 }
 
 array csr_spmm(const array& indptr, const array& indices, const array& data, const array& b,
                int64_t n_cols, bool transpose, const std::vector<array>& transposed,
-               StreamOrDevice s) {
-  return product("csr_spmm", false, indptr, indices, data, b, n_cols, transpose, transposed, s);
+               RowLengths lengths, StreamOrDevice s) {
+  return product("csr_spmm", false, indptr, indices, data, b, n_cols, transpose, transposed,
+                 lengths, s);
 }
 
 #define MLX_SPARSE_PRODUCT_TRANSFORMS(Prim, op, is_vector)                                         \
   std::vector<array> Prim::vjp(const std::vector<array>& primals,                               \
                                const std::vector<array>& cotangents,                            \
                                const std::vector<int>& argnums, const std::vector<array>&) {    \
-    return product_vjp(op, is_vector, n_cols_, transpose_, primals, cotangents[0], argnums,        \
-                       stream());                                                               \
+    return product_vjp(op, is_vector, n_cols_, transpose_, lengths_, primals, cotangents[0],    \
+                       argnums, stream());                                                      \
   }                                                                                             \
   std::vector<array> Prim::jvp(const std::vector<array>& primals,                               \
                                const std::vector<array>& tangents,                              \
                                const std::vector<int>& argnums) {                               \
-    return {product_jvp(op, is_vector, n_cols_, transpose_, primals, tangents, argnums, stream())}; \
+    return {product_jvp(op, is_vector, n_cols_, transpose_, lengths_, primals, tangents, argnums, \
+                        stream())};                                                             \
   }                                                                                             \
   std::pair<std::vector<array>, std::vector<int>> Prim::vmap(const std::vector<array>& inputs,  \
                                                              const std::vector<int>& axes) {    \
-    return product_vmap(op, is_vector, n_cols_, transpose_, inputs, axes, stream());               \
+    return product_vmap(op, is_vector, n_cols_, transpose_, lengths_, inputs, axes, stream());     \
   }                                                                                             \
   std::vector<Shape> Prim::output_shapes(const std::vector<array>& inputs) {                    \
     return product_shapes(is_vector, n_cols_, transpose_, inputs);                                 \
   }                                                                                             \
   bool Prim::is_equivalent(const Primitive& other) const {                                      \
     auto& o = static_cast<const Prim&>(other);                                                  \
-    return n_cols_ == o.n_cols_ && transpose_ == o.transpose_;                                  \
+    return n_cols_ == o.n_cols_ && transpose_ == o.transpose_ && lengths_ == o.lengths_;       \
   }
 
 MLX_SPARSE_PRODUCT_TRANSFORMS(CsrSpmv, "csr_spmv", true)

@@ -1,5 +1,10 @@
 // spmv and spmm on CUDA (also A^T @ B, as a gather over A^T's structure with perm, or as an
-// atomic scatter when no structure is given).
+// atomic scatter when no structure is given). gpu/host.h product_plan picks by_row kernels
+// when no row is long, nnz_split ones otherwise.
+//   spmv_row_group_l{L}: a group of L lanes per row (32 / L rows per warp), lanes striding
+//     the row, a shuffle reduction; the block's rows stored side by side in their own dtype.
+//   spmm_row_warp_w{W}: a warp per row and tile of 32 * W dense columns; the row's (column,
+//     value) pairs are loaded 32 at a time, one per lane, then broadcast by shuffles.
 //   spmv_nnz_split: a block per chunk of 1024 consecutive entries; products staged in
 //     shared memory, then a thread per row sums its part (load-balanced for any row lengths).
 //   spmm_nnz_split: a warp per chunk of 128 consecutive entries and tile of 32 * W dense
@@ -86,9 +91,27 @@ __device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bo
 // A warp per chunk of kChunk consecutive entries (whatever rows they belong to) and tile of
 // 32 * W columns: every warp does the same work, so one very long row is shared by many
 // warps instead of stalling one.
+// acc += v_j * B[c_j, columns of this lane] for the warp's entries j in [j0, j1), whose
+// (column, value) pairs lane j holds in (c, v): broadcast by shuffles, W FMAs per lane each.
+template <int W, typename T>
+__device__ __forceinline__ void axpy_entries(int64_t c, float v, int j0, int j1,
+                                             const T* __restrict__ Bb, int64_t c0, int width,
+                                             ProductArgs a, float* acc) {
+#pragma unroll 4
+  for (int j = j0; j < j1; ++j) {
+    const int64_t cj = __shfl_sync(0xffffffffu, c, j);
+    const float vj = __shfl_sync(0xffffffffu, v, j);
+    if (width > 0 && in_range(cj, a.n)) {
+      axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
+    }
+  }
+}
+
 template <int W, typename T, typename I>
-__device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, const T* vals,
-                                               const I* perm, const T* B, float* out,
+__device__ __forceinline__ void spmm_nnz_split(const I* __restrict__ indptr,
+                                               const I* __restrict__ cols,
+                                               const T* __restrict__ vals, const I* perm,
+                                               const T* __restrict__ B, float* out,
                                                const I* chunk_row, ProductArgs a) {
   constexpr int64_t kChunk = 4 * kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -116,21 +139,81 @@ __device__ __forceinline__ void spmm_nnz_split(const I* indptr, const I* cols, c
       v = entry_value(vb, perm, p);
     }
     const int count = e1 - base < kWarp ? static_cast<int>(e1 - base) : kWarp;
-    for (int j = 0; j < count; ++j) {
+    for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
         flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
         ++row;
         rs = re;
         re = static_cast<int64_t>(indptr[row + 1]);
       }
-      const int64_t cj = __shfl_sync(0xffffffffu, c, j);
-      const float vj = __shfl_sync(0xffffffffu, v, j);
-      if (width > 0 && in_range(cj, a.n)) {
-        axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
-      }
+      // the entries of this row among the 32, with no row check in the loop
+      const int stop = re - base > j && re - base < count ? static_cast<int>(re - base) : count;
+      axpy_entries<W>(c, v, j, stop, Bb, c0, width, a, acc);
+      j = stop;
     }
   }
   flush_row<W>(ob + row * a.k, c0, width, rs >= e0 && re <= e1, acc);
+}
+
+template <int L, typename T, typename I>
+__device__ __forceinline__ void spmv_row_group(const I* __restrict__ indptr,
+                                               const I* __restrict__ cols,
+                                               const T* __restrict__ vals, const I* perm,
+                                               const T* __restrict__ x, T* y, ProductArgs a) {
+  const int64_t row = global_thread() / L; // blocks of kSpmvBlock threads
+  const int lane = threadIdx.x % L;
+  const int64_t b = blockIdx.y;
+  float acc = 0.0f;
+  if (row < a.m) { // no early return: the whole block takes part in the reduction and store
+    const Range r = row_range(indptr, row, a.nnz);
+    acc = spmv_partial(cols, vals + b * a.data_stride, perm, x + b * a.b_stride, r.start, r.end,
+                       lane, L, a.n);
+  }
+  acc = group_sum(acc, L);
+  // the block's sums leave through shared memory, so its rows are stored side by side
+  __shared__ float sums[kSpmvBlock];
+  if (lane == 0) {
+    sums[threadIdx.x / L] = acc;
+  }
+  __syncthreads();
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * (kSpmvBlock / L);
+  if (threadIdx.x < kSpmvBlock / L && first + threadIdx.x < a.m) {
+    y[b * a.out_stride + first + threadIdx.x] = from_float<T>(sums[threadIdx.x]);
+  }
+}
+
+template <int W, typename T, typename I>
+__device__ __forceinline__ void spmm_row_warp(const I* __restrict__ indptr,
+                                              const I* __restrict__ cols,
+                                              const T* __restrict__ vals, const I* perm,
+                                              const T* __restrict__ B, T* out, ProductArgs a) {
+  const int64_t row = global_thread() / kWarp;
+  if (row >= a.m) { // the whole warp leaves together
+    return;
+  }
+  const int lane = threadIdx.x % kWarp;
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.y) * kWarp + lane) * W;
+  const int width = static_cast<int>(c0 >= a.k ? 0 : (a.k - c0 < W ? a.k - c0 : W));
+  const int64_t b = blockIdx.z;
+  const T* vb = vals + b * a.data_stride;
+  const T* Bb = B + b * a.b_stride;
+  const Range r = row_range(indptr, row, a.nnz);
+  float acc[W] = {};
+  for (int64_t base = r.start; base < r.end; base += kWarp) {
+    const int64_t p = base + lane;
+    int64_t c = -1;
+    float v = 0.0f;
+    if (p < r.end) {
+      c = static_cast<int64_t>(cols[p]);
+      v = entry_value(vb, perm, p);
+    }
+    const int count = r.end - base < kWarp ? static_cast<int>(r.end - base) : kWarp;
+    axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
+  }
+  T* orow = out + b * a.out_stride + row * a.k;
+  for (int j = 0; j < width; ++j) {
+    orow[c0 + j] = from_float<T>(acc[j]);
+  }
 }
 
 template <typename T, typename I>
@@ -169,7 +252,30 @@ using namespace mlx_sparse::gpu;
     spmm_nnz_split<W, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
   }
 
+#define MS_SPMV_ROW_GROUP(L, T, tn, I, in_)                                                    \
+  extern "C" __global__ void spmv_row_group_l##L##_##tn##_##in_(                              \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, T* y,        \
+      ProductArgs a) {                                                                       \
+    spmv_row_group<L, T, I>(indptr, cols, vals, perm, x, y, a);                              \
+  }
+
+#define MS_SPMM_ROW_WARP(W, T, tn, I, in_)                                                    \
+  extern "C" __global__ void spmm_row_warp_w##W##_##tn##_##in_(                               \
+      const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
+      ProductArgs a) {                                                                       \
+    spmm_row_warp<W, T, I>(indptr, cols, vals, perm, B, out, a);                             \
+  }
+
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
+  MS_SPMV_ROW_GROUP(1, T, tn, I, in_)                                                        \
+  MS_SPMV_ROW_GROUP(2, T, tn, I, in_)                                                        \
+  MS_SPMV_ROW_GROUP(4, T, tn, I, in_)                                                        \
+  MS_SPMV_ROW_GROUP(8, T, tn, I, in_)                                                        \
+  MS_SPMV_ROW_GROUP(16, T, tn, I, in_)                                                       \
+  MS_SPMV_ROW_GROUP(32, T, tn, I, in_)                                                       \
+  MS_SPMM_ROW_WARP(1, T, tn, I, in_)                                                         \
+  MS_SPMM_ROW_WARP(2, T, tn, I, in_)                                                         \
+  MS_SPMM_ROW_WARP(4, T, tn, I, in_)                                                         \
   extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
       const I* chunk_row, ProductArgs a) {                                                   \
