@@ -49,7 +49,7 @@ PATTERNS = [(300, 200, 1, 0), (300, 200, 3, 0), (200, 150, 6, 0), (120, 400, 12,
 
 @pytest.mark.parametrize("shape", PATTERNS, ids=lambda p: f"{p[0]}x{p[1]}~{p[2]}+{p[3]}")
 @pytest.mark.parametrize("lengths", list(LENGTHS))
-@pytest.mark.parametrize("k", [None, 1, 3, 64, 130])
+@pytest.mark.parametrize("k", [None, 1, 3, 64, 128, 130])
 @pytest.mark.parametrize("index_dtype", [mx.int32, mx.int64], ids=["i32", "i64"])
 def test_products_whatever_the_lengths(shape, lengths, k, index_dtype):
     m, n, mean, long_row = shape
@@ -117,3 +117,15 @@ def test_lengths_of_a_pattern():
     E = ms.csr_array(sp.csr_array((4, 4), dtype=np.float32))
     E._require_valid("csr_spmv")
     assert (E._lengths().max_row, E._lengths().max_col) == (0, 0)
+
+
+@pytest.mark.parametrize("k", [64, 128])
+@pytest.mark.parametrize("long_row", [0, 3000])
+def test_dense_operand_at_an_odd_offset(k, long_row):
+    """B starting one value into its buffer: the GPU's packed row loads must step aside."""
+    S = pattern(300, 700, 9, long_row, seed=8)
+    flat = mx.array(rand((700 * k + 1,), seed=9).astype(np.float32))
+    B = flat[1:].reshape(700, k)
+    ip, ix = mx.array(S.indptr).astype(mx.int32), mx.array(S.indices).astype(mx.int32)
+    got = _ext.csr_spmm(ip, ix, to_mx(S.data), B, 700, False, [], true_lengths(S))
+    assert_close(got, S.toarray() @ np.asarray(B, dtype=np.float64), mx.float32)
