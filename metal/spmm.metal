@@ -43,15 +43,10 @@ template <typename T, typename I>
   device const T* xb = x + b * a.b_stride;
   device atomic_float* yb = y + b * a.out_stride;
   for (int i = 0; i < kSpmvPerThread; ++i) {
-    const int64_t p = e0 + i * kSpmvBlock + tid;
-    float v = 0.0f;
-    if (p < e1) {
-      const int64_t c = static_cast<int64_t>(cols[p]);
-      if (in_range(c, a.n)) {
-        v = entry_value(vb, perm, p) * to_float(xb[c]);
-      }
-    }
-    prod[i * kSpmvBlock + tid] = v;
+    I c;
+    float v;
+    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + tid, e1, a.n, c, v);
+    prod[i * kSpmvBlock + tid] = a.n > 0 ? v * to_float(xb[static_cast<int64_t>(c)]) : 0.0f;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
   // rows from the one holding e0 to the one holding e1 (the next chunk's first; its share
@@ -89,16 +84,30 @@ inline void flush_row(device atomic_float* orow, int64_t c0, int width, bool who
 }
 
 // acc += v_j * B[c_j, columns of this lane] for the group's entries j in [j0, j1), whose
-// (column, value) pairs lane j holds in (c, v): broadcast by shuffles, W FMAs per lane each.
-template <int W, typename T>
-inline void axpy_entries(int64_t c, float v, int j0, int j1, device const T* Bb, int64_t c0,
+// (column, value) pairs lane j holds in (c, v) (see load_entry): broadcast by shuffles, W
+// FMAs per lane each, eight entries at a time in straight code (as on CUDA).
+template <int W, typename T, typename I>
+inline void axpy_entries(I c, float v, int j0, int j1, device const T* Bb, int64_t c0,
                          int width, constant ProductArgs& a, thread float* acc) {
-  for (int j = j0; j < j1; ++j) {
-    const int64_t cj = shuffle(c, ushort(j));
-    const float vj = shuffle(v, ushort(j));
-    if (width > 0 && in_range(cj, a.n)) {
-      axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
+  constexpr int kGroup = 8;
+  if (a.n == 0 || a.k == 0) {
+    return;
+  }
+  int j = j0;
+  for (; j + kGroup <= j1; j += kGroup) {
+    int64_t cj[kGroup];
+    float vj[kGroup];
+    for (int u = 0; u < kGroup; ++u) {
+      cj[u] = static_cast<int64_t>(shuffle(c, ushort(j + u)));
+      vj[u] = shuffle(v, ushort(j + u));
     }
+    for (int u = 0; u < kGroup; ++u) {
+      axpy_columns<W>(vj[u], Bb + cj[u] * a.k, c0, width, a.k, acc);
+    }
+  }
+  for (; j < j1; ++j) {
+    const int64_t cj = static_cast<int64_t>(shuffle(c, ushort(j)));
+    axpy_columns<W>(shuffle(v, ushort(j)), Bb + cj * a.k, c0, width, a.k, acc);
   }
 }
 
@@ -132,13 +141,9 @@ template <int W, typename T, typename I>
   int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
   float acc[W] = {};
   for (int64_t base = e0; base < e1; base += kSimd) {
-    const int64_t p = base + lane;
-    int64_t c = -1;
-    float v = 0.0f;
-    if (p < e1) {
-      c = static_cast<int64_t>(cols[p]);
-      v = entry_value(vb, perm, p);
-    }
+    I c;
+    float v;
+    load_entry(cols, vb, perm, base + lane, e1, a.n, c, v);
     const int count = e1 - base < kSimd ? int(e1 - base) : kSimd;
     for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
@@ -207,13 +212,9 @@ template <int W, typename T, typename I>
   const Range r = row_range(indptr, row, a.nnz);
   float acc[W] = {};
   for (int64_t base = r.start; base < r.end; base += kSimd) {
-    const int64_t p = base + lane;
-    int64_t c = -1;
-    float v = 0.0f;
-    if (p < r.end) {
-      c = static_cast<int64_t>(cols[p]);
-      v = entry_value(vb, perm, p);
-    }
+    I c;
+    float v;
+    load_entry(cols, vb, perm, base + lane, r.end, a.n, c, v);
     const int count = r.end - base < kSimd ? int(r.end - base) : kSimd;
     axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
   }

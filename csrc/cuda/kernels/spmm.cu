@@ -43,15 +43,10 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
   float* yb = y + b * a.out_stride;
 #pragma unroll
   for (int i = 0; i < kSpmvPerThread; ++i) {
-    const int64_t p = e0 + i * kSpmvBlock + threadIdx.x;
-    float v = 0.0f;
-    if (p < e1) {
-      const int64_t c = static_cast<int64_t>(cols[p]);
-      if (in_range(c, a.n)) {
-        v = entry_value(vb, perm, p) * to_float(xb[c]);
-      }
-    }
-    prod[i * kSpmvBlock + threadIdx.x] = v;
+    I c;
+    float v;
+    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + threadIdx.x, e1, a.n, c, v);
+    prod[i * kSpmvBlock + threadIdx.x] = a.n > 0 ? v * to_float(xb[static_cast<int64_t>(c)]) : 0.0f;
   }
   __syncthreads();
   // rows from the one holding e0 to the one holding e1 (the next chunk's first; its share
@@ -92,18 +87,34 @@ __device__ __forceinline__ void flush_row(float* orow, int64_t c0, int width, bo
 // 32 * W columns: every warp does the same work, so one very long row is shared by many
 // warps instead of stalling one.
 // acc += v_j * B[c_j, columns of this lane] for the warp's entries j in [j0, j1), whose
-// (column, value) pairs lane j holds in (c, v): broadcast by shuffles, W FMAs per lane each.
-template <int W, typename T>
-__device__ __forceinline__ void axpy_entries(int64_t c, float v, int j0, int j1,
+// (column, value) pairs lane j holds in (c, v) (see load_entry): broadcast by shuffles, W
+// FMAs per lane each. Eight entries at a time in straight code, so eight rows of B are in
+// flight per warp instead of one.
+template <int W, typename T, typename I>
+__device__ __forceinline__ void axpy_entries(I c, float v, int j0, int j1,
                                              const T* __restrict__ Bb, int64_t c0, int width,
                                              ProductArgs a, float* acc) {
-#pragma unroll 4
-  for (int j = j0; j < j1; ++j) {
-    const int64_t cj = __shfl_sync(0xffffffffu, c, j);
-    const float vj = __shfl_sync(0xffffffffu, v, j);
-    if (width > 0 && in_range(cj, a.n)) {
-      axpy_columns<W>(vj, Bb + cj * a.k, c0, width, acc);
+  constexpr int kGroup = 8;
+  if (a.n == 0 || a.k == 0) {
+    return;
+  }
+  int j = j0;
+  for (; j + kGroup <= j1; j += kGroup) {
+    int64_t cj[kGroup];
+    float vj[kGroup];
+#pragma unroll
+    for (int u = 0; u < kGroup; ++u) {
+      cj[u] = static_cast<int64_t>(__shfl_sync(0xffffffffu, c, j + u));
+      vj[u] = __shfl_sync(0xffffffffu, v, j + u);
     }
+#pragma unroll
+    for (int u = 0; u < kGroup; ++u) {
+      axpy_columns<W>(vj[u], Bb + cj[u] * a.k, c0, width, a.k, acc);
+    }
+  }
+  for (; j < j1; ++j) {
+    const int64_t cj = static_cast<int64_t>(__shfl_sync(0xffffffffu, c, j));
+    axpy_columns<W>(__shfl_sync(0xffffffffu, v, j), Bb + cj * a.k, c0, width, a.k, acc);
   }
 }
 
@@ -131,13 +142,9 @@ __device__ __forceinline__ void spmm_nnz_split(const I* __restrict__ indptr,
   int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
   float acc[W] = {};
   for (int64_t base = e0; base < e1; base += kWarp) {
-    const int64_t p = base + lane;
-    int64_t c = -1;
-    float v = 0.0f;
-    if (p < e1) {
-      c = static_cast<int64_t>(cols[p]);
-      v = entry_value(vb, perm, p);
-    }
+    I c;
+    float v;
+    load_entry(cols, vb, perm, base + lane, e1, a.n, c, v);
     const int count = e1 - base < kWarp ? static_cast<int>(e1 - base) : kWarp;
     for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
@@ -200,13 +207,9 @@ __device__ __forceinline__ void spmm_row_warp(const I* __restrict__ indptr,
   const Range r = row_range(indptr, row, a.nnz);
   float acc[W] = {};
   for (int64_t base = r.start; base < r.end; base += kWarp) {
-    const int64_t p = base + lane;
-    int64_t c = -1;
-    float v = 0.0f;
-    if (p < r.end) {
-      c = static_cast<int64_t>(cols[p]);
-      v = entry_value(vb, perm, p);
-    }
+    I c;
+    float v;
+    load_entry(cols, vb, perm, base + lane, r.end, a.n, c, v);
     const int count = r.end - base < kWarp ? static_cast<int>(r.end - base) : kWarp;
     axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
   }
