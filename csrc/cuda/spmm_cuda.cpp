@@ -14,7 +14,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
   auto [a, batch] = product_shape(vector, n_cols, transpose, in, out);
-  const int64_t m = a.m, k = a.k;
+  const int64_t m = a.m;
   const unsigned nb = static_cast<unsigned>(batch);
   if (out.size() == 0) {
     l.allocate(out);
@@ -39,43 +39,23 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.n = m;
     reads = {in[4], in[5], in[6], data, b};
   }
-  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row);
+  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row, nb);
+  const Dims grid{plan.grid[0], plan.grid[1], plan.grid[2]};
+  const std::string name = kernel_name(op, plan.variant, out.dtype(), itype);
   if (plan.by_row) { // one kernel writes each output element once
     l.allocate(out);
-    const std::string variant = k == 1 ? "spmv_row_group_l" + std::to_string(plan.lanes)
-                                       : "spmm_row_warp_w" + std::to_string(plan.w);
-    const Dims grid = k == 1 ? Dims{blocks_for(a.m * plan.lanes), nb}
-                             : Dims{blocks_for(a.m * 32),
-                                    static_cast<unsigned>((k + 32 * plan.w - 1) / (32 * plan.w)), nb};
-    l.kernel(kernel_name(op, variant, out.dtype(), itype), grid, {kBlock}, reads, {out},
-             Launch::ptr(*indptr), Launch::ptr(*indices), Launch::ptr(data), perm, Launch::ptr(b),
-             Launch::ptr(out), a);
+    l.kernel(name, grid, {kBlock}, reads, {out}, Launch::ptr(*indptr), Launch::ptr(*indices),
+             Launch::ptr(data), perm, Launch::ptr(b), Launch::ptr(out), a);
     return;
   }
-  // the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
-  auto product = [&](const std::string& name, Dims grid, int64_t chunk, const Accumulator& acc) {
-    const int64_t chunks = (a.nnz + chunk - 1) / chunk;
-    array table = l.temporary(chunks, itype);
-    l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, {*indptr}, {table},
-             Launch::ptr(*indptr), Launch::ptr(table), a.m, a.nnz, chunk);
-    std::vector<array> all = reads;
-    all.push_back(table);
-    l.kernel(name, grid, {kBlock}, all, {acc.array()}, Launch::ptr(*indptr), Launch::ptr(*indices),
-             Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a);
-  };
+  // nnz_split: the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
   Accumulator acc(l, out);
-  if (k == 1) {
-    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in kernels/spmm.cu
-    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
-            {static_cast<unsigned>(chunks < 1 ? 1 : chunks), nb}, 1024, acc);
-    acc.finish();
-    return;
-  }
-  const int w = plan.w;
-  const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-  const int64_t chunks = (a.nnz + 127) / 128; // kChunk in kernels/spmm.cu
-  product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
-          {blocks_for(chunks * 32), tiles, nb}, 128, acc);
+  array table = l.temporary((a.nnz + plan.chunk - 1) / plan.chunk, itype);
+  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, {*indptr}, {table},
+           Launch::ptr(*indptr), Launch::ptr(table), a.m, a.nnz, plan.chunk);
+  reads.push_back(table);
+  l.kernel(name, grid, {kBlock}, reads, {acc.array()}, Launch::ptr(*indptr), Launch::ptr(*indices),
+           Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a);
   acc.finish();
 }
 

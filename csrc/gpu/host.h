@@ -83,14 +83,16 @@ inline ProductShape product_shape(bool vector, int64_t n_cols, bool transpose,
 }
 
 // How a product walks its structure (a.m rows, a.nnz entries, the longest row max_row, -1
-// when not known). by_row: a group of `lanes` lanes per row (spmv; a warp per row and
-// column tile for spmm), one kernel, no atomics; chosen when no row is long enough to stall
-// its group past the average work of a resident group (kShortRow entries per 32 lanes at
-// least). Otherwise nnz_split, which balances any row lengths. w: dense columns per lane.
+// when not known). by_row: a group of lanes per row (spmv_row_group_l{lanes}; for spmm a
+// warp per row and column tile, spmm_row_warp_w{w}), one kernel, no atomics; chosen when no
+// row is long enough to stall its group past the average work of a resident group
+// (kShortRow entries per 32 lanes at least). Otherwise nnz_split: chunks of `chunk` entries
+// that balance any row lengths, added into a zero-filled float32 accumulator.
 struct ProductPlan {
   bool by_row;
-  int lanes;
-  int w;
+  std::string variant;
+  unsigned grid[3];
+  int64_t chunk; // nnz_split: entries per chunk (kSpmvBlock * kSpmvPerThread, kChunk)
 };
 
 constexpr int64_t kResidentGroups = 8192; // about as many warps as a large GPU keeps resident
@@ -109,13 +111,27 @@ inline int spmv_lanes(int64_t mean) {
   return lanes;
 }
 
-inline ProductPlan product_plan(const ProductArgs& a, int64_t max_row) {
+inline ProductPlan product_plan(const ProductArgs& a, int64_t max_row, unsigned batch) {
+  const bool vector = a.k == 1;
   const int64_t mean = a.m > 0 ? (a.nnz + a.m - 1) / a.m : 0;
-  const int lanes = spmv_lanes(mean);
+  const int lanes = vector ? spmv_lanes(mean) : 32;
+  const int w = a.k >= 128 ? 4 : (a.k >= 64 ? 2 : 1);
+  const unsigned tiles = static_cast<unsigned>((a.k + 32 * w - 1) / (32 * w));
   const int64_t per_group = a.nnz / kResidentGroups;
-  const int64_t longest = (per_group > kShortRow ? per_group : kShortRow) / 32 * (a.k == 1 ? lanes : 32);
-  const bool by_row = a.nnz > 0 && max_row >= 0 && max_row <= longest;
-  return {by_row, lanes, a.k >= 128 ? 4 : (a.k >= 64 ? 2 : 1)};
+  const int64_t longest = (per_group > kShortRow ? per_group : kShortRow) / 32 * lanes;
+  if (a.nnz > 0 && max_row >= 0 && max_row <= longest) {
+    if (vector) {
+      return {true, "spmv_row_group_l" + std::to_string(lanes), {blocks_for(a.m * lanes), batch, 1}, 0};
+    }
+    return {true, "spmm_row_warp_w" + std::to_string(w), {blocks_for(a.m * 32), tiles, batch}, 0};
+  }
+  if (vector) {
+    const int64_t chunk = 1024;
+    return {false, "spmv_nnz_split", {blocks_for((a.nnz + chunk - 1) / chunk * kBlock) , batch, 1}, chunk};
+  }
+  const int64_t chunk = 128;
+  return {false, "spmm_nnz_split_w" + std::to_string(w),
+          {blocks_for((a.nnz + chunk - 1) / chunk * 32), tiles, batch}, chunk};
 }
 
 } // namespace mlx_sparse::gpu

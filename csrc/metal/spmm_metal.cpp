@@ -15,7 +15,7 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
   auto [a, batch] = product_shape(vector, n_cols, transpose, in, out);
-  const int64_t m = a.m, k = a.k;
+  const int64_t m = a.m;
   const unsigned nb = static_cast<unsigned>(batch);
   if (out.size() == 0) {
     l.allocate(out);
@@ -38,16 +38,13 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     a.m = n_cols;
     a.n = m;
   }
-  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row);
+  const ProductPlan plan = product_plan(a, transpose ? lengths.max_col : lengths.max_row, nb);
+  const Dims grid{plan.grid[0], plan.grid[1], plan.grid[2]};
+  const std::string name = kernel_name(op, plan.variant, out.dtype(), itype);
   if (plan.by_row) { // one kernel writes each output element once
     l.allocate(out);
-    const std::string variant = k == 1 ? "spmv_row_group_l" + std::to_string(plan.lanes)
-                                       : "spmm_row_warp_w" + std::to_string(plan.w);
-    const Dims grid = k == 1 ? Dims{blocks_for(a.m * plan.lanes), nb}
-                             : Dims{blocks_for(a.m * 32),
-                                    static_cast<unsigned>((k + 32 * plan.w - 1) / (32 * plan.w)), nb};
-    l.kernel(kernel_name(op, variant, out.dtype(), itype), grid, {kBlock}, In{indptr}, In{indices},
-             In{data}, In{perm}, In{b}, Out{out}, a, use_perm);
+    l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b}, Out{out},
+             a, use_perm);
     return;
   }
   Accumulator acc(l, out);
@@ -55,26 +52,12 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     acc.finish();
     return;
   }
-  // the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
-  auto product = [&](const std::string& name, Dims grid, int64_t chunk) {
-    const int64_t chunks = (a.nnz + chunk - 1) / chunk;
-    array table = l.temporary(chunks, itype);
-    l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, In{indptr},
-             Out{table}, a.m, a.nnz, chunk);
-    l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b},
-             Out{acc.array()}, In{table}, a, use_perm);
-  };
-  if (k == 1) {
-    const int64_t chunks = (a.nnz + 1023) / 1024; // kSpmvBlock * kSpmvPerThread in spmm.metal
-    product(kernel_name(op, "spmv_nnz_split", out.dtype(), itype),
-            {static_cast<unsigned>(chunks), nb}, 1024);
-  } else {
-    const int w = plan.w;
-    const unsigned tiles = static_cast<unsigned>((k + 32 * w - 1) / (32 * w));
-    const int64_t chunks = (a.nnz + 127) / 128; // kChunk in spmm.metal
-    product(kernel_name(op, "spmm_nnz_split_w" + std::to_string(w), out.dtype(), itype),
-            {blocks_for(chunks * 32), tiles, nb}, 128);
-  }
+  // nnz_split: the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
+  array table = l.temporary((a.nnz + plan.chunk - 1) / plan.chunk, itype);
+  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, In{indptr},
+           Out{table}, a.m, a.nnz, plan.chunk);
+  l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b},
+           Out{acc.array()}, In{table}, a, use_perm);
   acc.finish();
 }
 
