@@ -73,7 +73,7 @@ template <typename I>
 __device__ __forceinline__ void spgemm_count_hash(const I* a_indptr, const I* a_cols,
                                                   const I* b_indptr, const I* b_cols,
                                                   const int64_t* offsets, unsigned* workspace,
-                                                  I* c_indptr, SpgemmArgs a) {
+                                                  int64_t* c_indptr, SpgemmArgs a) {
   __shared__ unsigned shared[kSpgemmWarps * kSpgemmSharedSlots];
   const int64_t row = global_thread() / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -88,7 +88,7 @@ __device__ __forceinline__ void spgemm_count_hash(const I* a_indptr, const I* a_
   const int64_t stored = warp_sum(spgemm_insert_row(t.slots, t.mask, a_indptr, a_cols, b_indptr,
                                                     b_cols, row, lane, kWarp, a));
   if (lane == 0) {
-    c_indptr[row + 1] = static_cast<I>(stored);
+    c_indptr[row + 1] = stored;
   }
 }
 
@@ -96,7 +96,8 @@ template <typename I>
 __device__ __forceinline__ void spgemm_fill_hash(const I* a_indptr, const I* a_cols,
                                                  const I* b_indptr, const I* b_cols,
                                                  const int64_t* offsets, unsigned* workspace,
-                                                 const I* c_indptr, I* c_cols, SpgemmArgs a) {
+                                                 const int64_t* c_indptr, I* c_cols,
+                                                 SpgemmArgs a) {
   __shared__ unsigned shared[kSpgemmWarps * kSpgemmSharedSlots];
   const int64_t row = global_thread() / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -136,12 +137,13 @@ using namespace mlx_sparse::gpu;
   }                                                                                             \
   extern "C" __global__ void spgemm_count_hash_##in_(                                           \
       const I* a_indptr, const I* a_cols, const I* b_indptr, const I* b_cols,                   \
-      const int64_t* offsets, unsigned* workspace, I* c_indptr, SpgemmArgs a) {                 \
+      const int64_t* offsets, unsigned* workspace, int64_t* c_indptr, SpgemmArgs a) {           \
     spgemm_count_hash<I>(a_indptr, a_cols, b_indptr, b_cols, offsets, workspace, c_indptr, a);  \
   }                                                                                             \
   extern "C" __global__ void spgemm_fill_hash_##in_(                                            \
       const I* a_indptr, const I* a_cols, const I* b_indptr, const I* b_cols,                   \
-      const int64_t* offsets, unsigned* workspace, const I* c_indptr, I* c_cols, SpgemmArgs a) { \
+      const int64_t* offsets, unsigned* workspace, const int64_t* c_indptr, I* c_cols,          \
+      SpgemmArgs a) {                                                                           \
     spgemm_fill_hash<I>(a_indptr, a_cols, b_indptr, b_cols, offsets, workspace, c_indptr,       \
                         c_cols, a);                                                             \
   }
