@@ -116,7 +116,7 @@ template <typename I>
     device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
     device const I* b_indptr [[buffer(2)]], device const I* b_cols [[buffer(3)]],
     device const int64_t* offsets [[buffer(4)]], device atomic_uint* workspace [[buffer(5)]],
-    device I* c_indptr [[buffer(6)]], constant SpgemmArgs& a [[buffer(7)]],
+    device int64_t* c_indptr [[buffer(6)]], constant SpgemmArgs& a [[buffer(7)]],
     uint3 gid [[thread_position_in_grid]], uint simd [[simdgroup_index_in_threadgroup]],
     uint lane [[thread_index_in_simdgroup]]) {
   threadgroup atomic_uint shared[kSpgemmWarps * kSpgemmSharedSlots];
@@ -139,7 +139,7 @@ template <typename I>
   }
   stored = warp_sum(stored);
   if (lane == 0) {
-    c_indptr[row + 1] = static_cast<I>(stored);
+    c_indptr[row + 1] = stored;
   }
 }
 
@@ -148,7 +148,7 @@ template <typename I>
     device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
     device const I* b_indptr [[buffer(2)]], device const I* b_cols [[buffer(3)]],
     device const int64_t* offsets [[buffer(4)]], device atomic_uint* workspace [[buffer(5)]],
-    device const I* c_indptr [[buffer(6)]], device I* c_cols [[buffer(7)]],
+    device const int64_t* c_indptr [[buffer(6)]], device I* c_cols [[buffer(7)]],
     constant SpgemmArgs& a [[buffer(8)]], uint3 gid [[thread_position_in_grid]],
     uint simd [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]) {
   threadgroup atomic_uint shared[kSpgemmWarps * kSpgemmSharedSlots];
