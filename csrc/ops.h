@@ -66,7 +66,8 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
 
 // ---- spgemm's symbolic phase as lazy structural steps (csr_spgemm_symbolic runs them on
 // GPU streams; they run on the CPU too). Each row's distinct columns are found with a hash
-// table (gpu/core/spgemm.h); structure only, no gradients.
+// table (gpu/core/spgemm.h); structure only, no gradients. Out-of-range indices are skipped,
+// not reported: validate A and B first (the Python layer does before GPU work).
 
 // Offsets (int64[m + 1]) of the rows' hash tables in the GPU workspace: rows whose table
 // fits in shared memory have none.
