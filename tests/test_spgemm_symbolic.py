@@ -30,7 +30,7 @@ SHAPES = [
 ]
 
 
-def long_rows_case(index_dtype=mx.int32):
+def long_rows_case():
     """A with a full row and a half-full row; C's rows reach ~5000 columns (global tables)."""
     rng = np.random.default_rng(7)
     a = (rng.random((6, 300)) < 0.02).astype(np.float64)
@@ -73,7 +73,7 @@ def steps(a, b, index_dtype, stream):
     return w, c, E.csr_spgemm_fill(ap, ai, bp, bi, w, slots, c, nnz, n, stream=stream)
 
 
-def cases(index_dtype):
+def cases():
     for i, (m, k, n, da, db) in enumerate(SHAPES):
         for variant in VARIANTS:
             yield random_case((m, k), variant, density=da, seed=i), \
@@ -83,7 +83,7 @@ def cases(index_dtype):
 
 @index_dtypes
 def test_symbolic_default_stream(index_dtype):
-    for a, b in cases(index_dtype):
+    for a, b in cases():
         ap, ai = structure(a, index_dtype)
         bp, bi = structure(b, index_dtype)
         indptr, indices = E.csr_spgemm_symbolic(ap, ai, bp, bi, b.shape[1])
@@ -94,7 +94,7 @@ def test_symbolic_default_stream(index_dtype):
 @index_dtypes
 def test_symbolic_steps(stream, index_dtype):
     s = mx.cpu if stream == "cpu" else None
-    for a, b in cases(index_dtype):
+    for a, b in cases():
         w, c, indices = steps(a, b, index_dtype, s)
         assert w.dtype == mx.int64 and c.dtype == mx.int64
         check_pattern(c.astype(index_dtype), indices, a, b, index_dtype)
