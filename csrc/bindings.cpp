@@ -45,8 +45,18 @@ NB_MODULE(_ext, m) {
   m.def("csr_spgemm", &csr_spgemm, "a_indptr"_a, "a_indices"_a, "a_data"_a, "b_indptr"_a,
         "b_indices"_a, "b_data"_a, "c_indptr"_a, "c_indices"_a, "n_cols_b"_a, nb::kw_only(),
         "stream"_a = nb::none(), "Values of A @ B on the pattern C (masked product).");
+  m.def("csr_spgemm_workspace", &csr_spgemm_workspace, "a_indptr"_a, "a_indices"_a, "b_indptr"_a,
+        "b_indices"_a, "n_cols_b"_a, nb::kw_only(), "stream"_a = nb::none(),
+        "Offsets (int64) of the rows' hash tables in spgemm's GPU workspace.");
+  m.def("csr_spgemm_count", &csr_spgemm_count, "a_indptr"_a, "a_indices"_a, "b_indptr"_a,
+        "b_indices"_a, "workspace"_a, "slots"_a, "n_cols_b"_a, nb::kw_only(),
+        "stream"_a = nb::none(), "C's indptr (int64): running count of distinct columns per row.");
+  m.def("csr_spgemm_fill", &csr_spgemm_fill, "a_indptr"_a, "a_indices"_a, "b_indptr"_a,
+        "b_indices"_a, "workspace"_a, "slots"_a, "c_indptr"_a, "nnz_c"_a, "n_cols_b"_a,
+        nb::kw_only(), "stream"_a = nb::none(), "C's indices: each row's columns, ascending.");
   m.def("csr_spgemm_symbolic", &csr_spgemm_symbolic, "a_indptr"_a, "a_indices"_a, "b_indptr"_a,
-        "b_indices"_a, "n_cols_b"_a, nb::call_guard<nb::gil_scoped_release>(),
+        "b_indices"_a, "n_cols_b"_a, nb::kw_only(), "stream"_a = nb::none(),
+        nb::call_guard<nb::gil_scoped_release>(),
         "Canonical pattern [indptr, indices] of A @ B (evaluates its inputs).");
   m.def("coo_tocsr", &coo_tocsr, "rows"_a, "cols"_a, "m"_a, "n"_a, "sum_duplicates"_a,
         nb::call_guard<nb::gil_scoped_release>(),

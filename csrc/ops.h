@@ -73,13 +73,38 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
                  const array& c_indptr, const array& c_indices, int64_t n_cols_b,
                  StreamOrDevice s = {});
 
+// ---- spgemm's symbolic phase as lazy structural steps (csr_spgemm_symbolic runs them on
+// GPU streams; they run on the CPU too). Each row's distinct columns are found with a hash
+// table (gpu/core/spgemm.h); structure only, no gradients. Out-of-range indices are skipped,
+// not reported: validate A and B first (the Python layer does before GPU work).
+
+// Offsets (int64[m + 1]) of the rows' hash tables in the GPU workspace: rows whose table
+// fits in shared memory have none.
+array csr_spgemm_workspace(const array& a_indptr, const array& a_indices, const array& b_indptr,
+                           const array& b_indices, int64_t n_cols_b, StreamOrDevice s = {});
+
+// C's indptr as int64[m + 1]: the running count of distinct columns per row of A @ B.
+// `workspace` comes from csr_spgemm_workspace and `slots` is its last value.
+array csr_spgemm_count(const array& a_indptr, const array& a_indices, const array& b_indptr,
+                       const array& b_indices, const array& workspace, int64_t slots,
+                       int64_t n_cols_b, StreamOrDevice s = {});
+
+// C's indices[nnz_c] (A's index dtype): each row's distinct columns, ascending. `c_indptr`
+// comes from csr_spgemm_count and `nnz_c` is its last value.
+array csr_spgemm_fill(const array& a_indptr, const array& a_indices, const array& b_indptr,
+                      const array& b_indices, const array& workspace, int64_t slots,
+                      const array& c_indptr, int64_t nnz_c, int64_t n_cols_b,
+                      StreamOrDevice s = {});
+
 // ---- Host-side symbolic steps: shapes that depend on index values. These evaluate their
-// inputs and return evaluated arrays.
+// inputs and return evaluated arrays (on a GPU stream, csr_spgemm_symbolic's may be lazy).
 
 // The canonical pattern of C = A @ B: {indptr[m + 1], indices[nnz_c]}, sorted, unique.
+// On a CPU stream, computed on the host (validating A and B); on a GPU stream, by the lazy
+// steps above with two reads on the host (the workspace size, then nnz_c).
 std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
                                        const array& b_indptr, const array& b_indices,
-                                       int64_t n_cols_b);
+                                       int64_t n_cols_b, StreamOrDevice s = {});
 
 // COO -> CSR: the pattern of the entries (rows[e], cols[e]) sorted by (row, col):
 // {indptr[m + 1], indices[nnz_out], slot[nnz]} where entry e lands at slot[e]. With

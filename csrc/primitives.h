@@ -134,6 +134,46 @@ class CsrRows : public UnaryPrimitive {
   bool is_equivalent(const Primitive&) const override { return true; }
 };
 
+// spgemm's symbolic phase (gpu/core/spgemm.h has the workspace layout).
+// inputs: a_indptr, a_indices, b_indptr, b_indices -> offsets[m + 1] (int64) of the rows'
+// hash tables in the GPU workspace
+class CsrSpgemmWorkspace : public UnaryPrimitive {
+ public:
+  CsrSpgemmWorkspace(Stream s, int64_t n_cols_b) : UnaryPrimitive(s), n_cols_b_(n_cols_b) {}
+  MLX_SPARSE_EVAL()
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrSpgemmWorkspace"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_b_;
+};
+
+// inputs: a_indptr, a_indices, b_indptr, b_indices, workspace -> c_indptr[m + 1] (int64)
+class CsrSpgemmCount : public UnaryPrimitive {
+ public:
+  CsrSpgemmCount(Stream s, int64_t n_cols_b, int64_t slots)
+      : UnaryPrimitive(s), n_cols_b_(n_cols_b), slots_(slots) {}
+  MLX_SPARSE_EVAL()
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrSpgemmCount"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_b_;
+  int64_t slots_; // workspace[m]
+};
+
+// inputs: a_indptr, a_indices, b_indptr, b_indices, workspace, c_indptr -> c_indices[nnz]
+class CsrSpgemmFill : public UnaryPrimitive {
+ public:
+  CsrSpgemmFill(Stream s, int64_t n_cols_b, int64_t slots, int64_t nnz)
+      : UnaryPrimitive(s), n_cols_b_(n_cols_b), slots_(slots), nnz_(nnz) {}
+  MLX_SPARSE_EVAL()
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrSpgemmFill"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t n_cols_b_;
+  int64_t slots_;
+  int64_t nnz_; // c_indptr[m]
+};
+
 #undef MLX_SPARSE_EVAL
 #undef MLX_SPARSE_TRANSFORMS
 

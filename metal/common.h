@@ -49,6 +49,14 @@ inline float group_sum(float v, int lanes) {
   return v;
 }
 
+// Sum over the SIMD group (64-bit, through two 32-bit halves); every lane gets it.
+inline int64_t warp_sum(int64_t v) {
+  for (ushort o = kSimd / 2; o > 0; o >>= 1) {
+    v += as_type<int64_t>(simd_shuffle_xor(as_type<uint2>(v), o));
+  }
+  return v;
+}
+
 // Inclusive scan across the SIMD group (shift-and-add, any 32- or 64-bit integer).
 template <typename I>
 inline I simd_scan(I x, uint lane) {

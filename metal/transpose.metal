@@ -9,6 +9,7 @@
 //     with every comparator pointing up), so rows list A's entries in order, as on the CPU.
 //   transpose_rows: indices_t[q] = row of entry perm[q].
 #include "common.h"
+#include "sort.h"
 
 // One scan block: 1024 threads (the host checks the pipeline allows it), 32 SIMD groups.
 constant constexpr int kScanBlock = 1024;
@@ -111,40 +112,6 @@ template <typename I>
     if (in_range(c, a.n)) {
       const uint at = atomic_fetch_add_explicit(cursor + c, 1u, memory_order_relaxed);
       perm[static_cast<int64_t>(indptr_t[c]) + int64_t(at)] = static_cast<I>(e);
-    }
-  }
-}
-
-// The bitonic network on v[0, len) padded to a power of two with +infinity: comparators all
-// put the smaller value first, so the padding never moves and is simply skipped.
-template <typename I>
-inline void sort_segment(device I* v, int64_t len, int lane) {
-  int64_t size = 1;
-  while (size < len) {
-    size <<= 1;
-  }
-  for (int64_t block = 2; block <= size; block <<= 1) {
-    for (int64_t t = lane; t < size / 2; t += kSimd) { // flip: i against its mirror
-      const int64_t i = (t / (block / 2)) * block + t % (block / 2);
-      const int64_t j = (t / (block / 2)) * block + block - 1 - t % (block / 2);
-      if (j < len && v[j] < v[i]) {
-        const I s = v[i];
-        v[i] = v[j];
-        v[j] = s;
-      }
-    }
-    simdgroup_barrier(mem_flags::mem_device);
-    for (int64_t d = block / 4; d > 0; d >>= 1) { // half-cleaners
-      for (int64_t t = lane; t < size / 2; t += kSimd) {
-        const int64_t i = (t / d) * 2 * d + t % d;
-        const int64_t j = i + d;
-        if (j < len && v[j] < v[i]) {
-          const I s = v[i];
-          v[i] = v[j];
-          v[j] = s;
-        }
-      }
-      simdgroup_barrier(mem_flags::mem_device);
     }
   }
 }

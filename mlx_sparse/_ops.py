@@ -77,8 +77,9 @@ def softmax(A: CSRArray, *, stream=None) -> CSRArray:
 def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
     """``A @ B`` for two CSRArrays: a canonical CSRArray.
 
-    The pattern is found on the host (a symbolic phase); the values are a lazy primitive,
-    differentiable in the values of A and B.
+    The pattern comes from a symbolic phase (on the host for the CPU, hash tables per row on
+    the GPU, which reads two sizes back); the values are a lazy primitive, differentiable in
+    the values of A and B.
     """
     if A.shape[1] != B.shape[0]:
         raise ValueError(
@@ -89,7 +90,8 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
     A, B = A._canonical_copy(), B._canonical_copy()
     if A.index_dtype != B.index_dtype:
         A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)
-    indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices, B.shape[1])
+    indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices, B.shape[1],
+                                               stream=stream)
     values = _ext.csr_spgemm(A.indptr, A.indices, A.data, B.indptr, B.indices, B.data,
                              indptr, indices, B.shape[1], stream=stream)
     return CSRArray(values, indices, indptr, (A.shape[0], B.shape[1]), sorted_indices=True,

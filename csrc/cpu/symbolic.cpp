@@ -2,13 +2,13 @@
 // COO -> CSR canonicalisation). They evaluate their inputs, run on the kernel thread pool and
 // return evaluated arrays; the values then flow through lazy primitives.
 #include <algorithm>
-#include <limits>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "message.h"
+#include "cpu/spgemm_pattern.h"
 #include "cpu/thread_pool.h"
 #include "mlx/allocator.h"
 #include "mlx/ops.h"
@@ -34,14 +34,7 @@ array new_index_array(int64_t n, std::vector<I>&& host = {}) {
 
 template <typename I>
 void check_fits(const char* op, int64_t count, const char* what) {
-  if (count > static_cast<int64_t>(std::numeric_limits<I>::max()) ||
-      count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
-    Message msg;
-    msg << "[" << op << "] the result has " << count << " " << what
-        << ", more than its index dtype (or one MLX array dimension) can address"
-        << (sizeof(I) == 4 ? "; use int64 indices." : ".");
-    throw std::overflow_error(msg.str());
-  }
+  detail::check_index_fits(op, count, what, sizeof(I) == 8 ? mx::int64 : mx::int32);
 }
 
 // Throws unless indptr/indices form a valid CSR structure with columns in [0, n).
@@ -89,6 +82,9 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
   const int64_t m = a_indptr.size() - 1, l = b_indptr.size() - 1;
   validate_csr<I>(op, "A", ap, ac, m, a_indices.size(), l);
   validate_csr<I>(op, "B", bp, bc, l, b_indices.size(), n);
+  const cpu::SpgemmPattern<I> pattern{
+      ap, ac, bp, bc,
+      {m, static_cast<int64_t>(a_indices.size()), l, static_cast<int64_t>(b_indices.size()), 0, n}};
 
   // One pass: each block collects its rows' sorted, unique columns; then they are copied
   // into place once the row counts are known.
@@ -102,15 +98,7 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
     auto& out = block_cols[t];
     for (int64_t i = r0; i < r1; ++i) {
       const size_t begin = out.size();
-      for (int64_t q = ap[i]; q < ap[i + 1]; ++q) {
-        for (int64_t r = bp[ac[q]]; r < bp[ac[q] + 1]; ++r) {
-          if (mark[bc[r]] != i) {
-            mark[bc[r]] = i;
-            out.push_back(bc[r]);
-          }
-        }
-      }
-      std::sort(out.begin() + begin, out.end());
+      pattern.row(i, mark, out);
       counts[i + 1] = static_cast<int64_t>(out.size() - begin);
     }
   });
@@ -127,6 +115,27 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
     std::copy(block_cols[t].begin(), block_cols[t].end(), indices.data<I>() + counts[m * t / parts]);
   });
   return {indptr, indices};
+}
+
+// The last entry of an int64 array, read on the host (evaluates it).
+int64_t last_value(const array& x, mx::Stream s) {
+  const int n = static_cast<int>(x.size());
+  array v = mx::slice(x, mx::Shape{n - 1}, mx::Shape{n}, s);
+  mx::eval({x, v});
+  return v.item<int64_t>();
+}
+
+// The lazy steps (the GPU's symbolic phase): two host reads, the rest on the stream.
+std::vector<array> spgemm_symbolic_steps(const array& a_indptr, const array& a_indices,
+                                         const array& b_indptr, const array& b_indices,
+                                         int64_t n, mx::Stream s) {
+  array workspace = csr_spgemm_workspace(a_indptr, a_indices, b_indptr, b_indices, n, s);
+  const int64_t slots = last_value(workspace, s);
+  array indptr = csr_spgemm_count(a_indptr, a_indices, b_indptr, b_indices, workspace, slots, n, s);
+  const int64_t nnz = last_value(indptr, s);
+  array indices = csr_spgemm_fill(a_indptr, a_indices, b_indptr, b_indices, workspace, slots,
+                                  indptr, nnz, n, s);
+  return {mx::astype(indptr, a_indptr.dtype(), s), indices};
 }
 
 template <typename I>
@@ -203,7 +212,11 @@ std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t 
 
 std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
                                        const array& b_indptr, const array& b_indices,
-                                       int64_t n_cols_b) {
+                                       int64_t n_cols_b, StreamOrDevice sd) {
+  auto s = mx::to_stream(sd);
+  if (s.device == mx::Device::gpu) {
+    return spgemm_symbolic_steps(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
+  }
   detail::check_structure("csr_spgemm", a_indptr, a_indices);
   detail::check_structure("csr_spgemm", b_indptr, b_indices);
   if (a_indptr.dtype() != b_indptr.dtype()) {

@@ -39,4 +39,17 @@ class Accumulator {
   mx::array acc_;
 };
 
+// Inclusive prefix sum of v[0, count) (int32 or int64) in place, in three parallel passes:
+// per-block scans, an exclusive scan of the block totals, totals added back.
+inline void inclusive_scan(Launch& l, mx::array& v, int64_t count) {
+  const std::string it = index_name(v.dtype());
+  const int64_t blocks = (count + kScanBlock - 1) / kScanBlock;
+  mx::array totals = l.temporary(blocks, v.dtype());
+  l.kernel("scan_blocks_" + it, {static_cast<unsigned>(blocks)}, {kScanBlock}, {v}, {v, totals},
+           Launch::ptr(v), Launch::ptr(totals), count);
+  l.kernel("scan_totals_" + it, {1}, {kScanBlock}, {totals}, {totals}, Launch::ptr(totals), blocks);
+  l.kernel("scan_add_" + it, {stride_blocks(count)}, {kBlock}, {totals}, {v}, Launch::ptr(v),
+           Launch::ptr(totals), count);
+}
+
 } // namespace mlx_sparse::cuda

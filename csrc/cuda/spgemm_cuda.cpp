@@ -1,4 +1,5 @@
-// eval_gpu of spgemm (numeric phase) on CUDA (kernels in kernels/spgemm.cu).
+// eval_gpu of spgemm on CUDA: the numeric phase (kernels/spgemm.cu) and the symbolic
+// steps (kernels/spgemm_symbolic.cu; the host reads sizes between them, see ops.h).
 #include "cuda/eval_common.h"
 #include "primitives.h"
 
@@ -11,7 +12,8 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
   const int64_t m = static_cast<int64_t>(in[0].size()) - 1;
   const int64_t b_rows = static_cast<int64_t>(in[3].size()) - 1;
   gpu::SpgemmArgs a{m, static_cast<int64_t>(in[1].size()), b_rows,
-                    static_cast<int64_t>(in[4].size()), static_cast<int64_t>(in[7].size()), 0};
+                    static_cast<int64_t>(in[4].size()), static_cast<int64_t>(in[7].size()),
+                    n_cols_b_};
   if (out.size() == 0) {
     l.allocate(out);
     return;
@@ -22,6 +24,43 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
            Launch::ptr(in[1]), Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]),
            Launch::ptr(in[5]), Launch::ptr(in[6]), Launch::ptr(in[7]), acc.ptr(), a);
   acc.finish();
+}
+
+// offsets[i + 1] = row i's workspace slots, then scanned (offsets[0] = 0 from the kernel).
+void CsrSpgemmWorkspace::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, 0);
+  l.kernel("spgemm_workspace_" + index_name(in[0].dtype()), {blocks_for(a.m * 32)}, {kBlock}, in,
+           {out}, Launch::ptr(in[0]), Launch::ptr(in[1]), Launch::ptr(in[2]), Launch::ptr(out), a);
+  inclusive_scan(l, out, a.m + 1);
+}
+
+// c_indptr[i + 1] = row i's distinct columns, then scanned (c_indptr[0] = 0 from the kernel).
+void CsrSpgemmCount::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, 0);
+  array workspace = l.temporary(slots_, mx::uint32);
+  l.kernel("spgemm_count_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
+           {kSpgemmBlock}, in, {out, workspace}, Launch::ptr(in[0]), Launch::ptr(in[1]),
+           Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]), Launch::ptr(workspace),
+           Launch::ptr(out), a);
+  inclusive_scan(l, out, a.m + 1);
+}
+
+void CsrSpgemmFill::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  if (out.size() == 0) {
+    return;
+  }
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, nnz_);
+  array workspace = l.temporary(slots_, mx::uint32);
+  l.kernel("spgemm_fill_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
+           {kSpgemmBlock}, in, {out, workspace}, Launch::ptr(in[0]), Launch::ptr(in[1]),
+           Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]), Launch::ptr(workspace),
+           Launch::ptr(in[5]), Launch::ptr(out), a);
 }
 
 } // namespace mlx_sparse

@@ -6,10 +6,6 @@ namespace mlx_sparse {
 
 using namespace cuda;
 
-namespace {
-constexpr int64_t kScanBlock = 1024; // as in kernels/transpose.cu
-}
-
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
   Launch l(stream());
   for (auto& o : outs) {
@@ -25,13 +21,7 @@ void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& ou
   l.kernel("fill_zero_" + it, {stride_blocks(n + 1)}, {kBlock}, {}, {indptr_t}, p(indptr_t), n + 1);
   l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, {indices}, {indptr_t},
            p(indices), p(indptr_t), a);
-  const int64_t count = n + 1, blocks = (count + kScanBlock - 1) / kScanBlock;
-  array totals = l.temporary(blocks, indptr.dtype());
-  l.kernel("scan_blocks_" + it, {static_cast<unsigned>(blocks)}, {kScanBlock}, {indptr_t},
-           {indptr_t, totals}, p(indptr_t), p(totals), count);
-  l.kernel("scan_totals_" + it, {1}, {kScanBlock}, {totals}, {totals}, p(totals), blocks);
-  l.kernel("scan_add_" + it, {stride_blocks(count)}, {kBlock}, {totals}, {indptr_t}, p(indptr_t),
-           p(totals), count);
+  inclusive_scan(l, indptr_t, n + 1);
   if (nnz == 0) {
     return;
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpu/core/params.h"
+#include "gpu/core/spgemm.h"
 #include "mlx/array.h"
 #include "mlx/dtype.h"
 
@@ -35,9 +36,9 @@ inline std::string kernel_name(const char* op, const std::string& variant,
   return variant + "_" + value_name(op, value) + "_" + index_name(index);
 }
 
-// Blocks of kBlock threads covering `threads` (grid-stride kernels may get fewer).
-inline unsigned blocks_for(int64_t threads) {
-  const int64_t b = (threads + kBlock - 1) / kBlock;
+// Blocks of `block` threads covering `threads` (grid-stride kernels may get fewer).
+inline unsigned blocks_for(int64_t threads, unsigned block = kBlock) {
+  const int64_t b = (threads + block - 1) / block;
   return static_cast<unsigned>(b < 1 ? 1 : (b > 0x7fffffffLL ? 0x7fffffffLL : b));
 }
 
@@ -51,6 +52,19 @@ inline unsigned stride_blocks(int64_t threads) {
 // 0 when the operand is shared by the whole batch.
 inline int64_t batch_stride(const mlx::core::array& a, int64_t core, int64_t batch) {
   return batch > 1 && static_cast<int64_t>(a.size()) == core ? 0 : core;
+}
+
+// Threads per block of the spgemm hash kernels (each warp has its shared table).
+constexpr unsigned kSpgemmBlock = kSpgemmWarps * 32;
+// One inclusive scan block (scan_blocks / scan_totals / scan_add), as in the kernels.
+constexpr unsigned kScanBlock = 1024;
+
+// spgemm's symbolic sizes from its inputs (a_indptr, a_indices, b_indptr, b_indices, ...).
+inline SpgemmArgs spgemm_symbolic_args(const std::vector<mlx::core::array>& in, int64_t n_cols_b,
+                                       int64_t c_nnz) {
+  return SpgemmArgs{static_cast<int64_t>(in[0].size()) - 1, static_cast<int64_t>(in[1].size()),
+                    static_cast<int64_t>(in[2].size()) - 1, static_cast<int64_t>(in[3].size()),
+                    c_nnz, n_cols_b};
 }
 
 // sddmm lanes per entry: enough for k / 4 columns each, 1 to 32.

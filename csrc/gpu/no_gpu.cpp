@@ -25,6 +25,9 @@ MLX_SPARSE_NO_GPU(CsrSumDuplicates)
 MLX_SPARSE_NO_GPU(CsrSpgemm)
 MLX_SPARSE_NO_GPU(CsrRows)
 MLX_SPARSE_NO_GPU(CsrSoftmax)
+MLX_SPARSE_NO_GPU(CsrSpgemmWorkspace)
+MLX_SPARSE_NO_GPU(CsrSpgemmCount)
+MLX_SPARSE_NO_GPU(CsrSpgemmFill)
 #undef MLX_SPARSE_NO_GPU
 
 std::optional<std::string> gpu_backend() {

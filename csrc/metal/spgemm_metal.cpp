@@ -1,4 +1,5 @@
-// eval_gpu of spgemm (numeric phase) on Metal (kernels in metal/spgemm.metal).
+// eval_gpu of spgemm on Metal, as csrc/cuda/spgemm_cuda.cpp: the numeric phase
+// (metal/spgemm.metal) and the symbolic steps (metal/spgemm_symbolic.metal).
 #include "metal/eval_common.h"
 #include "primitives.h"
 
@@ -11,7 +12,7 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
   const int64_t m = static_cast<int64_t>(in[0].size()) - 1;
   const int64_t b_rows = static_cast<int64_t>(in[3].size()) - 1;
   SpgemmArgs a{m, static_cast<int64_t>(in[1].size()), b_rows,
-               static_cast<int64_t>(in[4].size()), static_cast<int64_t>(in[7].size()), 0};
+               static_cast<int64_t>(in[4].size()), static_cast<int64_t>(in[7].size()), n_cols_b_};
   if (out.size() == 0) {
     l.allocate(out);
     return;
@@ -21,6 +22,41 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
            {blocks_for(m * 32)}, {kBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]},
            In{in[4]}, In{in[5]}, In{in[6]}, In{in[7]}, Out{acc.array()}, a);
   acc.finish();
+}
+
+// offsets[i + 1] = row i's workspace slots, then scanned (offsets[0] = 0 from the kernel).
+void CsrSpgemmWorkspace::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, 0);
+  l.kernel("spgemm_workspace_" + index_name(in[0].dtype()), {blocks_for(a.m * 32)}, {kBlock},
+           In{in[0]}, In{in[1]}, In{in[2]}, Out{out}, a);
+  inclusive_scan(l, out, a.m + 1);
+}
+
+// c_indptr[i + 1] = row i's distinct columns, then scanned (c_indptr[0] = 0 from the kernel).
+void CsrSpgemmCount::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, 0);
+  array workspace = l.temporary(slots_, mx::uint32);
+  l.kernel("spgemm_count_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
+           {kSpgemmBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]}, In{in[4]}, Out{workspace},
+           Out{out}, a);
+  inclusive_scan(l, out, a.m + 1);
+}
+
+void CsrSpgemmFill::eval_gpu(const std::vector<array>& in, array& out) {
+  Launch l(stream());
+  l.allocate(out);
+  if (out.size() == 0) {
+    return;
+  }
+  const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, nnz_);
+  array workspace = l.temporary(slots_, mx::uint32);
+  l.kernel("spgemm_fill_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
+           {kSpgemmBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]}, In{in[4]}, Out{workspace},
+           In{in[5]}, Out{out}, a);
 }
 
 } // namespace mlx_sparse

@@ -8,10 +8,6 @@ namespace mlx_sparse {
 
 using namespace metal;
 
-namespace {
-constexpr int64_t kScanBlock = 1024; // as in metal/transpose.metal
-}
-
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
   Launch l(stream());
   for (auto& o : outs) {
@@ -27,17 +23,13 @@ void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& ou
   const std::string it = index_name(indptr.dtype());
   const EntryArgs a{m, n, nnz, n + 1, 0, 1};
   // counts[c + 1] = entries in column c (uint32), widened into indptr_t, then scanned
-  const int64_t count = n + 1, blocks = (count + kScanBlock - 1) / kScanBlock;
+  const int64_t count = n + 1;
   array counts = l.temporary(count, mx::uint32);
   l.kernel("fill_zero_uint32", {stride_blocks(count)}, {kBlock}, Out{counts}, count);
   l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, In{indices}, Out{counts}, a);
   l.kernel("widen_uint32_" + it, {stride_blocks(count)}, {kBlock}, In{counts}, Out{indptr_t},
            count);
-  array totals = l.temporary(blocks, indptr.dtype());
-  l.kernel("scan_blocks_" + it, {static_cast<unsigned>(blocks)}, {kScanBlock}, Out{indptr_t},
-           Out{totals}, count);
-  l.kernel("scan_totals_" + it, {1}, {kScanBlock}, Out{totals}, blocks);
-  l.kernel("scan_add_" + it, {stride_blocks(count)}, {kBlock}, Out{indptr_t}, In{totals}, count);
+  inclusive_scan(l, indptr_t, count);
   if (nnz == 0) {
     return;
   }

@@ -1,6 +1,7 @@
 #include "message.h"
 #include "ops/common.h"
 
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -176,6 +177,19 @@ void throw_index_grad(const char* op) {
   throw std::invalid_argument(std::string("[") + op +
                               "] gradients with respect to indptr or indices are not defined; "
                               "differentiate with respect to the values (data) instead.");
+}
+
+void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index) {
+  const bool wide = index == mx::int64;
+  const int64_t limit = wide ? std::numeric_limits<int64_t>::max()
+                             : static_cast<int64_t>(std::numeric_limits<int32_t>::max());
+  if (count > limit || count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
+    Message msg;
+    msg << "[" << op << "] the result has " << count << " " << what
+        << ", more than its index dtype (or one MLX array dimension) can address"
+        << (wide ? "." : "; use int64 indices.");
+    throw std::overflow_error(msg.str());
+  }
 }
 
 } // namespace mlx_sparse::detail

@@ -50,6 +50,10 @@ std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
 
 [[noreturn]] void throw_index_grad(const char* op);
 
+// Throws std::overflow_error unless `count` (of `what`) fits the index dtype and one MLX
+// array dimension.
+void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index);
+
 std::string shape_str(const mx::Shape& shape);
 
 } // namespace mlx_sparse::detail

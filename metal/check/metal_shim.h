@@ -120,6 +120,18 @@ void atomic_store_explicit(volatile atomic<T>* object, std::type_identity_t<T> v
   object->value = v;
 }
 
+template <typename T>
+bool atomic_compare_exchange_weak_explicit(volatile atomic<T>* object, T* expected,
+                                           std::type_identity_t<T> desired, memory_order,
+                                           memory_order) {
+  if (object->value == *expected) {
+    object->value = desired;
+    return true;
+  }
+  *expected = object->value;
+  return false;
+}
+
 // SIMD-group functions take scalars of 32 bits or fewer (MLX splits 64-bit shuffles
 // through uint2, see its kernels/utils.h); a 64-bit operand is an error here too.
 template <typename T>

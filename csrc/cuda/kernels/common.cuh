@@ -29,6 +29,14 @@ __device__ __forceinline__ float group_sum(float v, int lanes) {
   return v;
 }
 
+// Sum over the warp; every lane gets it.
+__device__ __forceinline__ int64_t warp_sum(int64_t v) {
+  for (int o = kWarp >> 1; o > 0; o >>= 1) {
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  }
+  return v;
+}
+
 __device__ __forceinline__ int64_t global_thread() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }

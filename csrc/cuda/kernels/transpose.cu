@@ -8,6 +8,7 @@
 //     result stable: rows of A^T list A's entries in order, as on the CPU.
 //   transpose_rows: indices_t[q] = row of entry perm[q].
 #include "common.cuh"
+#include "sort.cuh"
 
 namespace mlx_sparse::gpu {
 
@@ -76,40 +77,6 @@ __device__ __forceinline__ void scan_totals(I* totals, int64_t count) {
       carry = x;
     }
     __syncthreads();
-  }
-}
-
-// The bitonic network on v[0, len) padded to a power of two with +infinity: comparators all
-// put the smaller value first, so the padding never moves and is simply skipped.
-template <typename I>
-__device__ __forceinline__ void sort_segment(I* v, int64_t len, int lane) {
-  int64_t size = 1;
-  while (size < len) {
-    size <<= 1;
-  }
-  for (int64_t block = 2; block <= size; block <<= 1) {
-    for (int64_t t = lane; t < size / 2; t += kWarp) { // flip: i against its mirror
-      const int64_t i = (t / (block / 2)) * block + t % (block / 2);
-      const int64_t j = (t / (block / 2)) * block + block - 1 - t % (block / 2);
-      if (j < len && v[j] < v[i]) {
-        const I s = v[i];
-        v[i] = v[j];
-        v[j] = s;
-      }
-    }
-    __syncwarp();
-    for (int64_t d = block / 4; d > 0; d >>= 1) { // half-cleaners
-      for (int64_t t = lane; t < size / 2; t += kWarp) {
-        const int64_t i = (t / d) * 2 * d + t % d;
-        const int64_t j = i + d;
-        if (j < len && v[j] < v[i]) {
-          const I s = v[i];
-          v[i] = v[j];
-          v[j] = s;
-        }
-      }
-      __syncwarp();
-    }
   }
 }
 

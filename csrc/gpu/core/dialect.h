@@ -8,6 +8,7 @@
 #define MS_FN inline
 #define MS_GLOBAL device
 #define MS_THREAD thread
+#define MS_CONST constant constexpr
 #else
 #include <cstdint>
 #if defined(__CUDACC__)
@@ -17,6 +18,7 @@
 #endif
 #define MS_GLOBAL
 #define MS_THREAD
+#define MS_CONST constexpr
 #endif
 
 namespace mlx_sparse::gpu {

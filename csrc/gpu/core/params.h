@@ -44,14 +44,14 @@ struct EntryArgs {
 };
 static_assert(sizeof(EntryArgs) == 48, "EntryArgs layout is shared with Metal");
 
-// spgemm (numeric): A[m, b_rows] @ B on C's pattern.
+// spgemm: A[m, b_rows] @ B[b_rows, n_cols_b], numeric (on C's pattern) and symbolic.
 struct SpgemmArgs {
   int64_t m;
   int64_t a_nnz;
   int64_t b_rows;
   int64_t b_nnz;
   int64_t c_nnz;
-  int64_t reserved;
+  int64_t n_cols_b;
 };
 static_assert(sizeof(SpgemmArgs) == 48, "SpgemmArgs layout is shared with Metal");
 

@@ -1,0 +1,177 @@
+// spgemm (symbolic) on Metal, as csrc/cuda/kernels/spgemm_symbolic.cu: C's canonical
+// pattern, a SIMD group per row of C with a hash table (gpu/core/spgemm.h).
+//   spgemm_workspace: offsets[i + 1] = slots of row i's table in the device workspace (0
+//     when it fits in threadgroup memory); scanned, offsets[m] sizes the workspace.
+//   spgemm_count_hash: c_indptr[i + 1] = distinct columns of row i; scanned, C's indptr.
+//   spgemm_fill_hash: the same insertions, then the table's keys compacted into row i of
+//     c_cols (SIMD prefix sums, in slot order) and sorted there (sort_segment).
+// Threadgroups hold kSpgemmWarps SIMD groups, each with kSpgemmSharedSlots threadgroup slots.
+#include "common.h"
+#include "gpu/core/spgemm.h"
+#include "sort.h"
+
+namespace mlx_sparse::gpu {
+
+// Tables in threadgroup or device memory (Metal tells the address spaces apart).
+struct SharedSlots {
+  threadgroup atomic_uint* p;
+};
+struct DeviceSlots {
+  device atomic_uint* p;
+};
+
+// Stores key into an empty slot; returns what the slot held (the weak exchange may fail
+// spuriously: it is retried while the slot stays empty).
+template <typename P>
+inline uint32_t claim_empty(P slot, uint32_t key) {
+  uint expected = kSpgemmEmpty;
+  while (!atomic_compare_exchange_weak_explicit(slot, &expected, key, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+    if (expected != kSpgemmEmpty) {
+      return expected;
+    }
+  }
+  return kSpgemmEmpty;
+}
+inline uint32_t claim_slot(SharedSlots t, uint32_t slot, uint32_t key) {
+  return claim_empty(t.p + slot, key);
+}
+inline uint32_t claim_slot(DeviceSlots t, uint32_t slot, uint32_t key) {
+  return claim_empty(t.p + slot, key);
+}
+inline void slots_barrier(SharedSlots) {
+  simdgroup_barrier(mem_flags::mem_threadgroup);
+}
+inline void slots_barrier(DeviceSlots) {
+  simdgroup_barrier(mem_flags::mem_device);
+}
+
+// Clears the table's `slots` slots, then inserts this lane's share of the row; returns how
+// many keys this lane stored.
+template <typename Slots, typename I>
+inline int64_t fill_table(Slots t, int64_t slots, device const I* a_indptr,
+                          device const I* a_cols, device const I* b_indptr,
+                          device const I* b_cols, int64_t row, uint lane, SpgemmArgs a) {
+  for (int64_t s = lane; s < slots; s += kSimd) {
+    atomic_store_explicit(t.p + s, kSpgemmEmpty, memory_order_relaxed);
+  }
+  slots_barrier(t);
+  const int64_t stored = spgemm_insert_row(t, static_cast<uint32_t>(slots - 1), a_indptr, a_cols,
+                                           b_indptr, b_cols, row, int(lane), kSimd, a);
+  slots_barrier(t);
+  return stored;
+}
+
+// Writes the table's keys into c_cols[at, end) in slot order, then sorts that segment.
+template <typename Slots, typename I>
+inline void write_row(Slots t, int64_t slots, device I* c_cols, Range cr, uint lane) {
+  int64_t at = cr.start;
+  for (int64_t base = 0; base < slots; base += kSimd) { // slots is a multiple of kSimd
+    const uint key = atomic_load_explicit(t.p + base + lane, memory_order_relaxed);
+    const uint taken = key != kSpgemmEmpty ? 1u : 0u;
+    const int64_t q = at + int64_t(simd_prefix_exclusive_sum(taken));
+    if (taken != 0 && q < cr.end) {
+      c_cols[q] = static_cast<I>(key);
+    }
+    at += int64_t(simd_sum(taken));
+  }
+  simdgroup_barrier(mem_flags::mem_device);
+  sort_segment<I>(c_cols + cr.start, cr.end - cr.start, int(lane));
+}
+
+// Slots of the row's threadgroup table (rows without a workspace region).
+template <typename I>
+inline int64_t shared_slots(device const I* a_indptr, device const I* a_cols,
+                            device const I* b_indptr, int64_t row, uint lane, SpgemmArgs a) {
+  const int64_t ub = warp_sum(spgemm_bound_partial(a_indptr, a_cols, b_indptr, row, int(lane),
+                                                   kSimd, a));
+  const int64_t slots = spgemm_table_slots(ub, a);
+  return slots < kSpgemmSharedSlots ? slots : kSpgemmSharedSlots;
+}
+
+} // namespace mlx_sparse::gpu
+
+template <typename I>
+[[kernel]] void spgemm_workspace(
+    device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
+    device const I* b_indptr [[buffer(2)]], device int64_t* offsets [[buffer(3)]],
+    constant SpgemmArgs& a [[buffer(4)]], uint3 gid [[thread_position_in_grid]],
+    uint lane [[thread_index_in_simdgroup]]) {
+  const int64_t row = int64_t(gid.x) / kSimd;
+  if (gid.x == 0) {
+    offsets[0] = 0;
+  }
+  if (row >= a.m) {
+    return;
+  }
+  const int64_t ub = warp_sum(spgemm_bound_partial(a_indptr, a_cols, b_indptr, row, int(lane),
+                                                   kSimd, a));
+  if (lane == 0) {
+    offsets[row + 1] = spgemm_global_slots(ub, a);
+  }
+}
+
+template <typename I>
+[[kernel]] void spgemm_count_hash(
+    device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
+    device const I* b_indptr [[buffer(2)]], device const I* b_cols [[buffer(3)]],
+    device const int64_t* offsets [[buffer(4)]], device atomic_uint* workspace [[buffer(5)]],
+    device int64_t* c_indptr [[buffer(6)]], constant SpgemmArgs& a [[buffer(7)]],
+    uint3 gid [[thread_position_in_grid]], uint simd [[simdgroup_index_in_threadgroup]],
+    uint lane [[thread_index_in_simdgroup]]) {
+  threadgroup atomic_uint shared[kSpgemmWarps * kSpgemmSharedSlots];
+  const int64_t row = int64_t(gid.x) / kSimd; // one row per SIMD group: uniform control flow
+  if (gid.x == 0) {
+    c_indptr[0] = 0;
+  }
+  if (row >= a.m) {
+    return;
+  }
+  const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
+  int64_t stored;
+  if (global_slots > 0) {
+    stored = fill_table(DeviceSlots{workspace + g0}, global_slots, a_indptr, a_cols, b_indptr,
+                        b_cols, row, lane, a);
+  } else {
+    stored = fill_table(SharedSlots{shared + simd * kSpgemmSharedSlots},
+                        shared_slots(a_indptr, a_cols, b_indptr, row, lane, a), a_indptr, a_cols,
+                        b_indptr, b_cols, row, lane, a);
+  }
+  stored = warp_sum(stored);
+  if (lane == 0) {
+    c_indptr[row + 1] = stored;
+  }
+}
+
+template <typename I>
+[[kernel]] void spgemm_fill_hash(
+    device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
+    device const I* b_indptr [[buffer(2)]], device const I* b_cols [[buffer(3)]],
+    device const int64_t* offsets [[buffer(4)]], device atomic_uint* workspace [[buffer(5)]],
+    device const int64_t* c_indptr [[buffer(6)]], device I* c_cols [[buffer(7)]],
+    constant SpgemmArgs& a [[buffer(8)]], uint3 gid [[thread_position_in_grid]],
+    uint simd [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]) {
+  threadgroup atomic_uint shared[kSpgemmWarps * kSpgemmSharedSlots];
+  const int64_t row = int64_t(gid.x) / kSimd;
+  if (row >= a.m) {
+    return;
+  }
+  const Range cr = row_range(c_indptr, row, a.c_nnz);
+  const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
+  if (global_slots > 0) {
+    const DeviceSlots t{workspace + g0};
+    fill_table(t, global_slots, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    write_row(t, global_slots, c_cols, cr, lane);
+  } else {
+    const SharedSlots t{shared + simd * kSpgemmSharedSlots};
+    const int64_t slots = shared_slots(a_indptr, a_cols, b_indptr, row, lane, a);
+    fill_table(t, slots, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    write_row(t, slots, c_cols, cr, lane);
+  }
+}
+
+#define MS_SPGEMM_SYMBOLIC(I, in_)                                          \
+  instantiate_kernel("spgemm_workspace_" #in_, spgemm_workspace, I)         \
+  instantiate_kernel("spgemm_count_hash_" #in_, spgemm_count_hash, I)       \
+  instantiate_kernel("spgemm_fill_hash_" #in_, spgemm_fill_hash, I)
+MS_FOR_INDEX_TYPES(MS_SPGEMM_SYMBOLIC)
