@@ -178,4 +178,11 @@ void throw_index_grad(const char* op) {
                               "differentiate with respect to the values (data) instead.");
 }
 
+void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n) {
+  Message msg;
+  msg << "[coo_tocsr] entry " << e << " at (" << r << ", " << c
+      << ") is out of range for shape (" << m << ", " << n << ").";
+  throw std::invalid_argument(msg.str());
+}
+
 } // namespace mlx_sparse::detail
