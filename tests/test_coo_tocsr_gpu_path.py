@@ -1,5 +1,6 @@
-"""coo_tocsr's GPU path (two csr_transpose sorts composed with MLX ops), run here on the CPU
-stream through _ext._coo_tocsr_composed: against scipy / numpy, and equal to the host path."""
+"""coo_tocsr's GPU path (two csr_transpose sorts composed with MLX ops) through
+_ext._coo_tocsr_composed, on the CPU stream (the GPU with MLX_SPARSE_TEST_DEVICE=gpu): against
+scipy / numpy, and equal to the host path."""
 
 import os
 import re
@@ -11,17 +12,18 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import INDEX_DTYPES, INDEX_IDS
+from conftest import GPU_TESTS, INDEX_DTYPES, INDEX_IDS
 import mlx_sparse as ms
 from mlx_sparse import _ext
 
 SHAPES = [(7, 96), (11, 55), (37, 29), (1, 1), (1, 9), (9, 1), (130, 97)]
 KINDS = ["unsorted", "duplicates", "empty_rows", "sorted"]
+STREAM = mx.gpu if GPU_TESTS else mx.cpu  # where the composed path runs
 
 
 def composed(rows, cols, m, n, sum_duplicates, index_dtype):
     r, c = mx.array(rows, dtype=index_dtype), mx.array(cols, dtype=index_dtype)
-    out = _ext._coo_tocsr_composed(r, c, m, n, sum_duplicates, stream=mx.cpu)
+    out = _ext._coo_tocsr_composed(r, c, m, n, sum_duplicates, stream=STREAM)
     return [np.array(a) for a in out]
 
 
@@ -73,26 +75,21 @@ def check_sorted(rows, cols, shape, result, index_dtype):
     np.testing.assert_array_equal(slot[order], np.arange(rows.size))
 
 
+def check(rows, cols, shape, sum_duplicates, index_dtype):
+    """The composed path against scipy / numpy, and equal to the host path."""
+    result = composed(rows, cols, *shape, sum_duplicates, index_dtype)
+    (check_canonical if sum_duplicates else check_sorted)(rows, cols, shape, result, index_dtype)
+    for a, b in zip(result, host(rows, cols, *shape, sum_duplicates, index_dtype)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=INDEX_IDS)
+@pytest.mark.parametrize("sum_duplicates", [True, False], ids=["sum", "sort"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"{m}x{n}" for m, n in SHAPES])
-def test_composed_sum_duplicates_matches_scipy(shape, kind, index_dtype):
+def test_composed_matches_scipy_and_host(shape, kind, sum_duplicates, index_dtype):
     rows, cols = entries(shape, kind, seed=shape[0] * 131 + shape[1])
-    result = composed(rows, cols, *shape, True, index_dtype)
-    check_canonical(rows, cols, shape, result, index_dtype)
-    for a, b in zip(result, host(rows, cols, *shape, True, index_dtype)):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=INDEX_IDS)
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("shape", SHAPES, ids=[f"{m}x{n}" for m, n in SHAPES])
-def test_composed_sort_is_stable(shape, kind, index_dtype):
-    rows, cols = entries(shape, kind, seed=shape[0] * 17 + shape[1])
-    result = composed(rows, cols, *shape, False, index_dtype)
-    check_sorted(rows, cols, shape, result, index_dtype)
-    for a, b in zip(result, host(rows, cols, *shape, False, index_dtype)):
-        np.testing.assert_array_equal(a, b)
+    check(rows, cols, shape, sum_duplicates, index_dtype)
 
 
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=INDEX_IDS)
@@ -110,18 +107,14 @@ def test_composed_nnz0(shape, sum_duplicates, index_dtype):
 def test_composed_all_one_position(sum_duplicates):
     """Every entry at one (row, col): one column bucket holds them all."""
     rows, cols = np.full(300, 4, np.int64), np.full(300, 2, np.int64)
-    result = composed(rows, cols, 7, 11, sum_duplicates, mx.int32)
-    if sum_duplicates:
-        check_canonical(rows, cols, (7, 11), result, mx.int32)
-    else:
-        check_sorted(rows, cols, (7, 11), result, mx.int32)
+    check(rows, cols, (7, 11), sum_duplicates, mx.int32)
 
 
 def test_composed_mixed_dtypes_promote_to_int64():
     r = mx.array([1, 0], dtype=mx.int32)
     c = mx.array([0, 1], dtype=mx.int64)
-    for f in (_ext._coo_tocsr_composed, _ext.coo_tocsr):
-        out = f(r, c, 2, 2, True, stream=mx.cpu)
+    for f, s in ((_ext._coo_tocsr_composed, STREAM), (_ext.coo_tocsr, mx.cpu)):
+        out = f(r, c, 2, 2, True, stream=s)
         assert all(a.dtype == mx.int64 for a in out)
 
 
@@ -161,9 +154,9 @@ def test_stream_argument_reaches_the_methods():
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=11))])
     A = ms.csr_array((values[order], cols[order], indptr), shape=(11, 55))
     S = ms.csr_array((values[order], cols[order], indptr), shape=(11, 55))
-    assert S.sort_indices(stream=mx.cpu) is S and S.has_sorted_indices and S.nnz == rows.size
+    assert S.sort_indices(stream=STREAM) is S and S.has_sorted_indices and S.nnz == rows.size
     np.testing.assert_array_equal(np.array(S.indices), cols[np.lexsort((cols, rows))])
-    assert A.sum_duplicates(stream=mx.cpu) is A and A.has_canonical_format
+    assert A.sum_duplicates(stream=STREAM) is A and A.has_canonical_format
     ref = sp.coo_array((values.astype(np.float64), (rows, cols)), shape=(11, 55)).tocsr()
     ref.sum_duplicates()
     np.testing.assert_array_equal(np.array(A.indptr), ref.indptr)
@@ -178,7 +171,4 @@ def test_stream_argument_reaches_the_methods():
 def test_composed_equals_host_property(m, n, nnz, seed, sum_duplicates, index_dtype):
     rng = np.random.default_rng(seed)
     rows, cols = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
-    got = composed(rows, cols, m, n, sum_duplicates, index_dtype)
-    (check_canonical if sum_duplicates else check_sorted)(rows, cols, (m, n), got, index_dtype)
-    for a, b in zip(got, host(rows, cols, m, n, sum_duplicates, index_dtype)):
-        np.testing.assert_array_equal(a, b)
+    check(rows, cols, (m, n), sum_duplicates, index_dtype)

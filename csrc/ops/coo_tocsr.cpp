@@ -27,7 +27,8 @@ void check_range(const array& rows, const array& cols, int64_t m, int64_t n, mx:
   auto outside = [&](const array& x, int64_t extent) {
     return mx::logical_or(mx::less(x, mx::array(0, it), s), mx::greater(x, last(extent), s), s);
   };
-  array bad = mx::logical_or(outside(rows, m), outside(cols, n), s);
+  // uint8, which every backend's argmax takes
+  array bad = mx::astype(mx::logical_or(outside(rows, m), outside(cols, n), s), mx::uint8, s);
   array first = mx::argmax(bad, s);
   std::vector<array> parts = {mx::take(bad, first, s), first, mx::take(rows, first, s),
                               mx::take(cols, first, s)};
