@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "ops.h"
+#include "ops/common.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -59,8 +60,12 @@ NB_MODULE(_ext, m) {
         nb::call_guard<nb::gil_scoped_release>(),
         "Canonical pattern [indptr, indices] of A @ B (evaluates its inputs).");
   m.def("coo_tocsr", &coo_tocsr, "rows"_a, "cols"_a, "m"_a, "n"_a, "sum_duplicates"_a,
-        nb::call_guard<nb::gil_scoped_release>(),
+        nb::kw_only(), "stream"_a = nb::none(), nb::call_guard<nb::gil_scoped_release>(),
         "CSR pattern [indptr, indices, slot] of COO entries (evaluates its inputs).");
+  m.def("_coo_tocsr_composed", &detail::coo_tocsr_composed, "rows"_a, "cols"_a, "m"_a, "n"_a,
+        "sum_duplicates"_a, nb::kw_only(), "stream"_a = nb::none(),
+        nb::call_guard<nb::gil_scoped_release>(),
+        "coo_tocsr's GPU path on any stream (for tests).");
   m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
   m.def("set_num_threads", &set_num_threads, "n"_a, "Set the threads used by the CPU kernels.");
   m.def("kernel_isa", &kernel_isa, "Instruction set of the CPU kernels in use.");

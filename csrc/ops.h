@@ -109,9 +109,11 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
 // COO -> CSR: the pattern of the entries (rows[e], cols[e]) sorted by (row, col):
 // {indptr[m + 1], indices[nnz_out], slot[nnz]} where entry e lands at slot[e]. With
 // sum_duplicates, equal (row, col) share one slot (canonical form); without, the sort is
-// stable and slot is a permutation. Index dtype: that of rows.
+// stable and slot is a permutation. Index dtype: int32 when rows and cols are, else int64.
+// On a GPU stream it runs there (two csr_transpose sorts and MLX ops), reading on the host
+// only the range check and, with sum_duplicates, nnz_out; its results are then lazy.
 std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
-                             bool sum_duplicates);
+                             bool sum_duplicates, StreamOrDevice s = {});
 
 // ---- CPU kernel settings.
 int num_threads();

@@ -329,22 +329,24 @@ class CSRArray(dict):
         return self._with_data(mx.array(self["data"]))
 
     # ---- canonical forms (in place, as scipy; each also returns self)
-    def sum_duplicates(self) -> "CSRArray":
-        """Sort indices and sum duplicate entries, in place (differentiable in the values)."""
+    def sum_duplicates(self, *, stream=None) -> "CSRArray":
+        """Sort indices and sum duplicate entries, in place (differentiable in the values).
+        On a GPU stream (or the GPU as default device) the sort runs there."""
         if self.has_canonical_format:
             return self
-        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, True)
-        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size)
-        self._replace(data, ix, ip, sorted_indices=True, canonical=True)
-        return self
+        return self._canonicalise(True, stream)
 
-    def sort_indices(self) -> "CSRArray":
+    def sort_indices(self, *, stream=None) -> "CSRArray":
         """Sort the column indices of every row, in place (duplicates kept)."""
         if self.has_sorted_indices:
             return self
-        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, False)
-        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size)
-        self._replace(data, ix, ip, sorted_indices=True, canonical=None)
+        return self._canonicalise(False, stream)
+
+    def _canonicalise(self, sum_duplicates: bool, stream) -> "CSRArray":
+        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, sum_duplicates,
+                                      stream=stream)
+        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size, stream=stream)
+        self._replace(data, ix, ip, sorted_indices=True, canonical=True if sum_duplicates else None)
         return self
 
     def eliminate_zeros(self) -> "CSRArray":
@@ -370,11 +372,11 @@ class CSRArray(dict):
         self._sorted, self._canonical = sorted_indices, canonical
         self._cache = {}
 
-    def _canonical_copy(self) -> "CSRArray":
+    def _canonical_copy(self, stream=None) -> "CSRArray":
         """A canonical CSRArray with these entries (self when already canonical)."""
         if self.has_canonical_format:
             return self
-        return self._with_data(self["data"]).sum_duplicates()
+        return self._with_data(self["data"]).sum_duplicates(stream=stream)
 
     # ---- structure and arithmetic
     def transpose(self, axes=None) -> "CSRArray":

@@ -87,7 +87,7 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
         )
     A._check_structure("csr_spgemm")
     B._check_structure("csr_spgemm")
-    A, B = A._canonical_copy(), B._canonical_copy()
+    A, B = A._canonical_copy(stream), B._canonical_copy(stream)
     if A.index_dtype != B.index_dtype:
         A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)
     indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices, B.shape[1],

@@ -147,10 +147,7 @@ std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t 
   const int64_t nnz = rows.size();
   for (int64_t e = 0; e < nnz; ++e) {
     if (r[e] < 0 || r[e] >= m || c[e] < 0 || c[e] >= n) {
-      Message msg;
-      msg << "[" << op << "] entry " << e << " at (" << r[e] << ", " << c[e]
-          << ") is out of range for shape (" << m << ", " << n << ").";
-      throw std::invalid_argument(msg.str());
+      detail::throw_coo_out_of_range(e, r[e], c[e], m, n);
     }
   }
   check_fits<I>(op, nnz, "entries");
@@ -231,26 +228,18 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
   return spgemm_symbolic_impl<int32_t>(in[0], in[1], in[2], in[3], n_cols_b);
 }
 
-std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
-                             bool sum_duplicates) {
-  if (rows.ndim() != 1 || cols.ndim() != 1 || rows.size() != cols.size()) {
-    Message msg;
-    msg << "[coo_tocsr] row and col must be 1-D arrays of one length but have shapes "
-        << detail::shape_str(rows.shape()) << " and " << detail::shape_str(cols.shape()) << ".";
-    throw std::invalid_argument(msg.str());
-  }
-  if (m < 0 || n < 0) {
-    throw std::invalid_argument("[coo_tocsr] the shape must be non-negative.");
-  }
-  // int32 only when both inputs are int32: never narrow an index silently
-  auto itype = rows.dtype() == mx::int32 && cols.dtype() == mx::int32 ? mx::int32 : mx::int64;
-  std::vector<array> in = {mx::contiguous(mx::astype(rows, itype)),
-                           mx::contiguous(mx::astype(cols, itype))};
+namespace detail {
+
+std::vector<array> coo_tocsr_host(const array& rows, const array& cols, int64_t m, int64_t n,
+                                  bool sum_duplicates, mx::Stream s) {
+  std::vector<array> in = {mx::contiguous(rows, false, s), mx::contiguous(cols, false, s)};
   mx::eval(in);
-  if (itype == mx::int64) {
+  if (rows.dtype() == mx::int64) {
     return coo_tocsr_impl<int64_t>(in[0], in[1], m, n, sum_duplicates);
   }
   return coo_tocsr_impl<int32_t>(in[0], in[1], m, n, sum_duplicates);
 }
+
+} // namespace detail
 
 } // namespace mlx_sparse

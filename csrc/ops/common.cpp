@@ -192,4 +192,11 @@ void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype
   }
 }
 
+void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n) {
+  Message msg;
+  msg << "[coo_tocsr] entry " << e << " at (" << r << ", " << c
+      << ") is out of range for shape (" << m << ", " << n << ").";
+  throw std::invalid_argument(msg.str());
+}
+
 } // namespace mlx_sparse::detail

@@ -54,6 +54,18 @@ std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
 // array dimension.
 void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index);
 
+// coo_tocsr's error for entry e at (r, c) outside the shape (m, n), the same on every path.
+[[noreturn]] void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n);
+
+// coo_tocsr's host path (cpu/symbolic.cpp), on checked rows/cols of one index dtype.
+std::vector<array> coo_tocsr_host(const array& rows, const array& cols, int64_t m, int64_t n,
+                                  bool sum_duplicates, mx::Stream s);
+
+// coo_tocsr's GPU path, csr_transpose composed with MLX ops, on any stream (tests run it on
+// the CPU). Same checks and results as coo_tocsr.
+std::vector<array> coo_tocsr_composed(const array& rows, const array& cols, int64_t m, int64_t n,
+                                      bool sum_duplicates, StreamOrDevice s = {});
+
 std::string shape_str(const mx::Shape& shape);
 
 } // namespace mlx_sparse::detail
