@@ -3,38 +3,19 @@
 #pragma once
 
 #include "common.cuh"
+#include "gpu/core/sort.h"
 
 namespace mlx_sparse::gpu {
 
-// The bitonic network on v[0, len) padded to a power of two with +infinity: comparators all
-// put the smaller value first, so the padding never moves and is simply skipped.
+// A warp sorts v[0, len) (gpu/core/sort.h), syncing its lanes between stages.
 template <typename I>
 __device__ __forceinline__ void sort_segment(I* v, int64_t len, int lane) {
-  int64_t size = 1;
-  while (size < len) {
-    size <<= 1;
-  }
+  const int64_t size = bitonic_size(len);
   for (int64_t block = 2; block <= size; block <<= 1) {
-    for (int64_t t = lane; t < size / 2; t += kWarp) { // flip: i against its mirror
-      const int64_t i = (t / (block / 2)) * block + t % (block / 2);
-      const int64_t j = (t / (block / 2)) * block + block - 1 - t % (block / 2);
-      if (j < len && v[j] < v[i]) {
-        const I s = v[i];
-        v[i] = v[j];
-        v[j] = s;
-      }
-    }
+    bitonic_stage(v, len, size, block, int64_t(0), lane, kWarp); // the flip
     __syncwarp();
-    for (int64_t d = block / 4; d > 0; d >>= 1) { // half-cleaners
-      for (int64_t t = lane; t < size / 2; t += kWarp) {
-        const int64_t i = (t / d) * 2 * d + t % d;
-        const int64_t j = i + d;
-        if (j < len && v[j] < v[i]) {
-          const I s = v[i];
-          v[i] = v[j];
-          v[j] = s;
-        }
-      }
+    for (int64_t d = block / 4; d > 0; d >>= 1) { // the half-cleaners
+      bitonic_stage(v, len, size, block, d, lane, kWarp);
       __syncwarp();
     }
   }
