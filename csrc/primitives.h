@@ -29,11 +29,16 @@ using mlx::core::UnaryPrimitive;
   void eval_cpu(const std::vector<array>& inputs, array& out) override;      \
   void eval_gpu(const std::vector<array>& inputs, array& out) override;
 
-// inputs: indptr, indices, data[..., nnz], x[..., n or m]
+// inputs: indptr, indices, data[..., nnz], x[..., n or m], and when transpose, possibly A^T's
+// structure (indptr_t, indices_t, perm) to gather over. A plain product may keep A^T's
+// structure as `riding` instead: not read by the kernels (no inputs to track per call),
+// only handed to the transposed products of its gradient.
 class CsrSpmv : public UnaryPrimitive {
  public:
-  CsrSpmv(Stream s, int64_t n_cols, bool transpose, RowLengths lengths)
-      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths) {}
+  CsrSpmv(Stream s, int64_t n_cols, bool transpose, RowLengths lengths,
+      std::vector<array> riding = {})
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths),
+        riding_(std::move(riding)) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "CsrSpmv"; }
@@ -41,13 +46,19 @@ class CsrSpmv : public UnaryPrimitive {
   int64_t n_cols_;
   bool transpose_;
   RowLengths lengths_;
+  std::vector<array> riding_;
 };
 
-// inputs: indptr, indices, data[..., nnz], B[..., n or m, k]
+// inputs: indptr, indices, data[..., nnz], B[..., n or m, k], and when transpose, possibly A^T's
+// structure (indptr_t, indices_t, perm) to gather over. A plain product may keep A^T's
+// structure as `riding` instead: not read by the kernels (no inputs to track per call),
+// only handed to the transposed products of its gradient.
 class CsrSpmm : public UnaryPrimitive {
  public:
-  CsrSpmm(Stream s, int64_t n_cols, bool transpose, RowLengths lengths)
-      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths) {}
+  CsrSpmm(Stream s, int64_t n_cols, bool transpose, RowLengths lengths,
+      std::vector<array> riding = {})
+      : UnaryPrimitive(s), n_cols_(n_cols), transpose_(transpose), lengths_(lengths),
+        riding_(std::move(riding)) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "CsrSpmm"; }
@@ -55,6 +66,7 @@ class CsrSpmm : public UnaryPrimitive {
   int64_t n_cols_;
   bool transpose_;
   RowLengths lengths_;
+  std::vector<array> riding_;
 };
 
 // inputs: indptr, indices, G[..., m, k], B[..., n, k]

@@ -66,10 +66,11 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   }
   std::vector<array> inputs = {prepare_index(indptr, s), prepare_index(indices, s),
                                prepare(d, dtype, s), prepare(x, dtype, s)};
+  std::vector<array> riding;
   if (!transposed.empty()) {
     check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
-    for (const auto& t : transposed) {
-      inputs.push_back(prepare_index(t, s));
+    for (const auto& t : transposed) { // read by a transposed product, carried by a plain one
+      (transpose ? inputs : riding).push_back(prepare_index(t, s));
     }
   } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
@@ -79,16 +80,33 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   }
   std::shared_ptr<Primitive> prim;
   if (vector) {
-    prim = std::make_shared<CsrSpmv>(s, n_cols, transpose, lengths);
+    prim = std::make_shared<CsrSpmv>(s, n_cols, transpose, lengths, std::move(riding));
   } else {
-    prim = std::make_shared<CsrSpmm>(s, n_cols, transpose, lengths);
+    prim = std::make_shared<CsrSpmm>(s, n_cols, transpose, lengths, std::move(riding));
   }
   return array(out, dtype, prim, inputs);
 }
 
-// A^T's structure riding along as inputs 4..6, if any.
-std::vector<array> transposed_inputs(const std::vector<array>& in) {
-  return std::vector<array>(in.begin() + std::min<size_t>(in.size(), 4), in.end());
+// A^T's structure, if the primitive has it: inputs 4..6 (transposed) or riding (plain).
+std::vector<array> transposed_inputs(const std::vector<array>& in,
+                                     const std::vector<array>& riding) {
+  if (in.size() > 4) {
+    return std::vector<array>(in.begin() + 4, in.end());
+  }
+  return riding;
+}
+
+// Two primitives are equivalent only if they carry the same A^T structure (the same arrays).
+bool same_arrays(const std::vector<array>& a, const std::vector<array>& b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].id() != b[i].id()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // d/d data of A @ X (or A^T @ X): sddmm of the cotangent and X, summed over broadcast dims.
@@ -102,7 +120,8 @@ array product_vjp_data(bool vector, bool transpose, const std::vector<array>& pr
 }
 
 std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool transpose,
-                               RowLengths lengths, const std::vector<array>& primals,
+                               RowLengths lengths, const std::vector<array>& riding,
+                               const std::vector<array>& primals,
                                const array& cot,
                                const std::vector<int>& argnums, mx::Stream s) {
   std::vector<array> grads;
@@ -113,7 +132,7 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
       grads.push_back(product_vjp_data(vector, transpose, primals, cot, s));
     } else {
       const auto& data = primals[2];
-      auto t = transposed_inputs(primals);
+      auto t = transposed_inputs(primals, riding);
       array g = vector
                     ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s)
                     : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s);
@@ -124,9 +143,10 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
 }
 
 array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
-                  RowLengths lengths, const std::vector<array>& primals, const std::vector<array>& tangents,
+                  RowLengths lengths, const std::vector<array>& riding,
+                  const std::vector<array>& primals, const std::vector<array>& tangents,
                   const std::vector<int>& argnums, mx::Stream s) {
-  auto t = transposed_inputs(primals);
+  auto t = transposed_inputs(primals, riding);
   auto apply = [&](const array& d, const array& x) {
     return vector ? csr_spmv(primals[0], primals[1], d, x, n_cols, transpose, t, lengths, s)
                   : csr_spmm(primals[0], primals[1], d, x, n_cols, transpose, t, lengths, s);
@@ -144,7 +164,7 @@ array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
 
 std::pair<std::vector<array>, std::vector<int>> product_vmap(
     const char* op, bool vector, int64_t n_cols, bool transpose, RowLengths lengths,
-    const std::vector<array>& inputs, const std::vector<int>& axes, mx::Stream s) {
+    const std::vector<array>& riding, const std::vector<array>& inputs, const std::vector<int>& axes, mx::Stream s) {
   for (size_t i = 4; i < inputs.size(); ++i) { // A^T's structure, when present
     if (axes[i] >= 0) {
       throw_index_grad(op);
@@ -153,7 +173,7 @@ std::pair<std::vector<array>, std::vector<int>> product_vmap(
   std::vector<array> own(inputs.begin(), inputs.begin() + 4);
   std::vector<int> own_axes(axes.begin(), axes.begin() + 4);
   auto in = vmap_align(op, own, own_axes, {1, 1, 1, vector ? 1 : 2}, 2, s);
-  auto t = transposed_inputs(inputs);
+  auto t = transposed_inputs(inputs, riding);
   array out = vector ? csr_spmv(in[0], in[1], in[2], in[3], n_cols, transpose, t, lengths, s)
                      : csr_spmm(in[0], in[1], in[2], in[3], n_cols, transpose, t, lengths, s);
   return {{out}, {0}};
@@ -186,29 +206,31 @@ array csr_spmm(const array& indptr, const array& indices, const array& data, con
                  lengths, s);
 }
 
-#define MLX_SPARSE_PRODUCT_TRANSFORMS(Prim, op, is_vector)                                         \
-  std::vector<array> Prim::vjp(const std::vector<array>& primals,                               \
-                               const std::vector<array>& cotangents,                            \
-                               const std::vector<int>& argnums, const std::vector<array>&) {    \
-    return product_vjp(op, is_vector, n_cols_, transpose_, lengths_, primals, cotangents[0],    \
-                       argnums, stream());                                                      \
-  }                                                                                             \
-  std::vector<array> Prim::jvp(const std::vector<array>& primals,                               \
-                               const std::vector<array>& tangents,                              \
-                               const std::vector<int>& argnums) {                               \
-    return {product_jvp(op, is_vector, n_cols_, transpose_, lengths_, primals, tangents, argnums, \
-                        stream())};                                                             \
-  }                                                                                             \
-  std::pair<std::vector<array>, std::vector<int>> Prim::vmap(const std::vector<array>& inputs,  \
-                                                             const std::vector<int>& axes) {    \
-    return product_vmap(op, is_vector, n_cols_, transpose_, lengths_, inputs, axes, stream());     \
-  }                                                                                             \
-  std::vector<Shape> Prim::output_shapes(const std::vector<array>& inputs) {                    \
-    return product_shapes(is_vector, n_cols_, transpose_, inputs);                                 \
-  }                                                                                             \
-  bool Prim::is_equivalent(const Primitive& other) const {                                      \
-    auto& o = static_cast<const Prim&>(other);                                                  \
-    return n_cols_ == o.n_cols_ && transpose_ == o.transpose_ && lengths_ == o.lengths_;       \
+#define MLX_SPARSE_PRODUCT_TRANSFORMS(Prim, op, is_vector)                                     \
+  std::vector<array> Prim::vjp(const std::vector<array>& primals,                              \
+                               const std::vector<array>& cotangents,                           \
+                               const std::vector<int>& argnums, const std::vector<array>&) {   \
+    return product_vjp(op, is_vector, n_cols_, transpose_, lengths_, riding_, primals,         \
+                       cotangents[0], argnums, stream());                                      \
+  }                                                                                            \
+  std::vector<array> Prim::jvp(const std::vector<array>& primals,                              \
+                               const std::vector<array>& tangents,                             \
+                               const std::vector<int>& argnums) {                              \
+    return {product_jvp(op, is_vector, n_cols_, transpose_, lengths_, riding_, primals,        \
+                        tangents, argnums, stream())};                                         \
+  }                                                                                            \
+  std::pair<std::vector<array>, std::vector<int>> Prim::vmap(const std::vector<array>& inputs, \
+                                                             const std::vector<int>& axes) {   \
+    return product_vmap(op, is_vector, n_cols_, transpose_, lengths_, riding_, inputs, axes,   \
+                        stream());                                                             \
+  }                                                                                            \
+  std::vector<Shape> Prim::output_shapes(const std::vector<array>& inputs) {                   \
+    return product_shapes(is_vector, n_cols_, transpose_, inputs);                             \
+  }                                                                                            \
+  bool Prim::is_equivalent(const Primitive& other) const {                                     \
+    auto& o = static_cast<const Prim&>(other);                                                 \
+    return n_cols_ == o.n_cols_ && transpose_ == o.transpose_ && lengths_ == o.lengths_ &&     \
+           same_arrays(riding_, o.riding_);                                                    \
   }
 
 MLX_SPARSE_PRODUCT_TRANSFORMS(CsrSpmv, "csr_spmv", true)
