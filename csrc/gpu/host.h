@@ -135,13 +135,15 @@ inline ProductPlan product_plan(const ProductArgs& a, int64_t max_row, unsigned 
   const int64_t longest = (per_group > kShortRow ? per_group : kShortRow) / 32 * lanes;
   if (a.nnz > 0 && max_row >= 0 && max_row <= longest) {
     if (vector) {
-      return {true, "spmv_row_group_l" + std::to_string(lanes), {blocks_for(a.m * lanes), batch, 1}, 0};
+      return {true, "spmv_row_group_l" + std::to_string(lanes),
+              {blocks_for(a.m * lanes), batch, 1}, 0};
     }
     return {true, "spmm_row_warp_w" + std::to_string(w), {blocks_for(a.m * 32), tiles, batch}, 0};
   }
   if (vector) {
     const int64_t chunk = 1024;
-    return {false, "spmv_nnz_split", {blocks_for((a.nnz + chunk - 1) / chunk * kBlock) , batch, 1}, chunk};
+    return {false, "spmv_nnz_split", {blocks_for((a.nnz + chunk - 1) / chunk * kBlock), batch, 1},
+            chunk};
   }
   const int64_t chunk = 128;
   return {false, "spmm_nnz_split_w" + std::to_string(w),

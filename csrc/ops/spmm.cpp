@@ -133,9 +133,9 @@ std::vector<array> product_vjp(const char* op, bool vector, int64_t n_cols, bool
     } else {
       const auto& data = primals[2];
       auto t = transposed_inputs(primals, riding);
-      array g = vector
-                    ? csr_spmv(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s)
-                    : csr_spmm(primals[0], primals[1], data, cot, n_cols, !transpose, t, lengths, s);
+      const auto &ip = primals[0], &ix = primals[1];
+      array g = vector ? csr_spmv(ip, ix, data, cot, n_cols, !transpose, t, lengths, s)
+                       : csr_spmm(ip, ix, data, cot, n_cols, !transpose, t, lengths, s);
       grads.push_back(sum_to_shape(g, primals[3].shape(), s));
     }
   }
@@ -164,7 +164,8 @@ array product_jvp(const char* op, bool vector, int64_t n_cols, bool transpose,
 
 std::pair<std::vector<array>, std::vector<int>> product_vmap(
     const char* op, bool vector, int64_t n_cols, bool transpose, RowLengths lengths,
-    const std::vector<array>& riding, const std::vector<array>& inputs, const std::vector<int>& axes, mx::Stream s) {
+    const std::vector<array>& riding, const std::vector<array>& inputs,
+    const std::vector<int>& axes, mx::Stream s) {
   for (size_t i = 4; i < inputs.size(); ++i) { // A^T's structure, when present
     if (axes[i] >= 0) {
       throw_index_grad(op);
