@@ -222,7 +222,8 @@ class CSRArray(dict):
 
     def _lengths(self):
         """The longest row of A and of A^T, from which the GPU picks its product kernels;
-        known once the pattern has been checked for the GPU (unknown: load-balanced kernels)."""
+        known once the pattern has been checked (unknown, as under mx.compile with traced
+        indices: the load-balanced kernels)."""
         return self._cache.get("lengths", _UNKNOWN_LENGTHS)
 
     def _host_structure(self):

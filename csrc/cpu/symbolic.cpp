@@ -214,11 +214,7 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
   if (s.device == mx::Device::gpu) {
     return spgemm_symbolic_steps(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   }
-  detail::check_structure("csr_spgemm", a_indptr, a_indices);
-  detail::check_structure("csr_spgemm", b_indptr, b_indices);
-  if (a_indptr.dtype() != b_indptr.dtype()) {
-    throw std::invalid_argument("[csr_spgemm] A and B must share one index dtype.");
-  }
+  detail::check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   std::vector<array> in = {mx::contiguous(a_indptr), mx::contiguous(a_indices),
                            mx::contiguous(b_indptr), mx::contiguous(b_indices)};
   mx::eval(in);

@@ -54,6 +54,12 @@ std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
 // array dimension.
 void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index);
 
+// spgemm's checks of A and B (shared index dtype, n_cols_b, the GPU's 32-bit column hash);
+// returns A's row count.
+int64_t check_spgemm_operands(const array& a_indptr, const array& a_indices,
+                              const array& b_indptr, const array& b_indices, int64_t n_cols_b,
+                              mx::Stream s);
+
 // coo_tocsr's error for entry e at (r, c) outside the shape (m, n), the same on every path.
 [[noreturn]] void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n);
 

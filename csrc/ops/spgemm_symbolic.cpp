@@ -12,11 +12,9 @@ namespace mlx_sparse {
 namespace mx = mlx::core;
 using namespace detail;
 
-namespace {
-
-// Checks A and B (and n_cols_b); returns m.
-int64_t check_operands(const array& a_indptr, const array& a_indices, const array& b_indptr,
-                       const array& b_indices, int64_t n_cols_b, mx::Stream s) {
+int64_t detail::check_spgemm_operands(const array& a_indptr, const array& a_indices,
+                                      const array& b_indptr, const array& b_indices,
+                                      int64_t n_cols_b, mx::Stream s) {
   const char* op = "csr_spgemm";
   int64_t m = check_structure(op, a_indptr, a_indices);
   check_structure(op, b_indptr, b_indices);
@@ -34,6 +32,8 @@ int64_t check_operands(const array& a_indptr, const array& a_indices, const arra
   }
   return m;
 }
+
+namespace {
 
 void check_steps(const array& workspace, int64_t slots, const array* c_indptr, int64_t m) {
   auto bad = [m](const array& x) {
@@ -58,7 +58,7 @@ void check_steps(const array& workspace, int64_t slots, const array* c_indptr, i
 array csr_spgemm_workspace(const array& a_indptr, const array& a_indices, const array& b_indptr,
                            const array& b_indices, int64_t n_cols_b, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
-  int64_t m = check_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
+  int64_t m = check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   return array({static_cast<int>(m) + 1}, mx::int64,
                std::make_shared<CsrSpgemmWorkspace>(s, n_cols_b),
                {prepare_index(a_indptr, s), prepare_index(a_indices, s),
@@ -69,7 +69,7 @@ array csr_spgemm_count(const array& a_indptr, const array& a_indices, const arra
                        const array& b_indices, const array& workspace, int64_t slots,
                        int64_t n_cols_b, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
-  int64_t m = check_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
+  int64_t m = check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   check_steps(workspace, slots, nullptr, m);
   return array({static_cast<int>(m) + 1}, mx::int64,
                std::make_shared<CsrSpgemmCount>(s, n_cols_b, slots),
@@ -83,7 +83,7 @@ array csr_spgemm_fill(const array& a_indptr, const array& a_indices, const array
                       const array& c_indptr, int64_t nnz_c, int64_t n_cols_b,
                       StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
-  int64_t m = check_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
+  int64_t m = check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   check_steps(workspace, slots, &c_indptr, m);
   check_index_fits("csr_spgemm", nnz_c, "stored entries", a_indptr.dtype());
   if (nnz_c < 0) {
