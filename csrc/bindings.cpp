@@ -22,7 +22,14 @@ NB_MODULE(_ext, m) {
                          "product kernel.")
       .def(nb::init<int64_t, int64_t>(), "max_row"_a = -1, "max_col"_a = -1)
       .def_ro("max_row", &RowLengths::max_row)
-      .def_ro("max_col", &RowLengths::max_col);
+      .def_ro("max_col", &RowLengths::max_col)
+      .def(
+          "__eq__", [](const RowLengths& a, const RowLengths& b) { return a == b; },
+          nb::is_operator())
+      .def("__repr__", [](const RowLengths& a) {
+        return "RowLengths(max_row=" + std::to_string(a.max_row) +
+               ", max_col=" + std::to_string(a.max_col) + ")";
+      });
   m.def("csr_spmv", &csr_spmv, "indptr"_a, "indices"_a, "data"_a, "x"_a, "n_cols"_a,
         "transpose"_a = false, "transposed"_a = std::vector<mlx::core::array>{},
         "lengths"_a = RowLengths{}, nb::kw_only(), "stream"_a = nb::none(),

@@ -387,8 +387,21 @@ class CSRArray(dict):
         ip, ix, perm = self._transpose_structure()
         data = mx.take(self["data"], perm)
         canonical = True if self._canonical else None
-        return CSRArray(data, ix, ip, self._shape[::-1], sorted_indices=True, canonical=canonical,
-                        check=False)
+        out = CSRArray(data, ix, ip, self._shape[::-1], sorted_indices=True, canonical=canonical,
+                       check=False)
+        out._cache = self._transpose_cache()
+        return out
+
+    def _transpose_cache(self) -> dict:
+        """The structure caches every transpose of this pattern shares: A^T is valid when A
+        is, with A's row lengths swapped, so ``A.T @ x`` in a loop is not checked per call."""
+        t = self._cache.get("T_view")
+        if t is None:
+            t = self._cache["T_view"] = {}
+            if self._cache.get("valid"):
+                lengths = self._cache["lengths"]
+                t.update(valid=True, lengths=_ext.RowLengths(lengths.max_col, lengths.max_row))
+        return t
 
     @property
     def T(self) -> "CSRArray":

@@ -151,6 +151,8 @@ def multiply(A: CSRArray, other) -> CSRArray:
 def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
     if A.shape != B.shape:
         raise ValueError(f"[multiply] inconsistent shapes {A.shape} and {B.shape}")
+    if _same_canonical_pattern(A, B):
+        return A._with_data(A.data * B.data)
     A, B = A._canonical_copy(), B._canonical_copy()
     A._require_valid("multiply")
     B._require_valid("multiply")
@@ -168,6 +170,12 @@ def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
                     sorted_indices=True, canonical=True)
 
 
+def _same_canonical_pattern(A: CSRArray, B: CSRArray) -> bool:
+    """Whether A and B are one canonical pattern (they share its structure cache, as the
+    arrays of ``A.with_data`` do): then + and multiply only combine the values."""
+    return A._cache is B._cache and A.has_canonical_format
+
+
 def _promote(a, b):
     """The dtype of a + b for two floating dtypes (float16 with bfloat16 gives float32)."""
     return (mx.zeros((1,), dtype=a) + mx.zeros((1,), dtype=b)).dtype
@@ -178,6 +186,8 @@ def add(A: CSRArray, other):
     if isinstance(other, CSRArray):
         if A.shape != other.shape:
             raise ValueError(f"[add] inconsistent shapes {A.shape} and {other.shape}")
+        if _same_canonical_pattern(A, other):
+            return A._with_data(A.data + other.data, sorted_indices=True, canonical=True)
         idt = mx.int64 if mx.int64 in (A.index_dtype, other.index_dtype) else mx.int32
         rows = mx.concatenate([A._rows().astype(idt), other._rows().astype(idt)])
         cols = mx.concatenate([A.indices.astype(idt), other.indices.astype(idt)])

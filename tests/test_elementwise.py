@@ -149,6 +149,39 @@ def test_add_sparse_mixed_dtypes():
     assert_close(C.todense(), a.dense(mx.float16) + b.dense(mx.float32), mx.float16)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_pattern_add_and_multiply(variant):
+    """Arrays of one pattern (A.with_data, -A, A * 2) combine their values only when the
+    pattern is canonical; otherwise the general path gives the canonical union."""
+    case = random_case((37, 29), variant, seed=17)
+    A = case.csr(mx.float64)
+    w = rand(case.nnz, seed=18)
+    B = A.with_data(mx.array(w, dtype=mx.float64))
+    Bd = sp.csr_array((w, case.indices, case.indptr), shape=(37, 29)).toarray()
+    for out, ref in [(A + B, case.dense() + Bd), (A - B, case.dense() - Bd),
+                     (A.multiply(B), case.dense() * Bd), (A + A * 2, 3 * case.dense())]:
+        assert out.has_canonical_format and rows_canonical(out.indptr, out.indices)
+        assert_close(out.todense(), ref, mx.float64)
+    same = A.has_canonical_format
+    assert ((A + B).indices is A.indices) == same
+    assert (A.multiply(B).indices is A.indices) == same
+
+
+def test_same_pattern_add_gradient():
+    case = random_case((9, 8), seed=19)
+    A = case.csr(mx.float64)
+    x = mx.array(rand(8, seed=20), dtype=mx.float64)
+
+    def f(v, u):
+        return mx.sum(((A.with_data(v) + A.with_data(u)).multiply(A.with_data(v))) @ x)
+
+    v, u = A.data, mx.array(rand(case.nnz, seed=21), dtype=mx.float64)
+    gv, gu = mx.grad(f, argnums=(0, 1))(v, u)
+    cols = np.asarray(x)[case.indices]
+    assert_close(gv, (2 * np.asarray(v) + np.asarray(u)) * cols, mx.float64)
+    assert_close(gu, np.asarray(v) * cols, mx.float64)
+
+
 def test_add_sparse_shape_mismatch():
     with pytest.raises(ValueError, match=r"\[add\].*\(3, 4\).*\(4, 3\)"):
         ms.csr_array((3, 4)) + ms.csr_array((4, 3))

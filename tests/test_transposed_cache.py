@@ -151,3 +151,29 @@ def test_bad_transposed_structure_is_rejected():
         ms._ext.csr_spmm(A.indptr, A.indices, A.data, mx.ones((8, 2)), 8, False, t[:2])
     with pytest.raises(ValueError, match=r"\[csr_spmv\] transposed must be csr_transpose"):
         ms._ext.csr_spmv(A.indptr, A.indices, A.data, mx.ones(9), 9, False, t)
+
+
+def test_transposes_share_one_checked_cache(monkeypatch):
+    """Every A.T of a pattern shares one structure cache: it is valid when A is, with A's
+    row lengths swapped, so A.T @ x in a loop does not check the structure per call."""
+    import scipy.sparse as sp
+
+    from mlx_sparse._csr import _row_lengths
+
+    case = random_case((37, 29), "one_long_row", seed=27)
+    A = case.csr(F64)
+    x = f64(rand(37, seed=4))
+    ref = case.dense().T @ np.asarray(x)
+    assert_close(A.T @ x, ref, F64)
+    assert A.T._cache is A.T._cache
+    T = sp.csr_array((np.ones(case.nnz), case.indices, case.indptr), shape=(37, 29)).T.tocsr()
+    expected = _row_lengths(T.indptr, T.indices, 37)
+    assert A.T._lengths() == expected and A.T._lengths().max_row == A._lengths().max_col
+
+    def no_check(*args, **kwargs):
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(ms.CSRArray, "check_format", no_check)
+    for _ in range(2):
+        assert_close(A.T @ x, ref, F64)
+        assert_close(A.T.T @ f64(rand(29, seed=5)), case.dense() @ rand(29, seed=5), F64)
