@@ -1,10 +1,11 @@
 // spgemm (symbolic) on Metal, as csrc/cuda/kernels/spgemm_symbolic.cu: C's canonical
-// pattern, a SIMD group per row of C with a hash table (gpu/core/spgemm.h).
-//   spgemm_workspace: offsets[i + 1] = slots of row i's table in the device workspace (0
-//     when it fits in threadgroup memory); scanned, offsets[m] sizes the workspace.
+// pattern, a SIMD group per row of C with a hash table or a bitmap (gpu/core/spgemm.h).
+//   spgemm_workspace: offsets[i + 1] = words of row i's accumulator in the device workspace
+//     (0 when it fits in threadgroup memory); scanned, offsets[m] sizes the workspace.
 //   spgemm_count_hash: c_indptr[i + 1] = distinct columns of row i; scanned, C's indptr.
-//   spgemm_fill_hash: the same insertions, then the table's keys compacted into row i of
-//     c_cols (SIMD prefix sums, in slot order) and sorted there (sort_segment).
+//   spgemm_fill_hash: the same insertions, then the row's columns written into row i of
+//     c_cols: a bitmap's in order, a table's compacted (SIMD prefix sums, in slot order) and
+//     sorted there (sort_segment).
 // Threadgroups hold kSpgemmWarps SIMD groups, each with kSpgemmSharedSlots threadgroup slots.
 #include "common.h"
 #include "gpu/core/spgemm.h"
@@ -39,6 +40,12 @@ inline uint32_t claim_slot(SharedSlots t, uint32_t slot, uint32_t key) {
 inline uint32_t claim_slot(DeviceSlots t, uint32_t slot, uint32_t key) {
   return claim_empty(t.p + slot, key);
 }
+inline bool set_bit(SharedSlots t, uint32_t word, uint32_t bit) {
+  return (atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed) & bit) == 0;
+}
+inline bool set_bit(DeviceSlots t, uint32_t word, uint32_t bit) {
+  return (atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed) & bit) == 0;
+}
 inline void slots_barrier(SharedSlots) {
   simdgroup_barrier(mem_flags::mem_threadgroup);
 }
@@ -46,25 +53,50 @@ inline void slots_barrier(DeviceSlots) {
   simdgroup_barrier(mem_flags::mem_device);
 }
 
-// Clears the table's `slots` slots, then inserts this lane's share of the row; returns how
-// many keys this lane stored.
+// Clears the accumulator's `slots` words, then inserts this lane's share of the row;
+// returns how many keys this lane stored.
 template <typename Slots, typename I>
-inline int64_t fill_table(Slots t, int64_t slots, device const I* a_indptr,
+inline int64_t fill_table(Slots t, int64_t slots, bool dense, device const I* a_indptr,
                           device const I* a_cols, device const I* b_indptr,
                           device const I* b_cols, int64_t row, uint lane, SpgemmArgs a) {
+  const uint32_t clear = spgemm_clear_word(dense);
   for (int64_t s = lane; s < slots; s += kSimd) {
-    atomic_store_explicit(t.p + s, kSpgemmEmpty, memory_order_relaxed);
+    atomic_store_explicit(t.p + s, clear, memory_order_relaxed);
   }
   slots_barrier(t);
-  const int64_t stored = spgemm_insert_row(t, static_cast<uint32_t>(slots - 1), a_indptr, a_cols,
-                                           b_indptr, b_cols, row, int(lane), kSimd, a);
+  const int64_t stored = spgemm_insert_row(t, static_cast<uint32_t>(slots - 1), dense, a_indptr,
+                                           a_cols, b_indptr, b_cols, row, int(lane), kSimd, a);
   slots_barrier(t);
   return stored;
 }
 
-// Writes the table's keys into c_cols[at, end) in slot order, then sorts that segment.
+// A dense row's columns, in order, into c_cols[cr): lane l takes word base + l, finds where
+// its columns go from the SIMD prefix sum of the words' popcounts, and writes its set bits.
 template <typename Slots, typename I>
-inline void write_row(Slots t, int64_t slots, device I* c_cols, Range cr, uint lane) {
+inline void write_bitmap(Slots t, int64_t words, device I* c_cols, Range cr, uint lane) {
+  int64_t at = cr.start;
+  for (int64_t base = 0; base < words; base += kSimd) {
+    uint bits = atomic_load_explicit(t.p + base + lane, memory_order_relaxed);
+    const uint n = popcount(bits);
+    int64_t q = at + int64_t(simd_prefix_exclusive_sum(n));
+    const int64_t column0 = (base + int64_t(lane)) * 32;
+    for (; bits != 0 && q < cr.end; ++q) {
+      c_cols[q] = static_cast<I>(column0 + int64_t(ctz(bits)));
+      bits &= bits - 1;
+    }
+    at += int64_t(simd_sum(n));
+  }
+}
+
+// Writes the row's columns into c_cols[cr): a bitmap's in order; a table's keys in slot
+// order, then sorted there.
+template <typename Slots, typename I>
+inline void write_row(Slots t, int64_t slots, bool dense, device I* c_cols, Range cr,
+                      uint lane) {
+  if (dense) {
+    write_bitmap(t, slots, c_cols, cr, lane);
+    return;
+  }
   int64_t at = cr.start;
   for (int64_t base = 0; base < slots; base += kSimd) { // slots is a multiple of kSimd
     const uint key = atomic_load_explicit(t.p + base + lane, memory_order_relaxed);
@@ -79,14 +111,21 @@ inline void write_row(Slots t, int64_t slots, device I* c_cols, Range cr, uint l
   sort_segment<I>(c_cols + cr.start, cr.end - cr.start, int(lane));
 }
 
-// Slots of the row's threadgroup table (rows without a workspace region).
+// Words of the row's threadgroup accumulator (rows without a workspace region), and whether
+// it is a bitmap.
+struct SharedRow {
+  int64_t words;
+  bool dense;
+};
+
 template <typename I>
-inline int64_t shared_slots(device const I* a_indptr, device const I* a_cols,
+inline SharedRow shared_row(device const I* a_indptr, device const I* a_cols,
                             device const I* b_indptr, int64_t row, uint lane, SpgemmArgs a) {
   const int64_t ub = warp_sum(spgemm_bound_partial(a_indptr, a_cols, b_indptr, row, int(lane),
                                                    kSimd, a));
-  const int64_t slots = spgemm_table_slots(ub, a);
-  return slots < kSpgemmSharedSlots ? slots : kSpgemmSharedSlots;
+  const int64_t words = spgemm_row_words(ub, a);
+  return SharedRow{words < kSpgemmSharedSlots ? words : kSpgemmSharedSlots,
+                   spgemm_dense_row(ub, a)};
 }
 
 } // namespace mlx_sparse::gpu
@@ -130,12 +169,13 @@ template <typename I>
   const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
   int64_t stored;
   if (global_slots > 0) {
-    stored = fill_table(DeviceSlots{workspace + g0}, global_slots, a_indptr, a_cols, b_indptr,
+    stored = fill_table(DeviceSlots{workspace + g0}, global_slots,
+                        global_slots == spgemm_bitmap_words(a), a_indptr, a_cols, b_indptr,
                         b_cols, row, lane, a);
   } else {
-    stored = fill_table(SharedSlots{shared + simd * kSpgemmSharedSlots},
-                        shared_slots(a_indptr, a_cols, b_indptr, row, lane, a), a_indptr, a_cols,
-                        b_indptr, b_cols, row, lane, a);
+    const SharedRow r = shared_row(a_indptr, a_cols, b_indptr, row, lane, a);
+    stored = fill_table(SharedSlots{shared + simd * kSpgemmSharedSlots}, r.words, r.dense,
+                        a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
   }
   stored = warp_sum(stored);
   if (lane == 0) {
@@ -160,13 +200,14 @@ template <typename I>
   const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
   if (global_slots > 0) {
     const DeviceSlots t{workspace + g0};
-    fill_table(t, global_slots, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
-    write_row(t, global_slots, c_cols, cr, lane);
+    const bool dense = global_slots == spgemm_bitmap_words(a);
+    fill_table(t, global_slots, dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    write_row(t, global_slots, dense, c_cols, cr, lane);
   } else {
     const SharedSlots t{shared + simd * kSpgemmSharedSlots};
-    const int64_t slots = shared_slots(a_indptr, a_cols, b_indptr, row, lane, a);
-    fill_table(t, slots, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
-    write_row(t, slots, c_cols, cr, lane);
+    const SharedRow r = shared_row(a_indptr, a_cols, b_indptr, row, lane, a);
+    fill_table(t, r.words, r.dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    write_row(t, r.words, r.dense, c_cols, cr, lane);
   }
 }
 

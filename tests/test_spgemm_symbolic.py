@@ -31,13 +31,19 @@ SHAPES = [
 
 
 def long_rows_case():
-    """A with a full row and a half-full row; C's rows reach ~5000 columns (global tables)."""
+    """Rows of every kind of accumulator: C has 100,000 columns, so its bitmap (3,136 words)
+    needs the workspace. A's full row 1 and half row 4 bound ~3,000 and ~1,500 columns: a
+    hash table would be larger than the bitmap, so they are dense. Row 2 (75 entries, bound
+    ~750) gets a global hash table of 2,048 slots; the other rows shared tables."""
     rng = np.random.default_rng(7)
     a = (rng.random((6, 300)) < 0.02).astype(np.float64)
     a[1] = 1.0
     a[4, ::2] = 1.0
-    b = (rng.random((300, 5000)) < 0.04).astype(np.float64)
-    return sp.csr_array(a), sp.csr_array(b)
+    a[2, ::4] = 1.0
+    b = sp.csr_array((rng.random(3000), rng.integers(0, 100_000, 3000), np.arange(0, 3001, 10)),
+                     shape=(300, 100_000))
+    b.sum_duplicates()
+    return sp.csr_array(a), b
 
 
 def structure(case_or_csr, index_dtype):
@@ -110,30 +116,37 @@ def test_symbolic_duplicates_in_both_operands():
 
 @index_dtypes
 def test_workspace_layout(index_dtype):
-    """Rows get a global table of a power of two >= 2 * min(bound, n) slots when that exceeds
-    the shared table, none otherwise."""
+    """A row's accumulator is a bitmap of C's columns (whole rounds of 32 words) when a hash
+    table (a power of two >= 2 * min(bound, n) slots) would be no smaller, else the table;
+    it has workspace words when larger than the shared accumulator, none otherwise."""
     a, b = long_rows_case()
     w, _, _ = steps(a, b, index_dtype, mx.cpu)
     ub = np.array([np.diff(b.indptr)[a.indices[a.indptr[i]:a.indptr[i + 1]]].sum()
                    for i in range(a.shape[0])])
     bound = np.minimum(ub, b.shape[1])
     slots = np.maximum(MIN_SLOTS, 2 ** np.ceil(np.log2(np.maximum(2 * bound, 1)))).astype(np.int64)
-    own = np.where(slots > SHARED_SLOTS, slots, 0)
+    bitmap = -(-b.shape[1] // (32 * 32)) * 32
+    words = np.where(bitmap <= slots, bitmap, slots)
+    own = np.where(words > SHARED_SLOTS, words, 0)
     np.testing.assert_array_equal(np.array(w), np.concatenate([[0], np.cumsum(own)]))
-    assert own[1] > 0 and own[4] > 0  # the long rows are in the workspace
+    assert own[1] == own[4] == bitmap == 3136  # dense rows in the workspace
+    assert own[2] == 2048  # a hash table in the workspace
+    assert not own[[0, 3, 5]].any()  # shared tables
 
 
 @index_dtypes
 def test_spgemm_long_rows(index_dtype):
     """The whole product (symbolic + numeric) with rows beyond the shared tables."""
     a, b = long_rows_case()
-    A = ms.csr_array(a.toarray().astype(np.float32), index_dtype=index_dtype)
-    B = ms.csr_array(b.toarray().astype(np.float32), index_dtype=index_dtype)
+    A = ms.csr_array(a.astype(np.float32), index_dtype=index_dtype)
+    B = ms.csr_array(b.astype(np.float32), index_dtype=index_dtype)
     C = A @ B
     ip, ix = expected_pattern(a, b)
     np.testing.assert_array_equal(np.array(C.indptr), ip)
     np.testing.assert_array_equal(np.array(C.indices), ix)
-    np.testing.assert_allclose(np.array(C.todense()), (a @ b).toarray(), rtol=1e-5)
+    ref = sp.csr_array(a @ b)
+    ref.sort_indices()
+    np.testing.assert_allclose(np.array(C.data), ref.data, rtol=1e-5)
 
 
 def test_steps_reject_bad_arguments():

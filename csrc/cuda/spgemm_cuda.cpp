@@ -19,8 +19,9 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   Accumulator acc(l, out);
-  l.kernel(kernel_name("csr_spgemm", "spgemm_row_warp", out.dtype(), in[0].dtype()),
-           {blocks_for(m * 32)}, {kBlock}, in, {acc.array()}, Launch::ptr(in[0]),
+  const int64_t groups = (a.a_nnz + gpu::kSpgemmEntries - 1) / gpu::kSpgemmEntries;
+  l.kernel(kernel_name("csr_spgemm", "spgemm_nnz_split", out.dtype(), in[0].dtype()),
+           {blocks_for(groups * 32)}, {kBlock}, in, {acc.array()}, Launch::ptr(in[0]),
            Launch::ptr(in[1]), Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]),
            Launch::ptr(in[5]), Launch::ptr(in[6]), Launch::ptr(in[7]), acc.ptr(), a);
   acc.finish();

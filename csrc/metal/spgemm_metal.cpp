@@ -18,8 +18,9 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   Accumulator acc(l, out);
-  l.kernel(kernel_name("csr_spgemm", "spgemm_row_warp", out.dtype(), in[0].dtype()),
-           {blocks_for(m * 32)}, {kBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]},
+  const int64_t groups = (a.a_nnz + kSpgemmEntries - 1) / kSpgemmEntries;
+  l.kernel(kernel_name("csr_spgemm", "spgemm_nnz_split", out.dtype(), in[0].dtype()),
+           {blocks_for(groups * 32)}, {kBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]},
            In{in[4]}, In{in[5]}, In{in[6]}, In{in[7]}, Out{acc.array()}, a);
   acc.finish();
 }

@@ -73,6 +73,10 @@ using std::max;
 using std::min;
 using std::sqrt;
 
+// integer functions of 32 bits (Metal's popcount and ctz take any integer type; ours uint)
+inline uint popcount(uint x) { return static_cast<uint>(__builtin_popcount(x)); }
+inline uint ctz(uint x) { return x == 0 ? 32u : static_cast<uint>(__builtin_ctz(x)); }
+
 // metal::fast: the fast-math variants (the kernels use fast::exp, as CUDA uses __expf)
 namespace fast {
 using std::exp;
@@ -108,6 +112,14 @@ T atomic_fetch_add_explicit(volatile atomic<T>* object, std::type_identity_t<T> 
                             memory_order) {
   const T old = object->value;
   object->value = old + operand;
+  return old;
+}
+template <typename T>
+T atomic_fetch_or_explicit(volatile atomic<T>* object, std::type_identity_t<T> operand,
+                           memory_order) {
+  static_assert(std::is_integral_v<T>, "Metal's atomic_fetch_or takes int or uint");
+  const T old = object->value;
+  object->value = old | operand;
   return old;
 }
 template <typename T>

@@ -1,11 +1,13 @@
-// Per-thread pieces of spgemm's symbolic phase, shared by CUDA and Metal (and the CPU, which
-// computes the same workspace layout). Gustavson with a hash accumulator: a warp (SIMD
-// group) per row i of C inserts B's columns over A's row i into an open-addressing table
-// (32-bit keys, linear probing, empty = ~0u). A row's table has a power of two >= 2 * bound
+// Per-thread pieces of spgemm, shared by CUDA and Metal (and the CPU, which computes the
+// same workspace layout). Symbolic phase: Gustavson, a warp (SIMD group) per row i of C
+// inserts B's columns over A's row i into the row's accumulator. That is an open-addressing
+// hash table (32-bit keys, linear probing, empty = ~0u) of a power of two >= 2 * bound
 // slots, bound = min(sum of B's row lengths over A's row i, n_cols_b) >= its distinct
-// columns, so probing always ends; tables of up to kSpgemmSharedSlots live in shared
-// (threadgroup) memory, larger ones in a global workspace laid out by spgemm_global_slots.
-// Columns outside [0, n_cols_b) and A's columns outside B's rows are skipped.
+// columns, so probing always ends; or, when no larger, a bitmap of C's columns (dense rows:
+// narrow outputs and long rows, whose columns then need no sort). Accumulators of up to
+// kSpgemmSharedSlots words live in shared (threadgroup) memory, larger ones in a global
+// workspace laid out by spgemm_global_slots. Columns outside [0, n_cols_b) and A's columns
+// outside B's rows are skipped.
 #pragma once
 
 #include "gpu/core/csr.h"
@@ -45,10 +47,34 @@ MS_FN int64_t spgemm_table_slots(int64_t ub, SpgemmArgs a) {
   return slots;
 }
 
-// Slots of the row's table in the global workspace: 0 when it fits in shared memory.
+// Words of a bitmap of C's columns (bit c % 32 of word c / 32 marks column c), in whole
+// rounds of 32 lanes.
+MS_FN int64_t spgemm_bitmap_words(SpgemmArgs a) {
+  const int64_t rounds = ((a.n_cols_b + 31) / 32 + kSpgemmMinSlots - 1) / kSpgemmMinSlots;
+  return (rounds > 0 ? rounds : 1) * kSpgemmMinSlots;
+}
+
+// A row is dense when a bitmap of C's columns is no larger than its hash table: its columns
+// then come out in order, with no sort (narrow outputs, and long rows of wide ones).
+MS_FN bool spgemm_dense_row(int64_t ub, SpgemmArgs a) {
+  return spgemm_bitmap_words(a) <= spgemm_table_slots(ub, a);
+}
+
+// Words of the row's accumulator: bitmap words when dense, else hash table slots. A hash
+// table is always smaller than the bitmap, so a row of spgemm_bitmap_words is dense.
+MS_FN int64_t spgemm_row_words(int64_t ub, SpgemmArgs a) {
+  return spgemm_dense_row(ub, a) ? spgemm_bitmap_words(a) : spgemm_table_slots(ub, a);
+}
+
+// Words of the row's accumulator in the global workspace: 0 when it fits in shared memory.
 MS_FN int64_t spgemm_global_slots(int64_t ub, SpgemmArgs a) {
-  const int64_t slots = spgemm_table_slots(ub, a);
-  return slots > kSpgemmSharedSlots ? slots : 0;
+  const int64_t words = spgemm_row_words(ub, a);
+  return words > kSpgemmSharedSlots ? words : 0;
+}
+
+// The value an accumulator's words start from: no bits set, or every slot empty.
+MS_FN uint32_t spgemm_clear_word(bool dense) {
+  return dense ? 0u : kSpgemmEmpty;
 }
 
 // Home slot of a column: multiplying by an odd constant permutes the low bits, so columns
@@ -76,10 +102,20 @@ MS_FN bool spgemm_hash_insert(Slots table, uint32_t mask, uint32_t key) {
   }
 }
 
+// Marks column c in a dense row's bitmap; true when this call set its bit. set_bit(table,
+// word, bit), defined by each backend for its Slots type, ors bit into the word and returns
+// whether it was clear.
+template <typename Slots>
+MS_FN bool spgemm_mark(Slots table, uint32_t c) {
+  return set_bit(table, c >> 5, 1u << (c & 31u));
+}
+
 // Inserts this lane's share of row `row`'s candidate columns (B's rows over A's row, lanes
-// apart within each) into the table; returns how many this lane stored first.
+// apart within each) into the row's bitmap (dense) or hash table of mask + 1 slots; returns
+// how many this lane stored first.
 template <typename Slots, typename I>
-MS_FN int64_t spgemm_insert_row(Slots table, uint32_t mask, MS_GLOBAL const I* a_indptr,
+MS_FN int64_t spgemm_insert_row(Slots table, uint32_t mask, bool dense,
+                                MS_GLOBAL const I* a_indptr,
                                 MS_GLOBAL const I* a_cols, MS_GLOBAL const I* b_indptr,
                                 MS_GLOBAL const I* b_cols, int64_t row, int lane, int lanes,
                                 SpgemmArgs a) {
@@ -93,12 +129,54 @@ MS_FN int64_t spgemm_insert_row(Slots table, uint32_t mask, MS_GLOBAL const I* a
     const Range br = row_range(b_indptr, j, a.b_nnz);
     for (int64_t q = br.start + lane; q < br.end; q += lanes) {
       const int64_t c = static_cast<int64_t>(b_cols[q]);
-      if (in_range(c, a.n_cols_b) && spgemm_hash_insert(table, mask, static_cast<uint32_t>(c))) {
+      if (!in_range(c, a.n_cols_b)) {
+        continue;
+      }
+      const uint32_t key = static_cast<uint32_t>(c);
+      if (dense ? spgemm_mark(table, key) : spgemm_hash_insert(table, mask, key)) {
         ++stored;
       }
     }
   }
   return stored;
+}
+
+// ---- numeric phase: values of C = A @ B on C's given pattern (sorted, unique columns)
+
+// A's entries per SIMD group, whatever rows they fall in: a long row of A is shared by
+// many groups instead of stalling one (C's slots take the products atomically).
+MS_CONST int64_t kSpgemmEntries = 8;
+
+// This lane's products for A's entries [e0, e1): for each entry (row i, column j, value v),
+// v * B[j, c] over B's row j, lanes apart, is added into row i's slot for column c (found by
+// binary search in C's row), or dropped when C has no such slot (the masked gradients rely
+// on it). add_product(acc, slot, value), defined by each backend for its Acc type, adds
+// atomically in float32.
+template <typename Acc, typename T, typename I>
+MS_FN void spgemm_entry_products(Acc acc, MS_GLOBAL const I* a_indptr, MS_GLOBAL const I* a_cols,
+                                 MS_GLOBAL const T* a_vals, MS_GLOBAL const I* b_indptr,
+                                 MS_GLOBAL const I* b_cols, MS_GLOBAL const T* b_vals,
+                                 MS_GLOBAL const I* c_indptr, MS_GLOBAL const I* c_cols,
+                                 int64_t e0, int64_t e1, int lane, int lanes, SpgemmArgs a) {
+  int64_t row = row_of_entry(a_indptr, a.m, e0);
+  Range cr = row_range(c_indptr, row, a.c_nnz);
+  for (int64_t p = e0; p < e1; ++p) {
+    while (row + 1 < a.m && static_cast<int64_t>(a_indptr[row + 1]) <= p) {
+      cr = row_range(c_indptr, ++row, a.c_nnz);
+    }
+    const int64_t j = static_cast<int64_t>(a_cols[p]);
+    if (!in_range(j, a.b_rows)) {
+      continue;
+    }
+    const float v = to_float(a_vals[p]);
+    const Range br = row_range(b_indptr, j, a.b_nnz);
+    for (int64_t q = br.start + lane; q < br.end; q += lanes) {
+      const int64_t at = find_column(c_cols, cr.start, cr.end, static_cast<int64_t>(b_cols[q]));
+      if (at >= 0) {
+        add_product(acc, at, v * to_float(b_vals[q]));
+      }
+    }
+  }
 }
 
 } // namespace mlx_sparse::gpu
