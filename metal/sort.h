@@ -6,16 +6,27 @@
 #include "common.h"
 #include "gpu/core/sort.h"
 
-// A SIMD group sorts v[0, len) (gpu/core/sort.h), syncing its lanes between stages.
-template <typename I>
-inline void sort_segment(device I* v, int64_t len, int lane) {
+// Syncs the SIMD group's lanes over the memory a segment lives in.
+template <typename T>
+inline void sync_lanes(device T*) {
+  simdgroup_barrier(mem_flags::mem_device);
+}
+template <typename T>
+inline void sync_lanes(threadgroup T*) {
+  simdgroup_barrier(mem_flags::mem_threadgroup);
+}
+
+// A SIMD group sorts v[0, len) (gpu/core/sort.h; v in device or threadgroup memory),
+// syncing its lanes between stages.
+template <typename P>
+inline void sort_segment(P v, int64_t len, int lane) {
   const int64_t size = bitonic_size(len);
   for (int64_t block = 2; block <= size; block <<= 1) {
     bitonic_stage(v, len, size, block, int64_t(0), lane, kSimd); // the flip
-    simdgroup_barrier(mem_flags::mem_device);
+    sync_lanes(v);
     for (int64_t d = block / 4; d > 0; d >>= 1) { // the half-cleaners
       bitonic_stage(v, len, size, block, d, lane, kSimd);
-      simdgroup_barrier(mem_flags::mem_device);
+      sync_lanes(v);
     }
   }
 }

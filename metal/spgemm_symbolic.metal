@@ -40,11 +40,11 @@ inline uint32_t claim_slot(SharedSlots t, uint32_t slot, uint32_t key) {
 inline uint32_t claim_slot(DeviceSlots t, uint32_t slot, uint32_t key) {
   return claim_empty(t.p + slot, key);
 }
-inline bool set_bit(SharedSlots t, uint32_t word, uint32_t bit) {
-  return (atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed) & bit) == 0;
+inline void mark_bit(SharedSlots t, uint32_t word, uint32_t bit) {
+  atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed);
 }
-inline bool set_bit(DeviceSlots t, uint32_t word, uint32_t bit) {
-  return (atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed) & bit) == 0;
+inline void mark_bit(DeviceSlots t, uint32_t word, uint32_t bit) {
+  atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed);
 }
 inline void slots_barrier(SharedSlots) {
   simdgroup_barrier(mem_flags::mem_threadgroup);
@@ -53,21 +53,63 @@ inline void slots_barrier(DeviceSlots) {
   simdgroup_barrier(mem_flags::mem_device);
 }
 
-// Clears the accumulator's `slots` words, then inserts this lane's share of the row;
-// returns how many keys this lane stored.
+// Inserts row `row`'s candidate columns (B's rows over A's row) into its accumulator of
+// `words` words; returns how many keys this lane stored first (tables). Lanes take A's
+// entries 32 at a time: each walks its own B row when short, and the SIMD group strides
+// each long one together, so a long row of A over short rows of B keeps every lane busy.
 template <typename Slots, typename I>
-inline int64_t fill_table(Slots t, int64_t slots, bool dense, device const I* a_indptr,
+inline int64_t insert_row(Slots t, int64_t words, bool dense, device const I* a_indptr,
+                          device const I* a_cols, device const I* b_indptr,
+                          device const I* b_cols, int64_t row, uint lane, SpgemmArgs a) {
+  const uint32_t mask = static_cast<uint32_t>(words - 1);
+  const Range ar = row_range(a_indptr, row, a.a_nnz);
+  int64_t stored = 0;
+  for (int64_t base = ar.start; base < ar.end; base += kSimd) {
+    const Range br = spgemm_b_row(a_cols, b_indptr, base + int64_t(lane), ar.end, a);
+    const bool wide = br.end - br.start >= kSimd;
+    if (!wide) {
+      stored += spgemm_insert_columns(t, mask, dense, b_cols, br.start, br.end, 1, a);
+    }
+    if (!simd_any(wide)) {
+      continue;
+    }
+    for (ushort src = 0; src < kSimd; ++src) {
+      const int64_t s = shuffle(br.start, src), e = shuffle(br.end, src);
+      if (e - s >= kSimd) {
+        stored += spgemm_insert_columns(t, mask, dense, b_cols, s + int64_t(lane), e, kSimd, a);
+      }
+    }
+  }
+  return stored;
+}
+
+// Clears the accumulator's `words` words, then inserts the row; returns how many keys this
+// lane stored.
+template <typename Slots, typename I>
+inline int64_t fill_table(Slots t, int64_t words, bool dense, device const I* a_indptr,
                           device const I* a_cols, device const I* b_indptr,
                           device const I* b_cols, int64_t row, uint lane, SpgemmArgs a) {
   const uint32_t clear = spgemm_clear_word(dense);
-  for (int64_t s = lane; s < slots; s += kSimd) {
+  for (int64_t s = lane; s < words; s += kSimd) {
     atomic_store_explicit(t.p + s, clear, memory_order_relaxed);
   }
   slots_barrier(t);
-  const int64_t stored = spgemm_insert_row(t, static_cast<uint32_t>(slots - 1), dense, a_indptr,
-                                           a_cols, b_indptr, b_cols, row, int(lane), kSimd, a);
+  const int64_t stored = insert_row(t, words, dense, a_indptr, a_cols, b_indptr, b_cols, row,
+                                    lane, a);
   slots_barrier(t);
   return stored;
+}
+
+// Distinct columns of a filled accumulator over the SIMD group: set bits, or stored keys.
+template <typename Slots>
+inline int64_t count_row(Slots t, int64_t words, bool dense, int64_t stored, uint lane) {
+  if (dense) {
+    stored = 0;
+    for (int64_t s = lane; s < words; s += kSimd) {
+      stored += popcount(atomic_load_explicit(t.p + s, memory_order_relaxed));
+    }
+  }
+  return warp_sum(stored);
 }
 
 // A dense row's columns, in order, into c_cols[cr): lane l takes word base + l, finds where
@@ -88,27 +130,53 @@ inline void write_bitmap(Slots t, int64_t words, device I* c_cols, Range cr, uin
   }
 }
 
-// Writes the row's columns into c_cols[cr): a bitmap's in order; a table's keys in slot
-// order, then sorted there.
-template <typename Slots, typename I>
-inline void write_row(Slots t, int64_t slots, bool dense, device I* c_cols, Range cr,
-                      uint lane) {
-  if (dense) {
-    write_bitmap(t, slots, c_cols, cr, lane);
-    return;
-  }
-  int64_t at = cr.start;
-  for (int64_t base = 0; base < slots; base += kSimd) { // slots is a multiple of kSimd
+// A table's keys packed to the front of `out` (SIMD prefix sums, in slot order; `out` may
+// be the table itself: each round reads its slots before any lane writes); returns how many.
+template <typename Slots, typename P>
+inline int64_t pack_keys(Slots t, int64_t words, P out, int64_t limit, uint lane) {
+  int64_t at = 0;
+  for (int64_t base = 0; base < words; base += kSimd) {
     const uint key = atomic_load_explicit(t.p + base + lane, memory_order_relaxed);
     const uint taken = key != kSpgemmEmpty ? 1u : 0u;
     const int64_t q = at + int64_t(simd_prefix_exclusive_sum(taken));
-    if (taken != 0 && q < cr.end) {
-      c_cols[q] = static_cast<I>(key);
+    if (taken != 0 && q < limit) {
+      out[q] = key;
     }
     at += int64_t(simd_sum(taken));
   }
+  return at < limit ? at : limit;
+}
+
+// A table's keys, sorted, into c_cols[cr): a threadgroup table is packed and sorted in
+// place in threadgroup memory, then copied out; a workspace table is packed and sorted in
+// c_cols.
+template <typename I>
+inline void write_table(DeviceSlots t, int64_t words, device I* c_cols, Range cr, uint lane) {
+  const int64_t len = cr.end - cr.start;
+  pack_keys(t, words, c_cols + cr.start, len, lane);
   simdgroup_barrier(mem_flags::mem_device);
-  sort_segment<I>(c_cols + cr.start, cr.end - cr.start, int(lane));
+  sort_segment(c_cols + cr.start, len, int(lane));
+}
+template <typename I>
+inline void write_table(SharedSlots t, int64_t words, device I* c_cols, Range cr, uint lane) {
+  threadgroup uint* keys = reinterpret_cast<threadgroup uint*>(t.p);
+  const int64_t n = pack_keys(t, words, keys, cr.end - cr.start, lane);
+  simdgroup_barrier(mem_flags::mem_threadgroup);
+  sort_segment(keys, n, int(lane));
+  for (int64_t s = lane; s < n; s += kSimd) {
+    c_cols[cr.start + s] = static_cast<I>(keys[s]);
+  }
+}
+
+// Writes the row's columns into c_cols[cr]: a bitmap's in order, a table's sorted.
+template <typename Slots, typename I>
+inline void write_row(Slots t, int64_t words, bool dense, device I* c_cols, Range cr,
+                      uint lane) {
+  if (dense) {
+    write_bitmap(t, words, c_cols, cr, lane);
+  } else {
+    write_table(t, words, c_cols, cr, lane);
+  }
 }
 
 // Words of the row's threadgroup accumulator (rows without a workspace region), and whether
@@ -169,15 +237,17 @@ template <typename I>
   const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
   int64_t stored;
   if (global_slots > 0) {
-    stored = fill_table(DeviceSlots{workspace + g0}, global_slots,
-                        global_slots == spgemm_bitmap_words(a), a_indptr, a_cols, b_indptr,
-                        b_cols, row, lane, a);
+    const DeviceSlots t{workspace + g0};
+    const bool dense = global_slots == spgemm_bitmap_words(a);
+    stored = fill_table(t, global_slots, dense, a_indptr, a_cols, b_indptr, b_cols, row, lane,
+                        a);
+    stored = count_row(t, global_slots, dense, stored, lane);
   } else {
+    const SharedSlots t{shared + simd * kSpgemmSharedSlots};
     const SharedRow r = shared_row(a_indptr, a_cols, b_indptr, row, lane, a);
-    stored = fill_table(SharedSlots{shared + simd * kSpgemmSharedSlots}, r.words, r.dense,
-                        a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    stored = fill_table(t, r.words, r.dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    stored = count_row(t, r.words, r.dense, stored, lane);
   }
-  stored = warp_sum(stored);
   if (lane == 0) {
     c_indptr[row + 1] = stored;
   }

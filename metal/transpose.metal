@@ -124,7 +124,7 @@ template <typename I>
   const int64_t row = int64_t(gid.x) / kSimd; // one row per SIMD group: uniform control flow
   if (row < a.n) {
     const Range r = row_range(indptr_t, row, a.nnz);
-    sort_segment<I>(perm + r.start, r.end - r.start, int(lane));
+    sort_segment(perm + r.start, r.end - r.start, int(lane));
   }
 }
 

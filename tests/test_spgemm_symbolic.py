@@ -32,15 +32,19 @@ SHAPES = [
 
 def long_rows_case():
     """Rows of every kind of accumulator: C has 100,000 columns, so its bitmap (3,136 words)
-    needs the workspace. A's full row 1 and half row 4 bound ~3,000 and ~1,500 columns: a
-    hash table would be larger than the bitmap, so they are dense. Row 2 (75 entries, bound
-    ~750) gets a global hash table of 2,048 slots; the other rows shared tables."""
+    needs the workspace. A's full row 1 and half row 4 bound ~3,900 and ~1,950 columns: a
+    hash table would be larger than the bitmap, so they are dense. Row 2 (60 entries, bound
+    ~850) gets a global hash table of 2,048 slots; the other rows shared tables. B's rows
+    0-9 have 100 entries (a whole warp strides them), the others 10 (one lane each)."""
     rng = np.random.default_rng(7)
     a = (rng.random((6, 300)) < 0.02).astype(np.float64)
     a[1] = 1.0
     a[4, ::2] = 1.0
-    a[2, ::4] = 1.0
-    b = sp.csr_array((rng.random(3000), rng.integers(0, 100_000, 3000), np.arange(0, 3001, 10)),
+    a[2, ::5] = 1.0
+    a[0, 3] = 1.0
+    lengths = np.where(np.arange(300) < 10, 100, 10)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    b = sp.csr_array((rng.random(indptr[-1]), rng.integers(0, 100_000, indptr[-1]), indptr),
                      shape=(300, 100_000))
     b.sum_duplicates()
     return sp.csr_array(a), b

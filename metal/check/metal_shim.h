@@ -168,6 +168,8 @@ MS_SHIM_SIMD_LANE(simd_broadcast)
     static_assert(simd_scalar<T>, #name ": 64-bit scalars are not supported"); \
     return v;                                                                   \
   }
+inline bool simd_any(bool v) { return v; }
+inline bool simd_all(bool v) { return v; }
 MS_SHIM_SIMD_REDUCE(simd_sum)
 MS_SHIM_SIMD_REDUCE(simd_max)
 MS_SHIM_SIMD_REDUCE(simd_min)

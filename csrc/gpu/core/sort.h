@@ -19,15 +19,16 @@ MS_FN int64_t bitonic_size(int64_t len) {
 
 // This lane's comparators of one stage within blocks of `block`: the flip (d == 0, i
 // against its mirror) or the half-cleaner at distance d.
-template <typename I>
-MS_FN void bitonic_stage(MS_GLOBAL I* v, int64_t len, int64_t size, int64_t block, int64_t d,
-                         int lane, int lanes) {
+// P: a pointer to global (device) or shared (threadgroup) memory.
+template <typename P>
+MS_FN void bitonic_stage(P v, int64_t len, int64_t size, int64_t block, int64_t d, int lane,
+                         int lanes) {
   for (int64_t t = lane; t < size / 2; t += lanes) {
     const int64_t half = d == 0 ? block / 2 : d;
     const int64_t i = (t / half) * 2 * half + t % half;
     const int64_t j = d == 0 ? (t / half) * block + block - 1 - t % half : i + d;
     if (j < len && v[j] < v[i]) {
-      const I s = v[i];
+      const auto s = v[i];
       v[i] = v[j];
       v[j] = s;
     }

@@ -102,40 +102,38 @@ MS_FN bool spgemm_hash_insert(Slots table, uint32_t mask, uint32_t key) {
   }
 }
 
-// Marks column c in a dense row's bitmap; true when this call set its bit. set_bit(table,
-// word, bit), defined by each backend for its Slots type, ors bit into the word and returns
-// whether it was clear.
-template <typename Slots>
-MS_FN bool spgemm_mark(Slots table, uint32_t c) {
-  return set_bit(table, c >> 5, 1u << (c & 31u));
+// B's row for A's entry p: empty when p >= end or A's column is outside B's rows.
+template <typename I>
+MS_FN Range spgemm_b_row(MS_GLOBAL const I* a_cols, MS_GLOBAL const I* b_indptr, int64_t p,
+                         int64_t end, SpgemmArgs a) {
+  if (p < end) {
+    const int64_t j = static_cast<int64_t>(a_cols[p]);
+    if (in_range(j, a.b_rows)) {
+      return row_range(b_indptr, j, a.b_nnz);
+    }
+  }
+  return Range{0, 0};
 }
 
-// Inserts this lane's share of row `row`'s candidate columns (B's rows over A's row, lanes
-// apart within each) into the row's bitmap (dense) or hash table of mask + 1 slots; returns
-// how many this lane stored first.
+// Inserts B's columns b_cols[q], q = start, start + step, ... < end, into a row's bitmap
+// (dense) or hash table of mask + 1 slots; returns how many keys this call stored first in a
+// table (a bitmap is counted from its bits afterwards, so its marks need not wait).
+// mark_bit(table, word, bit), defined by each backend for its Slots type, ors bit in.
 template <typename Slots, typename I>
-MS_FN int64_t spgemm_insert_row(Slots table, uint32_t mask, bool dense,
-                                MS_GLOBAL const I* a_indptr,
-                                MS_GLOBAL const I* a_cols, MS_GLOBAL const I* b_indptr,
-                                MS_GLOBAL const I* b_cols, int64_t row, int lane, int lanes,
-                                SpgemmArgs a) {
+MS_FN int64_t spgemm_insert_columns(Slots table, uint32_t mask, bool dense,
+                                    MS_GLOBAL const I* b_cols, int64_t start, int64_t end,
+                                    int64_t step, SpgemmArgs a) {
   int64_t stored = 0;
-  const Range ar = row_range(a_indptr, row, a.a_nnz);
-  for (int64_t p = ar.start; p < ar.end; ++p) {
-    const int64_t j = static_cast<int64_t>(a_cols[p]);
-    if (!in_range(j, a.b_rows)) {
+  for (int64_t q = start; q < end; q += step) {
+    const int64_t c = static_cast<int64_t>(b_cols[q]);
+    if (!in_range(c, a.n_cols_b)) {
       continue;
     }
-    const Range br = row_range(b_indptr, j, a.b_nnz);
-    for (int64_t q = br.start + lane; q < br.end; q += lanes) {
-      const int64_t c = static_cast<int64_t>(b_cols[q]);
-      if (!in_range(c, a.n_cols_b)) {
-        continue;
-      }
-      const uint32_t key = static_cast<uint32_t>(c);
-      if (dense ? spgemm_mark(table, key) : spgemm_hash_insert(table, mask, key)) {
-        ++stored;
-      }
+    const uint32_t key = static_cast<uint32_t>(c);
+    if (dense) {
+      mark_bit(table, key >> 5, 1u << (key & 31u));
+    } else if (spgemm_hash_insert(table, mask, key)) {
+      ++stored;
     }
   }
   return stored;
