@@ -2,6 +2,9 @@
 // pattern, a SIMD group per row of C with a hash table or a bitmap (gpu/core/spgemm.h).
 //   spgemm_workspace: offsets[i + 1] = words of row i's accumulator in the device workspace
 //     (0 when it fits in threadgroup memory); scanned, offsets[m] sizes the workspace.
+//   Before each of the next two, spgemm_clear clears the workspace's accumulators and
+//   spgemm_insert_long fills those of long rows (spgemm_long_row), a SIMD group per 32
+//   entries.
 //   spgemm_count_hash: c_indptr[i + 1] = distinct columns of row i; scanned, C's indptr.
 //   spgemm_fill_hash: the same insertions, then the row's columns written into row i of
 //     c_cols: a bitmap's in order, a table's compacted (SIMD prefix sums, in slot order) and
@@ -83,6 +86,27 @@ inline int64_t insert_row(Slots t, int64_t words, bool dense, device const I* a_
   return stored;
 }
 
+// Row `row`'s workspace accumulator (none when words == 0; spgemm_bitmap_words: a bitmap).
+struct WorkspaceRow {
+  DeviceSlots t;
+  int64_t words;
+  bool dense;
+};
+
+inline WorkspaceRow workspace_row(device const int64_t* offsets,
+                                  device atomic_uint* workspace, int64_t row, SpgemmArgs a) {
+  const int64_t words = offsets[row + 1] - offsets[row];
+  return WorkspaceRow{DeviceSlots{workspace + offsets[row]}, words,
+                      words == spgemm_bitmap_words(a)};
+}
+
+// Whether row `row` (with workspace words `words`) is long: spgemm_insert_long fills it.
+template <typename I>
+inline bool long_row(device const I* a_indptr, int64_t row, int64_t words, SpgemmArgs a) {
+  const Range ar = row_range(a_indptr, row, a.a_nnz);
+  return spgemm_long_row(ar.end - ar.start, words);
+}
+
 // Clears the accumulator's `words` words, then inserts the row; returns how many keys this
 // lane stored.
 template <typename Slots, typename I>
@@ -100,13 +124,16 @@ inline int64_t fill_table(Slots t, int64_t words, bool dense, device const I* a_
   return stored;
 }
 
-// Distinct columns of a filled accumulator over the SIMD group: set bits, or stored keys.
+// Distinct columns of a filled accumulator over the SIMD group: its set bits or taken
+// slots, or the keys this group's lanes stored when they filled a table themselves.
 template <typename Slots>
-inline int64_t count_row(Slots t, int64_t words, bool dense, int64_t stored, uint lane) {
-  if (dense) {
+inline int64_t count_row(Slots t, int64_t words, bool dense, int64_t stored, bool filled_here,
+                         uint lane) {
+  if (dense || !filled_here) {
     stored = 0;
     for (int64_t s = lane; s < words; s += kSimd) {
-      stored += popcount(atomic_load_explicit(t.p + s, memory_order_relaxed));
+      const uint w = atomic_load_explicit(t.p + s, memory_order_relaxed);
+      stored += dense ? int64_t(popcount(w)) : (w != kSpgemmEmpty ? 1 : 0);
     }
   }
   return warp_sum(stored);
@@ -218,6 +245,65 @@ template <typename I>
   }
 }
 
+// A SIMD group per row: clears the row's workspace accumulator, if it has one (W: the
+// workspace's word, uint; a template so that it is named through instantiate_kernel).
+template <typename W>
+[[kernel]] void spgemm_clear(device const int64_t* offsets [[buffer(0)]],
+                             device atomic<W>* workspace [[buffer(1)]],
+                             constant SpgemmArgs& a [[buffer(2)]],
+                             uint3 gid [[thread_position_in_grid]],
+                             uint lane [[thread_index_in_simdgroup]]) {
+  const int64_t row = int64_t(gid.x) / kSimd;
+  if (row >= a.m) {
+    return;
+  }
+  const WorkspaceRow w = workspace_row(offsets, workspace, row, a);
+  const uint32_t clear = spgemm_clear_word(w.dense);
+  for (int64_t s = lane; s < w.words; s += kSimd) {
+    atomic_store_explicit(w.t.p + s, clear, memory_order_relaxed);
+  }
+}
+
+// A SIMD group per 32 consecutive entries of A: the entries of long rows insert their
+// candidates into their rows' workspace accumulators, so a long row is filled by many
+// groups. Each lane walks its own B row when short; the group strides each long one.
+template <typename I>
+[[kernel]] void spgemm_insert_long(
+    device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
+    device const I* b_indptr [[buffer(2)]], device const I* b_cols [[buffer(3)]],
+    device const int64_t* offsets [[buffer(4)]], device atomic_uint* workspace [[buffer(5)]],
+    constant SpgemmArgs& a [[buffer(6)]], uint3 gid [[thread_position_in_grid]],
+    uint lane [[thread_index_in_simdgroup]]) {
+  const int64_t e0 = int64_t(gid.x) / kSimd * kSimd;
+  if (e0 >= a.a_nnz) { // the whole SIMD group leaves together
+    return;
+  }
+  const int64_t p = e0 + int64_t(lane);
+  int64_t row = row_of_entry(a_indptr, a.m, e0);
+  while (row + 1 < a.m && static_cast<int64_t>(a_indptr[row + 1]) <= p) {
+    ++row;
+  }
+  const WorkspaceRow w = workspace_row(offsets, workspace, row, a);
+  const bool mine = p < a.a_nnz && long_row(a_indptr, row, w.words, a);
+  const Range br = mine ? spgemm_b_row(a_cols, b_indptr, p, a.a_nnz, a) : Range{0, 0};
+  const bool wide = br.end - br.start >= kSimd;
+  if (!wide) {
+    spgemm_insert_columns(w.t, static_cast<uint32_t>(w.words - 1), w.dense, b_cols, br.start,
+                          br.end, 1, a);
+  }
+  if (!simd_any(wide)) {
+    return;
+  }
+  for (ushort src = 0; src < kSimd; ++src) {
+    const int64_t s = shuffle(br.start, src), e = shuffle(br.end, src);
+    if (e - s >= kSimd) {
+      const WorkspaceRow u = workspace_row(offsets, workspace, shuffle(row, src), a);
+      spgemm_insert_columns(u.t, static_cast<uint32_t>(u.words - 1), u.dense, b_cols,
+                            s + int64_t(lane), e, kSimd, a);
+    }
+  }
+}
+
 template <typename I>
 [[kernel]] void spgemm_count_hash(
     device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
@@ -234,19 +320,20 @@ template <typename I>
   if (row >= a.m) {
     return;
   }
-  const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
+  const WorkspaceRow w = workspace_row(offsets, workspace, row, a);
   int64_t stored;
-  if (global_slots > 0) {
-    const DeviceSlots t{workspace + g0};
-    const bool dense = global_slots == spgemm_bitmap_words(a);
-    stored = fill_table(t, global_slots, dense, a_indptr, a_cols, b_indptr, b_cols, row, lane,
-                        a);
-    stored = count_row(t, global_slots, dense, stored, lane);
+  if (w.words > 0) { // cleared by spgemm_clear; filled by spgemm_insert_long when long
+    const bool here = !long_row(a_indptr, row, w.words, a);
+    stored = here ? insert_row(w.t, w.words, w.dense, a_indptr, a_cols, b_indptr, b_cols, row,
+                               lane, a)
+                  : 0;
+    simdgroup_barrier(mem_flags::mem_device);
+    stored = count_row(w.t, w.words, w.dense, stored, here, lane);
   } else {
     const SharedSlots t{shared + simd * kSpgemmSharedSlots};
     const SharedRow r = shared_row(a_indptr, a_cols, b_indptr, row, lane, a);
     stored = fill_table(t, r.words, r.dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
-    stored = count_row(t, r.words, r.dense, stored, lane);
+    stored = count_row(t, r.words, r.dense, stored, true, lane);
   }
   if (lane == 0) {
     c_indptr[row + 1] = stored;
@@ -267,12 +354,13 @@ template <typename I>
     return;
   }
   const Range cr = row_range(c_indptr, row, a.c_nnz);
-  const int64_t g0 = offsets[row], global_slots = offsets[row + 1] - g0;
-  if (global_slots > 0) {
-    const DeviceSlots t{workspace + g0};
-    const bool dense = global_slots == spgemm_bitmap_words(a);
-    fill_table(t, global_slots, dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
-    write_row(t, global_slots, dense, c_cols, cr, lane);
+  const WorkspaceRow w = workspace_row(offsets, workspace, row, a);
+  if (w.words > 0) { // cleared by spgemm_clear; filled by spgemm_insert_long when long
+    if (!long_row(a_indptr, row, w.words, a)) {
+      insert_row(w.t, w.words, w.dense, a_indptr, a_cols, b_indptr, b_cols, row, lane, a);
+    }
+    simdgroup_barrier(mem_flags::mem_device);
+    write_row(w.t, w.words, w.dense, c_cols, cr, lane);
   } else {
     const SharedSlots t{shared + simd * kSpgemmSharedSlots};
     const SharedRow r = shared_row(a_indptr, a_cols, b_indptr, row, lane, a);
@@ -282,7 +370,9 @@ template <typename I>
 }
 
 #define MS_SPGEMM_SYMBOLIC(I, in_)                                          \
+  instantiate_kernel("spgemm_insert_long_" #in_, spgemm_insert_long, I)     \
   instantiate_kernel("spgemm_workspace_" #in_, spgemm_workspace, I)         \
   instantiate_kernel("spgemm_count_hash_" #in_, spgemm_count_hash, I)       \
   instantiate_kernel("spgemm_fill_hash_" #in_, spgemm_fill_hash, I)
 MS_FOR_INDEX_TYPES(MS_SPGEMM_SYMBOLIC)
+instantiate_kernel("spgemm_clear", spgemm_clear, uint)

@@ -31,18 +31,20 @@ SHAPES = [
 
 
 def long_rows_case():
-    """Rows of every kind of accumulator: C has 100,000 columns, so its bitmap (3,136 words)
-    needs the workspace. A's full row 1 and half row 4 bound ~3,900 and ~1,950 columns: a
-    hash table would be larger than the bitmap, so they are dense. Row 2 (60 entries, bound
-    ~850) gets a global hash table of 2,048 slots; the other rows shared tables. B's rows
-    0-9 have 100 entries (a whole warp strides them), the others 10 (one lane each)."""
+    """Rows of every kind of accumulator. C has 100,000 columns, so its bitmap (3,136 words)
+    needs the workspace. B's rows 0-9 have 100 entries (a whole warp strides them), the
+    others 3 (one lane each). Rows of A: 1 (full, bound ~1,870) and 2 (200 entries, ~1,570)
+    would need hash tables no smaller than the bitmap, so they are dense; 4 (100 entries,
+    ~700) and 5 (290 entries, ~870) get global hash tables of 2,048 slots; 0 and 3 shared
+    tables. Rows 1 and 5 have at least 256 entries: on the GPU many warps fill them."""
     rng = np.random.default_rng(7)
     a = (rng.random((6, 300)) < 0.02).astype(np.float64)
     a[1] = 1.0
-    a[4, ::2] = 1.0
-    a[2, ::5] = 1.0
+    a[2, :200] = 1.0
+    a[4, ::3] = 1.0
+    a[5, 10:] = 1.0
     a[0, 3] = 1.0
-    lengths = np.where(np.arange(300) < 10, 100, 10)
+    lengths = np.where(np.arange(300) < 10, 100, 3)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     b = sp.csr_array((rng.random(indptr[-1]), rng.integers(0, 100_000, indptr[-1]), indptr),
                      shape=(300, 100_000))
@@ -133,9 +135,9 @@ def test_workspace_layout(index_dtype):
     words = np.where(bitmap <= slots, bitmap, slots)
     own = np.where(words > SHARED_SLOTS, words, 0)
     np.testing.assert_array_equal(np.array(w), np.concatenate([[0], np.cumsum(own)]))
-    assert own[1] == own[4] == bitmap == 3136  # dense rows in the workspace
-    assert own[2] == 2048  # a hash table in the workspace
-    assert not own[[0, 3, 5]].any()  # shared tables
+    assert own[1] == own[2] == bitmap == 3136  # dense rows in the workspace
+    assert own[4] == own[5] == 2048  # hash tables in the workspace
+    assert not own[[0, 3]].any()  # shared tables
 
 
 @index_dtypes

@@ -37,12 +37,32 @@ void CsrSpgemmWorkspace::eval_gpu(const std::vector<array>& in, array& out) {
   inclusive_scan(l, out, a.m + 1);
 }
 
+namespace {
+
+// The workspace of the count and fill steps (in: a_indptr, a_indices, b_indptr, b_indices,
+// offsets, ...), its accumulators cleared and those of long rows filled (spgemm_long_row).
+array prepare_workspace(Launch& l, const std::vector<array>& in, int64_t slots,
+                        const SpgemmArgs& a) {
+  array workspace = l.temporary(slots, mx::uint32);
+  if (slots > 0) {
+    l.kernel("spgemm_clear", {blocks_for(a.m * 32)}, {kBlock}, {in[4]}, {workspace},
+             Launch::ptr(in[4]), Launch::ptr(workspace), a);
+    l.kernel("spgemm_insert_long_" + index_name(in[0].dtype()), {blocks_for(a.a_nnz)}, {kBlock},
+             {in[0], in[1], in[2], in[3], in[4]}, {workspace}, Launch::ptr(in[0]),
+             Launch::ptr(in[1]), Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]),
+             Launch::ptr(workspace), a);
+  }
+  return workspace;
+}
+
+} // namespace
+
 // c_indptr[i + 1] = row i's distinct columns, then scanned (c_indptr[0] = 0 from the kernel).
 void CsrSpgemmCount::eval_gpu(const std::vector<array>& in, array& out) {
   Launch l(stream());
   l.allocate(out);
   const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, 0);
-  array workspace = l.temporary(slots_, mx::uint32);
+  array workspace = prepare_workspace(l, in, slots_, a);
   l.kernel("spgemm_count_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
            {kSpgemmBlock}, in, {out, workspace}, Launch::ptr(in[0]), Launch::ptr(in[1]),
            Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]), Launch::ptr(workspace),
@@ -57,7 +77,7 @@ void CsrSpgemmFill::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   const SpgemmArgs a = spgemm_symbolic_args(in, n_cols_b_, nnz_);
-  array workspace = l.temporary(slots_, mx::uint32);
+  array workspace = prepare_workspace(l, in, slots_, a);
   l.kernel("spgemm_fill_hash_" + index_name(in[0].dtype()), {blocks_for(a.m * 32, kSpgemmBlock)},
            {kSpgemmBlock}, in, {out, workspace}, Launch::ptr(in[0]), Launch::ptr(in[1]),
            Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]), Launch::ptr(workspace),

@@ -19,6 +19,7 @@ MS_CONST uint32_t kSpgemmEmpty = 0xffffffffu;
 MS_CONST int kSpgemmWarps = 4;                // warps per block of the hash kernels
 MS_CONST int64_t kSpgemmSharedSlots = 1024;   // per warp: a block holds 4 x 4 KB
 MS_CONST int64_t kSpgemmMinSlots = 32;        // one slot per lane
+MS_CONST int64_t kSpgemmLongRow = 256;        // A's rows this long: many warps insert
 
 // This lane's share of row `row`'s bound: B's row lengths over A's row, lanes apart.
 template <typename I>
@@ -70,6 +71,14 @@ MS_FN int64_t spgemm_row_words(int64_t ub, SpgemmArgs a) {
 MS_FN int64_t spgemm_global_slots(int64_t ub, SpgemmArgs a) {
   const int64_t words = spgemm_row_words(ub, a);
   return words > kSpgemmSharedSlots ? words : 0;
+}
+
+// Whether row i of A (`length` entries, an accumulator of `workspace_words` in the
+// workspace) is long: then a warp per 32 of its entries inserts its candidates
+// (spgemm_insert_long) before the row's own warp counts or writes them; a long row with a
+// shared accumulator is not (few candidates: B's rows over it are mostly empty).
+MS_FN bool spgemm_long_row(int64_t length, int64_t workspace_words) {
+  return workspace_words > 0 && length >= kSpgemmLongRow;
 }
 
 // The value an accumulator's words start from: no bits set, or every slot empty.
