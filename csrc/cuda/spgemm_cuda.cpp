@@ -19,11 +19,15 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   Accumulator acc(l, out);
+  // short rows a warp each, then the entries of long rows a warp per kSpgemmEntries
   const int64_t groups = (a.a_nnz + gpu::kSpgemmEntries - 1) / gpu::kSpgemmEntries;
-  l.kernel(kernel_name("csr_spgemm", "spgemm_nnz_split", out.dtype(), in[0].dtype()),
-           {blocks_for(groups * 32)}, {kBlock}, in, {acc.array()}, Launch::ptr(in[0]),
-           Launch::ptr(in[1]), Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]),
-           Launch::ptr(in[5]), Launch::ptr(in[6]), Launch::ptr(in[7]), acc.ptr(), a);
+  for (const auto& [variant, threads] : {std::pair<const char*, int64_t>{"spgemm_row_warp", m * 32},
+                                         {"spgemm_nnz_split", groups * 32}}) {
+    l.kernel(kernel_name("csr_spgemm", variant, out.dtype(), in[0].dtype()), {blocks_for(threads)},
+             {kBlock}, in, {acc.array()}, Launch::ptr(in[0]), Launch::ptr(in[1]),
+             Launch::ptr(in[2]), Launch::ptr(in[3]), Launch::ptr(in[4]), Launch::ptr(in[5]),
+             Launch::ptr(in[6]), Launch::ptr(in[7]), acc.ptr(), a);
+  }
   acc.finish();
 }
 

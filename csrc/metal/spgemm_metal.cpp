@@ -18,10 +18,14 @@ void CsrSpgemm::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   Accumulator acc(l, out);
+  // short rows a SIMD group each, then the entries of long rows a group per kSpgemmEntries
   const int64_t groups = (a.a_nnz + kSpgemmEntries - 1) / kSpgemmEntries;
-  l.kernel(kernel_name("csr_spgemm", "spgemm_nnz_split", out.dtype(), in[0].dtype()),
-           {blocks_for(groups * 32)}, {kBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]},
-           In{in[4]}, In{in[5]}, In{in[6]}, In{in[7]}, Out{acc.array()}, a);
+  for (const auto& [variant, threads] : {std::pair<const char*, int64_t>{"spgemm_row_warp", m * 32},
+                                         {"spgemm_nnz_split", groups * 32}}) {
+    l.kernel(kernel_name("csr_spgemm", variant, out.dtype(), in[0].dtype()), {blocks_for(threads)},
+             {kBlock}, In{in[0]}, In{in[1]}, In{in[2]}, In{in[3]}, In{in[4]}, In{in[5]},
+             In{in[6]}, In{in[7]}, Out{acc.array()}, a);
+  }
   acc.finish();
 }
 

@@ -150,29 +150,33 @@ MS_FN int64_t spgemm_insert_columns(Slots table, uint32_t mask, bool dense,
 
 // ---- numeric phase: values of C = A @ B on C's given pattern (sorted, unique columns)
 
-// A's entries per SIMD group, whatever rows they fall in: a long row of A is shared by
-// many groups instead of stalling one (C's slots take the products atomically).
+// Rows of A shorter than kSpgemmLongRow get a SIMD group each (spgemm_row_warp), which
+// adds a row's products in one order, so their values are reproducible bit for bit. Longer
+// rows are shared by many groups, kSpgemmEntries entries each (spgemm_nnz_split), so one
+// does not stall the GPU; their products meet in C's slots in no fixed order.
 MS_CONST int64_t kSpgemmEntries = 8;
 
-// This lane's products for A's entries [e0, e1): for each entry (row i, column j, value v),
-// v * B[j, c] over B's row j, lanes apart, is added into row i's slot for column c (found by
-// binary search in C's row), or dropped when C has no such slot (the masked gradients rely
-// on it). add_product(acc, slot, value), defined by each backend for its Acc type, adds
-// atomically in float32.
+// This lane's products for A's entries [e0, e1), `row` holding e0 (of long rows only when
+// long_only): for each entry (row i, column j, value v), v * B[j, c] over B's row j, lanes
+// apart, is added into row i's slot for column c (found by binary search in C's row), or
+// dropped when C has no such slot (the masked gradients rely on it). add_product(acc, slot,
+// value), defined by each backend for its Acc type, adds atomically in float32.
 template <typename Acc, typename T, typename I>
 MS_FN void spgemm_entry_products(Acc acc, MS_GLOBAL const I* a_indptr, MS_GLOBAL const I* a_cols,
                                  MS_GLOBAL const T* a_vals, MS_GLOBAL const I* b_indptr,
                                  MS_GLOBAL const I* b_cols, MS_GLOBAL const T* b_vals,
                                  MS_GLOBAL const I* c_indptr, MS_GLOBAL const I* c_cols,
-                                 int64_t e0, int64_t e1, int lane, int lanes, SpgemmArgs a) {
-  int64_t row = row_of_entry(a_indptr, a.m, e0);
+                                 int64_t row, int64_t e0, int64_t e1, bool long_only, int lane,
+                                 int lanes, SpgemmArgs a) {
+  Range ar = row_range(a_indptr, row, a.a_nnz);
   Range cr = row_range(c_indptr, row, a.c_nnz);
   for (int64_t p = e0; p < e1; ++p) {
-    while (row + 1 < a.m && static_cast<int64_t>(a_indptr[row + 1]) <= p) {
-      cr = row_range(c_indptr, ++row, a.c_nnz);
+    while (row + 1 < a.m && ar.end <= p) {
+      ar = row_range(a_indptr, ++row, a.a_nnz);
+      cr = row_range(c_indptr, row, a.c_nnz);
     }
     const int64_t j = static_cast<int64_t>(a_cols[p]);
-    if (!in_range(j, a.b_rows)) {
+    if ((long_only && ar.end - ar.start < kSpgemmLongRow) || !in_range(j, a.b_rows)) {
       continue;
     }
     const float v = to_float(a_vals[p]);
