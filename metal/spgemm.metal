@@ -15,44 +15,33 @@ inline void add_product(ProductSlots acc, int64_t slot, float v) {
   atomic_fetch_add_explicit(acc.p + slot, v, memory_order_relaxed);
 }
 
-template <typename T, typename I>
-[[kernel]] void spgemm_row_warp(
+// A SIMD group's share: with ByRow, row i of A unless it is long; otherwise kSpgemmEntries
+// consecutive entries of A, those of long rows.
+template <bool ByRow, typename T, typename I>
+[[kernel]] void spgemm_numeric(
     device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
     device const T* a_vals [[buffer(2)]], device const I* b_indptr [[buffer(3)]],
     device const I* b_cols [[buffer(4)]], device const T* b_vals [[buffer(5)]],
     device const I* c_indptr [[buffer(6)]], device const I* c_cols [[buffer(7)]],
     device atomic_float* acc [[buffer(8)]], constant SpgemmArgs& a [[buffer(9)]],
     uint3 gid [[thread_position_in_grid]], uint lane [[thread_index_in_simdgroup]]) {
-  const int64_t row = int64_t(gid.x) / kSimd;
-  if (row >= a.m) {
+  const int64_t w = int64_t(gid.x) / kSimd;
+  Range e{w * kSpgemmEntries, w * kSpgemmEntries + kSpgemmEntries};
+  if (ByRow ? w >= a.m : e.start >= a.a_nnz) { // the whole SIMD group leaves together
     return;
   }
-  const Range ar = row_range(a_indptr, row, a.a_nnz);
-  if (ar.end - ar.start < kSpgemmLongRow) {
-    spgemm_entry_products(ProductSlots{acc}, a_indptr, a_cols, a_vals, b_indptr, b_cols, b_vals,
-                          c_indptr, c_cols, row, ar.start, ar.end, false, int(lane), kSimd, a);
+  if (ByRow) {
+    e = row_range(a_indptr, w, a.a_nnz);
   }
-}
-
-template <typename T, typename I>
-[[kernel]] void spgemm_nnz_split(
-    device const I* a_indptr [[buffer(0)]], device const I* a_cols [[buffer(1)]],
-    device const T* a_vals [[buffer(2)]], device const I* b_indptr [[buffer(3)]],
-    device const I* b_cols [[buffer(4)]], device const T* b_vals [[buffer(5)]],
-    device const I* c_indptr [[buffer(6)]], device const I* c_cols [[buffer(7)]],
-    device atomic_float* acc [[buffer(8)]], constant SpgemmArgs& a [[buffer(9)]],
-    uint3 gid [[thread_position_in_grid]], uint lane [[thread_index_in_simdgroup]]) {
-  const int64_t e0 = int64_t(gid.x) / kSimd * kSpgemmEntries;
-  if (e0 >= a.a_nnz) {
+  if (ByRow && e.end - e.start >= kSpgemmLongRow) {
     return;
   }
-  const int64_t e1 = e0 + kSpgemmEntries < a.a_nnz ? e0 + kSpgemmEntries : a.a_nnz;
   spgemm_entry_products(ProductSlots{acc}, a_indptr, a_cols, a_vals, b_indptr, b_cols, b_vals,
-                        c_indptr, c_cols, row_of_entry(a_indptr, a.m, e0), e0, e1, true,
-                        int(lane), kSimd, a);
+                        c_indptr, c_cols, ByRow ? w : row_of_entry(a_indptr, a.m, e.start),
+                        e.start, e.end < a.a_nnz ? e.end : a.a_nnz, !ByRow, int(lane), kSimd, a);
 }
 
-#define MS_SPGEMM(T, tn, I, in_)                                                \
-  instantiate_kernel("spgemm_row_warp_" #tn "_" #in_, spgemm_row_warp, T, I)   \
-  instantiate_kernel("spgemm_nnz_split_" #tn "_" #in_, spgemm_nnz_split, T, I)
+#define MS_SPGEMM(T, tn, I, in_)                                                    \
+  instantiate_kernel("spgemm_row_warp_" #tn "_" #in_, spgemm_numeric, true, T, I)  \
+  instantiate_kernel("spgemm_nnz_split_" #tn "_" #in_, spgemm_numeric, false, T, I)
 MS_FOR_TYPES(MS_SPGEMM)
