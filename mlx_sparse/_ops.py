@@ -90,12 +90,24 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
     A, B = A._canonical_copy(stream), B._canonical_copy(stream)
     if A.index_dtype != B.index_dtype:
         A, B = A.astype(A.dtype, mx.int64), B.astype(B.dtype, mx.int64)
-    indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices, B.shape[1],
-                                               stream=stream)
+    indptr, indices = _spgemm_pattern(A, B, stream)
     values = _ext.csr_spgemm(A.indptr, A.indices, A.data, B.indptr, B.indices, B.data,
                              indptr, indices, B.shape[1], stream=stream)
     return CSRArray(values, indices, indptr, (A.shape[0], B.shape[1]), sorted_indices=True,
                     canonical=True, check=False)
+
+
+def _spgemm_pattern(A: CSRArray, B: CSRArray, stream):
+    """C's pattern (indptr, indices) from the symbolic phase. A's pattern keeps the last one,
+    with B's pattern (its structure cache) as the key, so a loop that multiplies the same
+    patterns with new values runs the symbolic phase once."""
+    last = A._cache.get("spgemm")
+    if last is not None and last[0] is B._cache:
+        return last[1], last[2]
+    indptr, indices = _ext.csr_spgemm_symbolic(A.indptr, A.indices, B.indptr, B.indices,
+                                               B.shape[1], stream=stream)
+    A._cache["spgemm"] = (B._cache, indptr, indices)
+    return indptr, indices
 
 
 def matmul(a, b, *, stream=None):

@@ -64,6 +64,37 @@ def test_spgemm_square_self_product():
     check_product(A @ A, a, a, mx.float64)
 
 
+def test_spgemm_pattern_reused_for_new_values():
+    """A loop over new values of the same patterns runs the symbolic phase once (A keeps the
+    last product's pattern, keyed by B's pattern); another B, or a changed A, recomputes."""
+    a = random_case((37, 29), "canonical", seed=8)
+    b = random_case((29, 23), "canonical", seed=9)
+    A, B = a.csr(mx.float32), b.csr(mx.float32)
+    C1 = A @ B
+    for k in (2.0, -0.5):
+        Av, Bv = A.with_data(A.data * k), B.with_data(B.data + 1.0)
+        C = Av @ Bv
+        assert C.indices is C1.indices and C.indptr is C1.indptr
+        a2 = sp.csr_array((np.asarray(a.data) * k, a.indices, a.indptr), shape=a.shape)
+        b2 = sp.csr_array((np.asarray(b.data) + 1.0, b.indices, b.indptr), shape=b.shape)
+        assert_close(C.todense(), (a2 @ b2).toarray(), mx.float32,
+                     scale=np.abs(a2).toarray() @ np.abs(b2).toarray())
+    other = random_case((29, 23), "canonical", seed=10)
+    C2 = A @ other.csr(mx.float32)
+    check_product(C2, a, other, mx.float32)
+    assert C2.indices is not C1.indices
+    check_product(A @ B, a, b, mx.float32)  # the last pattern was B2's: recomputed
+    A.eliminate_zeros()  # no zeros here: the pattern, and its cache, stay
+    d = random_case((37, 29), "explicit_zeros", seed=11)
+    D = d.csr(mx.float32)
+    D @ B
+    D.eliminate_zeros()  # a new pattern: a new cache
+    kept = sp.csr_array((d.data, d.indices, d.indptr), shape=d.shape)
+    kept.eliminate_zeros()
+    ref = kept.toarray() @ b.dense()
+    assert_close((D @ B).todense(), ref, mx.float32, scale=np.abs(kept).toarray() @ b.abs_dense())
+
+
 def test_spgemm_mixed_index_and_value_dtypes():
     a = random_case((7, 11), "duplicates", seed=6)
     b = random_case((11, 5), "canonical", seed=7)
