@@ -109,19 +109,24 @@ class CSRArray(dict):
     def has_sorted_indices(self) -> bool:
         """Whether every row's columns are sorted (found out on first use unless promised)."""
         if self._sorted is None:
-            ip, ix = self._host_structure()
-            self._sorted = _rows_sorted(ip, ix, strict=False)
+            self._sorted = self._structure_fact("sorted", strict=False)
         return self._sorted
 
     @property
     def has_canonical_format(self) -> bool:
         """Whether every row's columns are sorted and unique (found out on first use)."""
         if self._canonical is None:
-            ip, ix = self._host_structure()
-            self._canonical = _rows_sorted(ip, ix, strict=True)
+            self._canonical = self._structure_fact("canonical", strict=True)
             if self._canonical:
                 self._sorted = True
         return self._canonical
+
+    def _structure_fact(self, key: str, strict: bool) -> bool:
+        """Sorted (strictly: canonical) rows, found once per pattern: every array of the
+        pattern (A.with_data(v), A.T, ...) shares the answer through its structure cache."""
+        if key not in self._cache:
+            self._cache[key] = _rows_sorted(*self._host_structure(), strict=strict)
+        return self._cache[key]
 
     def __repr__(self):
         return (

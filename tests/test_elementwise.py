@@ -271,3 +271,24 @@ def test_results_are_lazy_mx():
     C = (2.0 * A).multiply(to_mx(rand((7, 11), seed=18))) / 3.0
     np.testing.assert_allclose(to_np(C.todense()), case.dense(mx.float32) * 2.0 *
                                rand((7, 11), seed=18, dtype=mx.float32) / 3.0, rtol=1e-5, atol=1e-6)
+
+
+def test_structure_facts_found_once_per_pattern(monkeypatch):
+    """Whether a pattern is sorted or canonical is found once and shared by every array of
+    the pattern (A.with_data(v), each A.T), so same-pattern arithmetic in a loop does no
+    host pass per call."""
+    from mlx_sparse import _csr
+
+    case = random_case((37, 29), "unsorted", seed=22)
+    A = case.csr(mx.float32)
+    calls = []
+    real = _csr._rows_sorted
+    monkeypatch.setattr(_csr, "_rows_sorted", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for i in range(3):
+        T = A.T
+        U = T.with_data(T.data * 2)
+        assert T.has_canonical_format and U.has_sorted_indices
+        assert_close((T + U).todense(), 3 * case.dense().T, mx.float32)
+        if i == 0:  # the first use finds the facts and checks the pattern once
+            calls.clear()
+    assert not calls
