@@ -379,10 +379,22 @@ class CSRArray(dict):
         self._cache = {}
 
     def _canonical_copy(self, stream=None) -> "CSRArray":
-        """A canonical CSRArray with these entries (self when already canonical)."""
+        """A canonical CSRArray with these entries (self when already canonical). The sorted,
+        summed structure is found once per pattern; every copy shares it and one structure
+        cache, so a loop over new values only sums them (lazily, differentiably)."""
         if self.has_canonical_format:
             return self
-        return self._with_data(self["data"]).sum_duplicates(stream=stream)
+        found = self._cache.get("canonical_copy")
+        if found is None:
+            ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, True,
+                                          stream=stream)
+            mx.eval(ip, ix, slot)
+            found = self._cache["canonical_copy"] = (ip, ix, slot, {})
+        ip, ix, slot, cache = found
+        data = _ext.csr_sum_duplicates(self["data"], slot, ix.size, stream=stream)
+        out = CSRArray(data, ix, ip, self._shape, sorted_indices=True, canonical=True, check=False)
+        out._cache = cache
+        return out
 
     # ---- structure and arithmetic
     def transpose(self, axes=None) -> "CSRArray":

@@ -163,8 +163,8 @@ def multiply(A: CSRArray, other) -> CSRArray:
 def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
     if A.shape != B.shape:
         raise ValueError(f"[multiply] inconsistent shapes {A.shape} and {B.shape}")
-    if _same_canonical_pattern(A, B):
-        return A._with_data(A.data * B.data)
+    if (pair := _one_pattern(A, B)) is not None:
+        return pair[0]._with_data(pair[0].data * pair[1].data)
     A, B = A._canonical_copy(), B._canonical_copy()
     A._require_valid("multiply")
     B._require_valid("multiply")
@@ -182,10 +182,13 @@ def _multiply_sparse(A: CSRArray, B: CSRArray) -> CSRArray:
                     sorted_indices=True, canonical=True)
 
 
-def _same_canonical_pattern(A: CSRArray, B: CSRArray) -> bool:
-    """Whether A and B are one canonical pattern (they share its structure cache, as the
-    arrays of ``A.with_data`` do): then + and multiply only combine the values."""
-    return A._cache is B._cache and A.has_canonical_format
+def _one_pattern(A: CSRArray, B: CSRArray):
+    """Canonical forms of A and B when they are one pattern (they share its structure cache,
+    as the arrays of ``A.with_data`` do), else None: then + and multiply only combine the
+    values, entry by entry."""
+    if A._cache is not B._cache:
+        return None
+    return A._canonical_copy(), B._canonical_copy()
 
 
 def _promote(a, b):
@@ -198,8 +201,8 @@ def add(A: CSRArray, other):
     if isinstance(other, CSRArray):
         if A.shape != other.shape:
             raise ValueError(f"[add] inconsistent shapes {A.shape} and {other.shape}")
-        if _same_canonical_pattern(A, other):
-            return A._with_data(A.data + other.data, sorted_indices=True, canonical=True)
+        if (pair := _one_pattern(A, other)) is not None:
+            return pair[0]._with_data(pair[0].data + pair[1].data)
         idt = mx.int64 if mx.int64 in (A.index_dtype, other.index_dtype) else mx.int32
         rows = mx.concatenate([A._rows().astype(idt), other._rows().astype(idt)])
         cols = mx.concatenate([A.indices.astype(idt), other.indices.astype(idt)])

@@ -95,6 +95,24 @@ def test_spgemm_pattern_reused_for_new_values():
     assert_close((D @ B).todense(), ref, mx.float32, scale=np.abs(kept).toarray() @ b.abs_dense())
 
 
+def test_non_canonical_operand_summed_once_per_pattern():
+    """A non-canonical operand's canonical structure is found once: later products with new
+    values reuse it, and so the product's pattern too."""
+    a = random_case((37, 29), "duplicates", seed=12)
+    b = random_case((29, 23), "canonical", seed=13)
+    A, B = a.csr(mx.float32), b.csr(mx.float32)
+    C1 = A @ B
+    check_product(C1, a, b, mx.float32)
+    A2 = A.with_data(A.data * 3.0)
+    C2 = A2 @ B
+    assert C2.indices is C1.indices
+    assert_close(C2.todense(), 3 * (a.dense() @ b.dense()), mx.float32,
+                 scale=3 * a.abs_dense() @ b.abs_dense())
+    assert_close(A2.multiply(A).todense(), 3 * a.dense() ** 2, mx.float32,
+                 scale=3 * a.abs_dense() ** 2)
+    np.testing.assert_array_equal(np.array(A.indices), a.indices)  # A itself unchanged
+
+
 def test_spgemm_mixed_index_and_value_dtypes():
     a = random_case((7, 11), "duplicates", seed=6)
     b = random_case((11, 5), "canonical", seed=7)
