@@ -49,12 +49,6 @@ inline void mark_bit(SharedSlots t, uint32_t word, uint32_t bit) {
 inline void mark_bit(DeviceSlots t, uint32_t word, uint32_t bit) {
   atomic_fetch_or_explicit(t.p + word, bit, memory_order_relaxed);
 }
-inline void slots_barrier(SharedSlots) {
-  simdgroup_barrier(mem_flags::mem_threadgroup);
-}
-inline void slots_barrier(DeviceSlots) {
-  simdgroup_barrier(mem_flags::mem_device);
-}
 
 // Inserts row `row`'s candidate columns (B's rows over A's row) into its accumulator of
 // `words` words; returns how many keys this lane stored first (tables). Lanes take A's
@@ -107,20 +101,20 @@ inline bool long_row(device const I* a_indptr, int64_t row, int64_t words, Spgem
   return spgemm_long_row(ar.end - ar.start, words);
 }
 
-// Clears the accumulator's `words` words, then inserts the row; returns how many keys this
-// lane stored.
-template <typename Slots, typename I>
-inline int64_t fill_table(Slots t, int64_t words, bool dense, device const I* a_indptr,
+// Clears a threadgroup accumulator's `words` words, then inserts the row; returns how many
+// keys this lane stored. (Workspace accumulators are cleared by spgemm_clear.)
+template <typename I>
+inline int64_t fill_table(SharedSlots t, int64_t words, bool dense, device const I* a_indptr,
                           device const I* a_cols, device const I* b_indptr,
                           device const I* b_cols, int64_t row, uint lane, SpgemmArgs a) {
   const uint32_t clear = spgemm_clear_word(dense);
   for (int64_t s = lane; s < words; s += kSimd) {
     atomic_store_explicit(t.p + s, clear, memory_order_relaxed);
   }
-  slots_barrier(t);
+  simdgroup_barrier(mem_flags::mem_threadgroup);
   const int64_t stored = insert_row(t, words, dense, a_indptr, a_cols, b_indptr, b_cols, row,
                                     lane, a);
-  slots_barrier(t);
+  simdgroup_barrier(mem_flags::mem_threadgroup);
   return stored;
 }
 
