@@ -349,8 +349,7 @@ class CSRArray(dict):
         return self._canonicalise(False, stream)
 
     def _canonicalise(self, sum_duplicates: bool, stream) -> "CSRArray":
-        ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, sum_duplicates,
-                                      stream=stream)
+        ip, ix, slot = self._sorted_structure(sum_duplicates, stream)
         data = _ext.csr_sum_duplicates(self["data"], slot, ix.size, stream=stream)
         self._replace(data, ix, ip, sorted_indices=True, canonical=True if sum_duplicates else None)
         return self
@@ -384,17 +383,22 @@ class CSRArray(dict):
         cache, so a loop over new values only sums them (lazily, differentiably)."""
         if self.has_canonical_format:
             return self
-        found = self._cache.get("canonical_copy")
-        if found is None:
-            ip, ix, slot = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, True,
-                                          stream=stream)
-            mx.eval(ip, ix, slot)
-            found = self._cache["canonical_copy"] = (ip, ix, slot, {})
-        ip, ix, slot, cache = found
+        ip, ix, slot = self._sorted_structure(True, stream)
         data = _ext.csr_sum_duplicates(self["data"], slot, ix.size, stream=stream)
         out = CSRArray(data, ix, ip, self._shape, sorted_indices=True, canonical=True, check=False)
-        out._cache = cache
+        out._cache = self._cache.setdefault("canonical_copy", {})
         return out
+
+    def _sorted_structure(self, sum_duplicates: bool, stream):
+        """(indptr, indices, slot) of this pattern with each row's columns sorted (and its
+        duplicates summed): entry p's value goes to slot[p]. Found once per pattern."""
+        key = ("sorted_structure", sum_duplicates)
+        if key not in self._cache:
+            found = _ext.coo_tocsr(self._rows(), self._indices, *self._shape, sum_duplicates,
+                                   stream=stream)
+            mx.eval(found)
+            self._cache[key] = tuple(found)
+        return self._cache[key]
 
     # ---- structure and arithmetic
     def transpose(self, axes=None) -> "CSRArray":
