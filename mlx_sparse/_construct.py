@@ -5,12 +5,9 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from . import _ext
-from ._csr import CSRArray, _VALUE_DTYPES, _to_numpy, _tracing
-
-_INT32_MAX = np.iinfo(np.int32).max
-_NP_VALUE = {np.dtype(np.float32): mx.float32, np.dtype(np.float16): mx.float16,
-             np.dtype(np.float64): mx.float64}
+from . import _dtypes, _ext
+from ._csr import CSRArray, _to_numpy, _tracing, check_shape
+from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DTYPES as _VALUE_DTYPES
 
 
 def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=False,
@@ -40,6 +37,8 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
     copy : bool
         Copy the values even when they could be shared.
     """
+    dtype = None if dtype is None else _dtypes.value_dtype(dtype)
+    index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype)
     if isinstance(arg, CSRArray):
         out = arg.astype(dtype or arg.dtype, index_dtype)
         return out.copy() if copy and out is arg else out
@@ -66,6 +65,8 @@ def fromdense(dense, *, threshold=None, dtype=None, index_dtype=None) -> CSRArra
     pruning). The result is canonical; its values are gathered from ``dense`` lazily, so
     gradients flow back to ``dense``.
     """
+    dtype = None if dtype is None else _dtypes.value_dtype(dtype, "fromdense")
+    index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype, "fromdense")
     w = dense if isinstance(dense, mx.array) else _dense_from_host(dense, dtype)
     if w.ndim != 2:
         raise ValueError(f"[fromdense] expected a 2-D array, got shape {tuple(w.shape)}")
@@ -94,7 +95,7 @@ def _from_csr(data, indices, indptr, shape, dtype, index_dtype, sorted_indices, 
     if shape is None:
         ix = np.asarray(indices)
         shape = (indptr.size - 1, int(ix.max()) + 1 if ix.size else 0)
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     idt = _choose_index_dtype(index_dtype, (*shape, indices.size), indices, indptr)
     values = _values(data, dtype, copy)
     return CSRArray(values, _cast_index(indices, idt), _cast_index(indptr, idt), shape,
@@ -108,7 +109,7 @@ def _from_coo(data, row, col, shape, dtype, index_dtype):
     if shape is None:
         r, c = np.asarray(row), np.asarray(col)
         shape = (int(r.max()) + 1 if r.size else 0, int(c.max()) + 1 if c.size else 0)
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     values = _values(data, dtype, False)
     if values.ndim != 1 or values.size != row.size or row.size != col.size:
         raise ValueError(
@@ -134,7 +135,7 @@ def _from_scipy(s, shape, dtype, index_dtype):
 
 
 def _empty(shape, dtype, index_dtype):
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     idt = _choose_index_dtype(index_dtype, shape)
     vdt = dtype or mx.float32
     return CSRArray(mx.zeros((0,), dtype=vdt), mx.zeros((0,), dtype=idt),
@@ -151,26 +152,23 @@ def _is_scipy_sparse(x) -> bool:
     return sp.issparse(x)
 
 
-def _check_shape(shape):
-    try:
-        m, n = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"[csr_array] shape must be a pair of ints, got {shape!r}") from None
-    if m < 0 or n < 0:
-        raise ValueError(f"[csr_array] shape must be non-negative, got {(m, n)}")
-    return (m, n)
-
-
 def _value_dtype_of(src, requested):
     if requested is not None:
-        if requested not in _VALUE_DTYPES:
-            raise TypeError(f"[csr_array] dtype must be float32, float16, bfloat16 or float64, got {requested}")
         return requested
     if src in _VALUE_DTYPES:
         return src
     if src == mx.complex64:
         raise TypeError("[csr_array] complex values are not supported")
     return mx.float32
+
+
+def _check_numeric(host: np.ndarray, what: str) -> np.ndarray:
+    """Host values that MLX can hold: numbers, not strings, objects or complex."""
+    if host.dtype.kind == "c":
+        raise TypeError("[csr_array] complex values are not supported")
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"[csr_array] {what} must be numeric, got dtype {host.dtype}")
+    return host
 
 
 def _values(data, dtype, copy) -> mx.array:
@@ -181,11 +179,9 @@ def _values(data, dtype, copy) -> mx.array:
             vdt = _exact_float(np.asarray(data))
         out = data.astype(vdt) if data.dtype != vdt else (mx.array(data) if copy else data)
     else:
-        host = np.asarray(data)
-        if host.dtype.kind == "c":
-            raise TypeError("[csr_array] complex values are not supported")
+        host = _check_numeric(np.asarray(data), "data")
         if dtype is not None:
-            vdt = _value_dtype_of(None, dtype)
+            vdt = dtype
         elif host.dtype in _NP_VALUE:
             vdt = _NP_VALUE[host.dtype]
         else:
@@ -207,9 +203,7 @@ def _exact_float(host: np.ndarray):
 
 
 def _dense_from_host(x, dtype):
-    host = np.asarray(x)
-    if host.dtype.kind == "c":
-        raise TypeError("[csr_array] complex values are not supported")
+    host = _check_numeric(np.asarray(x), "a dense array")
     vdt = dtype or _NP_VALUE.get(host.dtype) or _exact_float(host)
     if vdt == mx.bfloat16:
         return mx.array(host.astype(np.float32)).astype(mx.bfloat16)
@@ -227,6 +221,8 @@ def _index_array(x, name) -> mx.array:
             host = host.astype(np.int32)
         if host.dtype.kind not in "iu":
             raise TypeError(f"[csr_array] {name} must hold integers, got {host.dtype}")
+        if host.dtype.kind == "u" and host.size and host.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"[csr_array] {name} holds {host.max()}, beyond int64 indices")
         a = mx.array(host if host.dtype in (np.int32, np.int64) else host.astype(np.int64))
     if a.ndim != 1:
         raise ValueError(f"[csr_array] {name} must be 1-D, got shape {tuple(a.shape)}")
@@ -235,20 +231,23 @@ def _index_array(x, name) -> mx.array:
 
 def _choose_index_dtype(requested, sizes, *arrays):
     """int32 when every size fits (and the arrays' values do), else int64."""
-    if requested is not None:
-        if requested not in (mx.int32, mx.int64):
-            raise TypeError(f"[csr_array] index_dtype must be int32 or int64, got {requested}")
-        if requested == mx.int32 and max(sizes, default=0) > _INT32_MAX:
-            raise OverflowError(f"[csr_array] sizes {sizes} do not fit int32 indices")
-        return requested
-    if max(sizes, default=0) > _INT32_MAX:
+    wants_int32 = requested is not None and requested == mx.int32
+    if wants_int32 and max(sizes, default=0) > _INT32_MAX:
+        raise OverflowError(f"[csr_array] sizes {sizes} do not fit int32 indices")
+    if requested is None and max(sizes, default=0) > _INT32_MAX:
         return mx.int64
     for a in arrays:
         host = np.asarray(a)
         # a value beyond int32 must reach check_format as itself, never truncated
         if host.dtype.itemsize > 4 and host.size and (host.max() > _INT32_MAX or host.min() < -_INT32_MAX - 1):
+            if wants_int32:
+                bad = host[(host > _INT32_MAX) | (host < -_INT32_MAX - 1)][0]
+                raise ValueError(
+                    f"[csr_array] index {bad} does not fit index_dtype=int32 (and is out of range "
+                    f"for sizes {sizes})"
+                )
             return mx.int64
-    return mx.int32
+    return requested or mx.int32
 
 
 def _cast_index(a: mx.array, idt) -> mx.array:

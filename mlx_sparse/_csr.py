@@ -9,15 +9,14 @@ respect to the stored values.
 
 from __future__ import annotations
 
-import numbers
+import operator
 
 import mlx.core as mx
 import numpy as np
 
-from . import _ext
+from . import _dtypes, _ext
+from ._dtypes import INDEX_DTYPES as _INDEX_DTYPES, VALUE_DTYPES as _VALUE_DTYPES
 
-_VALUE_DTYPES = (mx.float32, mx.float16, mx.bfloat16, mx.float64)
-_INDEX_DTYPES = (mx.int32, mx.int64)
 _UNKNOWN_LENGTHS = _ext.RowLengths()
 
 
@@ -48,7 +47,7 @@ class CSRArray(dict):
         dict.__init__(self, data=data)
         self._indices = indices
         self._indptr = indptr
-        self._shape = (int(shape[0]), int(shape[1]))
+        self._shape = check_shape(shape)
         self._sorted = sorted_indices
         self._canonical = canonical
         self._cache = {}
@@ -69,6 +68,31 @@ class CSRArray(dict):
                 f"[csr_array] data must keep shape {tuple(self['data'].shape)}, got {tuple(values.shape)}"
             )
         self["data"] = values
+
+    # A dict for MLX's trees, which hold its values under "data" only. Other keys would be
+    # silently ignored by every op (A[i, j] = v left the matrix unchanged): refuse them.
+    def __setitem__(self, key, value):
+        if key != "data":
+            raise TypeError(
+                f"[csr_array] item assignment (A[{key!r}] = ...) is not supported: the pattern "
+                "is fixed; build a new array, e.g. A + ms.csr_array((values, (rows, cols)), shape=A.shape)"
+            )
+        if not isinstance(value, mx.array) or value.ndim < 1 or value.shape[-1] != self.nnz:
+            shape = tuple(value.shape) if isinstance(value, mx.array) else type(value).__name__
+            raise ValueError(f"[csr_array] data must be an mx.array of shape (..., {self.nnz}), got {shape}")
+        dict.__setitem__(self, key, value)
+
+    def __getitem__(self, key):
+        if key != "data":
+            raise NotImplementedError(
+                f"[csr_array] indexing (A[{key!r}]) is not supported yet; use A.toarray()[...] or A.tocoo()"
+            )
+        return dict.__getitem__(self, key)
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("[csr_array] a CSRArray's entries cannot be added or removed like a dict's")
+
+    __delitem__ = update = setdefault = pop = popitem = clear = _refuse
 
     @property
     def indices(self) -> mx.array:
@@ -153,8 +177,23 @@ class CSRArray(dict):
     __ne__ = __eq__
 
     def __reduce__(self):
-        return (_rebuild, (np.asarray(self.data), np.asarray(self.indices), np.asarray(self.indptr),
-                           self.shape, self._sorted, self._canonical))
+        # values travel with their dtype's name: mx.array(float64 ndarray) would be float32,
+        # and bfloat16 (which numpy lacks) goes through float32, exactly
+        return (_rebuild, (_to_numpy(self["data"]), str(self.dtype).replace("mlx.core.", ""),
+                           np.asarray(self._indices), np.asarray(self._indptr), self._shape,
+                           self._sorted, self._canonical))
+
+    # numpy functions such as np.dot(X, A) would treat a CSRArray as an object scalar
+    # (np.matmul, a ufunc, is refused by __array_ufunc__ = None)
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.dot and len(args) == 2 and not kwargs:
+            from ._ops import matmul
+
+            return _to_numpy(matmul(*args))
+        raise TypeError(
+            f"[csr_array] numpy.{func.__name__} does not take a CSRArray; use A.toarray() first, "
+            "or the mlx_sparse op"
+        )
 
     # ---- checks
     def check_format(self, full_check: bool = False):
@@ -315,15 +354,18 @@ class CSRArray(dict):
         return self._rows(), self._indices, self["data"]
 
     def astype(self, dtype, index_dtype=None) -> "CSRArray":
-        """Values (and optionally indices) cast to other dtypes."""
-        if dtype not in _VALUE_DTYPES:
-            raise TypeError(f"[csr_array] values must be floating point, got {dtype}")
+        """Values (and optionally indices) cast to other dtypes (MLX or numpy dtypes, or
+        names such as ``"float32"``)."""
+        dtype = _dtypes.value_dtype(dtype)
         out = self._with_data(self["data"].astype(dtype))
+        index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype)
         if index_dtype is not None and index_dtype != self.index_dtype:
-            if index_dtype not in _INDEX_DTYPES:
-                raise TypeError(f"[csr_array] index dtype must be int32 or int64, got {index_dtype}")
-            if index_dtype == mx.int32 and max(self._shape + (self.nnz,)) > np.iinfo(np.int32).max:
-                raise OverflowError("[csr_array] this array is too large for int32 indices")
+            if index_dtype == mx.int32:
+                self._require_valid("csr_array")  # an index beyond int32 must not wrap
+                if max(self._shape + (self.nnz,)) > _dtypes.INT32_MAX:
+                    raise OverflowError(
+                        f"[csr_array] shape {self._shape} with {self.nnz} entries does not fit int32 indices"
+                    )
             out = CSRArray(out["data"], self._indices.astype(index_dtype),
                            self._indptr.astype(index_dtype), self._shape,
                            sorted_indices=self._sorted, canonical=self._canonical, check=False)
@@ -372,8 +414,8 @@ class CSRArray(dict):
 
     def _replace(self, data, indices, indptr, *, sorted_indices, canonical):
         mx.eval(indices, indptr)
-        self["data"] = data
         self._indices, self._indptr = indices, indptr
+        self["data"] = data
         self._sorted, self._canonical = sorted_indices, canonical
         self._cache = {}
 
@@ -415,13 +457,19 @@ class CSRArray(dict):
 
     def _transpose_cache(self) -> dict:
         """The structure caches every transpose of this pattern shares: A^T is valid when A
-        is, with A's row lengths swapped, so ``A.T @ x`` in a loop is not checked per call."""
+        is, with A's row lengths swapped, so ``A.T @ x`` in a loop is not checked per call.
+
+        The caches close into a cycle, so ``B = B.T`` in a loop makes no new ones: (A^T)^T
+        is A itself when A's rows are sorted; otherwise it is A with sorted rows, S, and
+        S^T is A^T again (the transpose is stable)."""
         t = self._cache.get("T_view")
         if t is None:
-            t = self._cache["T_view"] = {}
-            if self._cache.get("valid"):
-                lengths = self._cache["lengths"]
-                t.update(valid=True, lengths=_ext.RowLengths(lengths.max_col, lengths.max_row))
+            t = self._cache["T_view"] = _swapped(self._cache)
+            if self.has_sorted_indices:
+                t["T_view"] = self._cache
+            else:
+                t["T_view"] = _swapped(t)
+                t["T_view"]["T_view"] = t
         return t
 
     @property
@@ -436,7 +484,7 @@ class CSRArray(dict):
         return self
 
     def __mul__(self, other):
-        if _is_scalar(other):
+        if _dtypes.real_scalar(other, "multiply") is not None:
             return self._with_data(self["data"] * other)
         return self.multiply(other)
 
@@ -444,7 +492,7 @@ class CSRArray(dict):
         return self.__mul__(other)
 
     def __truediv__(self, other):
-        if _is_scalar(other):
+        if _dtypes.real_scalar(other, "divide") is not None:
             return self._with_data(self["data"] / other)
         raise NotImplementedError("[csr_array] division is supported by scalars only")
 
@@ -503,9 +551,30 @@ class CSRArray(dict):
         return sparse_sum(self, axis, stream=stream)
 
 
-def _rebuild(data, indices, indptr, shape, sorted_indices, canonical):
-    return CSRArray(mx.array(data), mx.array(indices), mx.array(indptr), shape,
+def _swapped(cache: dict) -> dict:
+    """A new structure cache for the transpose of a pattern with this cache: what is known
+    of the transpose without a pass over it (valid, with row and column lengths swapped)."""
+    if not cache.get("valid"):
+        return {}
+    lengths = cache["lengths"]
+    return {"valid": True, "lengths": _ext.RowLengths(lengths.max_col, lengths.max_row)}
+
+
+def _rebuild(data, dtype, indices, indptr, shape, sorted_indices, canonical):
+    values = mx.array(data, dtype=mx.float32 if dtype == "bfloat16" else getattr(mx, dtype))
+    return CSRArray(values.astype(getattr(mx, dtype)), mx.array(indices), mx.array(indptr), shape,
                     sorted_indices=sorted_indices, canonical=canonical)
+
+
+def check_shape(shape, op: str = "csr_array") -> tuple[int, int]:
+    """(m, n) as two non-negative ints; like scipy, 3.7 is no size (operator.index)."""
+    try:
+        m, n = (operator.index(v) for v in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"[{op}] shape must be a pair of integers, got {shape!r}") from None
+    if m < 0 or n < 0:
+        raise ValueError(f"[{op}] shape must be non-negative, got {(m, n)}")
+    return (m, n)
 
 
 def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
@@ -521,15 +590,15 @@ def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
 
 
 def _row_lengths(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
-    """RowLengths of a valid structure: its longest row and longest column."""
+    """RowLengths of a valid structure: its longest row and longest column, in O(nnz)
+    memory (a bincount over n_cols could be far larger than the matrix)."""
     if indices.size == 0:
         return _ext.RowLengths(0, 0)
-    return _ext.RowLengths(int(np.diff(indptr).max()),
-                           int(np.bincount(indices, minlength=n_cols).max()))
-
-
-def _is_scalar(x) -> bool:
-    return isinstance(x, numbers.Number) or (isinstance(x, (mx.array, np.ndarray)) and x.ndim == 0)
+    if n_cols <= 4 * indices.size:
+        longest_col = np.bincount(indices, minlength=n_cols).max()
+    else:
+        longest_col = np.unique(indices, return_counts=True)[1].max()
+    return _ext.RowLengths(int(np.diff(indptr).max()), int(longest_col))
 
 
 def _neg_dense(x):

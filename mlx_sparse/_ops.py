@@ -11,22 +11,42 @@ import mlx.core as mx
 import numpy as np
 
 from . import _ext
-from ._csr import CSRArray, _is_scalar
+from ._csr import CSRArray
+from ._dtypes import real_scalar
 
 
-def _dense(x, like: CSRArray | None = None) -> mx.array:
-    """An operand as an mx.array; numpy float64 stays float64."""
+def _dense(x, op: str = "matmul") -> mx.array:
+    """An operand as an mx.array; numpy float64 stays float64. What MLX cannot hold (None,
+    strings, objects) is refused here, naming the op; the ops refuse complex values."""
     if isinstance(x, mx.array):
         return x
+    if _is_scipy_sparse(x):
+        raise TypeError(f"[{op}] a scipy.sparse operand must be made a CSRArray first (ms.csr_array(S))")
     host = np.asarray(x)
+    if host.dtype.kind not in "biufc":
+        what = type(x).__name__ if host.dtype.kind == "O" else f"dtype {host.dtype}"
+        raise TypeError(f"[{op}] expected a dense array (mx.array, numpy array or list) of numbers, got {what}")
     if host.dtype == np.float64:
         return mx.array(host, dtype=mx.float64)
     return mx.array(host)
 
 
+def _is_scipy_sparse(x) -> bool:
+    return type(x).__module__.startswith("scipy.sparse")
+
+
+def _sparse(x):
+    """A scipy.sparse operand of @ as a CSRArray (scipy users write ``A @ S``), else x."""
+    if _is_scipy_sparse(x):
+        from ._construct import csr_array
+
+        return csr_array(x)
+    return x
+
+
 def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
     """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
-    x = _dense(x)
+    x = _dense(x, "csr_spmv")
     A._check_structure("csr_spmv")
     return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, [], A._lengths(),
                          stream=stream)
@@ -34,7 +54,7 @@ def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
 
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
-    B = _dense(B)
+    B = _dense(B, "csr_spmm")
     A._check_structure("csr_spmm")
     return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
                          A._lengths(), stream=stream)
@@ -46,7 +66,7 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
     X is (m, k) and Y is (n, k); entry e of the result is ``<X[row(e)], Y[col(e)]>``. A's
     values are not used (``sddmm(A, X, Y).multiply(A)`` scales by them).
     """
-    X, Y = _dense(X), _dense(Y)
+    X, Y = _dense(X, "csr_sddmm"), _dense(Y, "csr_sddmm")
     if X.ndim != 2 or Y.ndim != 2:
         raise ValueError(
             f"[csr_sddmm] X and Y must be 2-D, got shapes {tuple(X.shape)} and {tuple(Y.shape)}"
@@ -116,12 +136,13 @@ def matmul(a, b, *, stream=None):
     sparse @ (n,) -> spmv; sparse @ (..., n, k) -> batched spmm; sparse @ sparse -> spgemm;
     dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
     """
+    a, b = _sparse(a), _sparse(b)
     a_sparse, b_sparse = isinstance(a, CSRArray), isinstance(b, CSRArray)
     if a_sparse and b_sparse:
         return spgemm(a, b, stream=stream)
     if not (a_sparse or b_sparse):
         return mx.matmul(_dense(a), _dense(b), stream=stream)
-    if _is_scalar(a) or _is_scalar(b):
+    if real_scalar(a, "matmul") is not None or real_scalar(b, "matmul") is not None:
         raise ValueError("[matmul] scalar operands are not allowed, use '*' instead")
     if a_sparse:
         b = _dense(b)
@@ -141,11 +162,12 @@ def matmul(a, b, *, stream=None):
 
 def multiply(A: CSRArray, other) -> CSRArray:
     """Elementwise product; the result keeps A's pattern (intersection with a sparse operand)."""
-    if _is_scalar(other):
+    if real_scalar(other, "multiply") is not None:
         return A._with_data(A.data * other)
+    other = _sparse(other)
     if isinstance(other, CSRArray):
         return _multiply_sparse(A, other)
-    d = _dense(other)
+    d = _dense(other, "multiply")
     if d.ndim > 2:
         raise ValueError(f"[multiply] a dense operand must have at most 2 dims, got {tuple(d.shape)}")
     try:
@@ -198,6 +220,7 @@ def _promote(a, b):
 
 def add(A: CSRArray, other):
     """``A + other``: sparse + sparse is sparse (union of patterns), sparse + dense is dense."""
+    other = _sparse(other)
     if isinstance(other, CSRArray):
         if A.shape != other.shape:
             raise ValueError(f"[add] inconsistent shapes {A.shape} and {other.shape}")
@@ -211,11 +234,11 @@ def add(A: CSRArray, other):
         indptr, indices, slot = _ext.coo_tocsr(rows, cols, *A.shape, True)
         values = _ext.csr_sum_duplicates(data, slot, indices.size)
         return CSRArray(values, indices, indptr, A.shape, sorted_indices=True, canonical=True)
-    if _is_scalar(other):
+    if real_scalar(other, "add") is not None:
         if float(np.asarray(other)) == 0:
             return A
         raise NotImplementedError("[add] adding a nonzero scalar to a sparse array is not supported")
-    return A.todense() + _dense(other)
+    return A.todense() + _dense(other, "add")
 
 
 def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
