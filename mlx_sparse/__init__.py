@@ -15,7 +15,9 @@ Ops (each a differentiable MLX primitive in C++):
 =============  ===========================================================
 
 Construction: ``csr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
-``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Devices: ``use_gpu`` and
+``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
+``save_safetensors`` and ``load`` (MLX's files, CSRArrays included), ``save_npz`` and
+``load_npz`` (scipy's format). Devices: ``use_gpu`` and
 ``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
 variable ``MLX_SPARSE_NUM_THREADS``).
 """
@@ -27,6 +29,7 @@ from ._construct import csr_array, fromdense
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
 from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
+from ._io import load, load_npz, save_npz, save_safetensors, savez
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
 from . import datasets, models, nn  # noqa: E402 - after _ext
@@ -41,6 +44,7 @@ __all__ = [
     "CSRArray", "csr_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum", "softmax",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
+    "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",
 ]

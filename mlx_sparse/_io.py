@@ -1,0 +1,109 @@
+"""Saving and loading CSRArrays: MLX's files (``savez``, ``save_safetensors``, ``load``), which
+may hold CSRArrays beside dense arrays, and scipy's ``save_npz`` / ``load_npz`` format.
+
+A CSRArray named ``w`` is stored as the arrays ``w.data``, ``w.indices``, ``w.indptr`` and
+``w.shape``, and listed in one more array, ``__mlx_sparse__`` (the names, as JSON bytes), so
+that ``load`` puts it back together: values keep their dtype, bfloat16 included, and the
+pattern travels with them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import mlx.core as mx
+import numpy as np
+
+from ._csr import CSRArray, _to_numpy
+
+_MANIFEST = "__mlx_sparse__"
+_PARTS = ("data", "indices", "indptr", "shape")
+
+
+def _flatten(arrays: dict) -> dict:
+    flat, sparse = {}, []
+    for name, value in arrays.items():
+        if name == _MANIFEST:
+            raise ValueError(f"[save] the name {name!r} is reserved")
+        if isinstance(value, CSRArray):
+            sparse.append(name)
+            flat.update({f"{name}.data": value.data, f"{name}.indices": value.indices,
+                         f"{name}.indptr": value.indptr,
+                         f"{name}.shape": mx.array(value.shape, dtype=mx.int64)})
+        elif isinstance(value, mx.array):
+            flat[name] = value
+        else:
+            raise TypeError(f"[save] {name!r} must be an mx.array or a CSRArray, got {type(value).__name__}")
+    clash = set(arrays) & {f"{s}.{p}" for s in sparse for p in _PARTS}
+    if clash:
+        raise ValueError(f"[save] the names {sorted(clash)} clash with a CSRArray's parts")
+    if sparse:
+        flat[_MANIFEST] = mx.array(np.frombuffer(json.dumps({"csr": sparse}).encode(), dtype=np.uint8))
+    return flat
+
+
+def _unflatten(flat: dict) -> dict:
+    manifest = flat.pop(_MANIFEST, None)
+    names = [] if manifest is None else json.loads(bytes(np.asarray(manifest)).decode())["csr"]
+    out = {}
+    for name in names:
+        try:
+            data, indices, indptr, shape = (flat.pop(f"{name}.{p}") for p in _PARTS)
+        except KeyError as e:
+            raise ValueError(f"[load] the file lists CSRArray {name!r} but lacks its part {e}") from None
+        out[name] = CSRArray(data, indices, indptr, tuple(int(v) for v in np.asarray(shape)))
+        out[name].check_format(full_check=True)
+    out.update(flat)
+    return out
+
+
+def savez(file, *args, **kwargs):
+    """``mx.savez``, where arrays may also be CSRArrays (read back by :func:`load`)."""
+    named = {f"arr_{i}": a for i, a in enumerate(args)}
+    named.update(kwargs)
+    mx.savez(file, **_flatten(named))
+
+
+def save_safetensors(file, arrays: dict, metadata: dict | None = None):
+    """``mx.save_safetensors``, where the dict's values may also be CSRArrays (MLX's
+    safetensors hold no float64: use :func:`savez` for those)."""
+    flat = _flatten(arrays)
+    wide = sorted(k for k, v in flat.items() if v.dtype == mx.float64)
+    if wide:
+        raise TypeError(f"[save_safetensors] MLX's safetensors files hold no float64 ({', '.join(wide)}); "
+                        "use ms.savez, or astype(mx.float32) if that precision is enough")
+    mx.save_safetensors(file, flat, metadata=metadata)
+
+
+def load(file, *, return_metadata: bool = False):
+    """``mx.load`` of a ``.npz`` or ``.safetensors`` file: a dict of names to mx.arrays and
+    CSRArrays (checked in full, as a file may come from anywhere)."""
+    if return_metadata:
+        flat, metadata = mx.load(file, return_metadata=True)
+        return _unflatten(flat), metadata
+    return _unflatten(mx.load(file))
+
+
+def save_npz(file, A: CSRArray, compressed: bool = True):
+    """Save A in ``scipy.sparse.save_npz``'s format, which ``scipy.sparse.load_npz`` reads
+    (bfloat16 values, which numpy lacks, are stored as float32, exactly, and marked so that
+    :func:`load_npz` restores them)."""
+    if not isinstance(A, CSRArray):
+        raise TypeError(f"[save_npz] expected a CSRArray, got {type(A).__name__}")
+    parts = dict(indices=np.asarray(A.indices), indptr=np.asarray(A.indptr), format=b"csr",
+                 shape=np.array(A.shape), data=_to_numpy(A.data), _is_array=True)
+    if A.dtype == mx.bfloat16:
+        parts["mlx_dtype"] = "bfloat16"
+    (np.savez_compressed if compressed else np.savez)(file, **parts)
+
+
+def load_npz(file) -> CSRArray:
+    """A CSRArray from a file of ``scipy.sparse.save_npz`` (CSR, CSC, COO, ...) or
+    :func:`save_npz`."""
+    import scipy.sparse as sp
+
+    from ._construct import csr_array
+
+    with np.load(file, allow_pickle=False) as f:
+        dtype = str(f["mlx_dtype"]) if "mlx_dtype" in f.files else None
+    return csr_array(sp.load_npz(file), dtype=dtype)
