@@ -3,7 +3,9 @@
 They are ``mlx.nn.Module``s: their values are in ``trainable_parameters()``, they train with
 ``nn.value_and_grad`` and ``mlx.optimizers``, compile with ``mx.compile`` and save with
 ``save_weights`` / ``load_weights``. A sparse weight is a CSRArray attribute: its values
-(``weight.data``) are the parameter; its pattern is fixed structure.
+(``weight.data``) are the parameter; its pattern is structure, kept in the layer's state as
+``pattern`` (frozen, never trained), so ``save_weights`` saves it and ``load_weights``
+restores it with the values.
 """
 
 from __future__ import annotations
@@ -23,6 +25,29 @@ from ._ops import matmul, softmax, spmm
 __all__ = ["SparseLinear", "GCNConv", "GATConv"]
 
 
+class _Pattern(dict):
+    """A sparse weight's pattern (indices, indptr, shape) in its layer's state, so that
+    ``save_weights`` saves it and ``load_weights`` restores it with the values: values saved
+    for one pattern are meaningless on another (a new layer's pattern is random).
+
+    Its arrays are copies of the weight's: under ``mx.compile`` the state's arrays are
+    inputs, the weight's structure a constant. What ``update``/``load_weights`` set is also
+    kept in ``current``, which compile never swaps for tracers."""
+
+    def __init__(self, W: CSRArray):
+        current = dict(indices=mx.array(W.indices), indptr=mx.array(W.indptr),
+                       shape=mx.array(W.shape, dtype=mx.int64))
+        dict.__init__(self, current)
+        self.current, self.changed = current, False
+
+    def __setitem__(self, key, value):
+        if key not in self.current or not isinstance(value, mx.array):
+            raise ValueError(f"[SparseLinear] a pattern has indices, indptr and shape; got {key!r}")
+        dict.__setitem__(self, key, value)
+        self.current[key] = value
+        self.changed = True
+
+
 def _product(x, W):
     """x @ W for dense x (..., n) or a CSRArray x (features), W dense (n, k)."""
     return spmm(x, W) if isinstance(x, CSRArray) else x @ W
@@ -31,8 +56,9 @@ def _product(x, W):
 class SparseLinear(nn.Module):
     """``y = x @ W.T + b`` with W a sparse (out_features, in_features) CSRArray.
 
-    The pattern is fixed at construction (uniformly random with the given ``density``, or
-    by magnitude pruning in :meth:`from_dense`); only its values train. Values start uniform
+    The pattern is set at construction (uniformly random with the given ``density``, or
+    by magnitude pruning in :meth:`from_dense`) or by ``load_weights``; only its values
+    train. Values start uniform
     in +-1/sqrt(in_features * density), the scale of a dense layer with as many inputs.
     """
 
@@ -44,7 +70,7 @@ class SparseLinear(nn.Module):
         pattern = _random_pattern(out_features, in_features, density, seed=seed)
         scale = 1.0 / math.sqrt(max(1.0, in_features * density))
         values = mx.random.uniform(-scale, scale, (pattern.nnz,))
-        self.weight = pattern.with_data(values)
+        self._set_weight(pattern.with_data(values))
         if bias:
             self.bias = mx.zeros((out_features,))
 
@@ -69,10 +95,40 @@ class SparseLinear(nn.Module):
         pruned = mx.where(mx.array(mask.reshape(host.shape)), weight, 0)
         layer = cls.__new__(cls)
         nn.Module.__init__(layer)
-        layer.weight = fromdense(mx.stop_gradient(pruned))
+        layer._set_weight(fromdense(mx.stop_gradient(pruned)))
         if is_linear and "bias" in linear_or_weight:
             layer.bias = linear_or_weight.bias
         return layer
+
+    def _set_weight(self, W: CSRArray):
+        self.pattern = _Pattern(W)
+        self.freeze(keys=["pattern"], recurse=False)
+        self.weight = W
+
+    def __getattr__(self, key):
+        # self.weight always has the pattern of the state (load_weights may have set another)
+        if key == "weight" and self["pattern"].changed:
+            self._adopt_pattern()
+        return super().__getattr__(key)
+
+    def _adopt_pattern(self):
+        """The weight on the pattern that update / load_weights set, checked in full."""
+        pattern, W = self["pattern"], self["weight"]
+        shape = tuple(int(v) for v in np.asarray(pattern.current["shape"]))
+        if shape != W.shape:
+            raise ValueError(f"[SparseLinear] the loaded pattern has shape {shape}, this layer {W.shape}")
+        try:
+            new = CSRArray(W.data, pattern.current["indices"], pattern.current["indptr"], shape)
+            new.check_format(full_check=True)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"[SparseLinear] the loaded pattern does not fit its values: {e}") from None
+        dict.__setitem__(self, "weight", new)
+        pattern.changed = False
+
+    def unfreeze(self, *args, **kwargs):
+        """As ``nn.Module.unfreeze``; the pattern stays frozen (it is structure, not a parameter)."""
+        super().unfreeze(*args, **kwargs)
+        return self.freeze(keys=["pattern"], recurse=False)
 
     @property
     def in_features(self) -> int:
