@@ -285,6 +285,8 @@ class CSRArray(dict):
         if "T" not in self._cache:
             self._check_structure("csr_transpose")
             t = _ext.csr_transpose(self._indptr, self._indices, self._shape[1])
+            if _tracing(self._indptr) or _tracing(self._indices):
+                return t  # traced inside mx.compile: lazy, not cached
             mx.eval(t)
             self._cache["T"] = t
         return self._cache["T"]
@@ -452,7 +454,8 @@ class CSRArray(dict):
         canonical = True if self._canonical else None
         out = CSRArray(data, ix, ip, self._shape[::-1], sorted_indices=True, canonical=canonical,
                        check=False)
-        out._cache = self._transpose_cache()
+        if "T" in self._cache:  # else traced: nothing is known of the pattern
+            out._cache = self._transpose_cache()
         return out
 
     def _transpose_cache(self) -> dict:
@@ -505,9 +508,9 @@ class CSRArray(dict):
         return self.__add__(other)
 
     def __sub__(self, other):
-        from ._ops import add
+        from ._ops import subtract
 
-        return add(self, -other if isinstance(other, CSRArray) else _neg_dense(other))
+        return subtract(self, other)
 
     def __rsub__(self, other):
         return (-self).__add__(other)
@@ -599,10 +602,6 @@ def _row_lengths(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
     else:
         longest_col = np.unique(indices, return_counts=True)[1].max()
     return _ext.RowLengths(int(np.diff(indptr).max()), int(longest_col))
-
-
-def _neg_dense(x):
-    return -x if isinstance(x, (mx.array, np.ndarray)) else -np.asarray(x)
 
 
 def _to_numpy(a: mx.array) -> np.ndarray:

@@ -241,6 +241,14 @@ def add(A: CSRArray, other):
     return A.todense() + _dense(other, "add")
 
 
+def subtract(A: CSRArray, other):
+    """``A - other``, as :func:`add` of ``-other``."""
+    other = _sparse(other)
+    if isinstance(other, CSRArray) or real_scalar(other, "subtract") is not None:
+        return add(A, -other)
+    return A.todense() - _dense(other, "subtract")
+
+
 def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
     """Sum of all entries, or per column (axis=0, shape (n,)) or per row (axis=1, shape (m,))."""
     if axis is None:

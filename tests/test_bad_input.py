@@ -208,3 +208,30 @@ def test_first_check_memory_does_not_scale_with_columns():
     A._require_valid("test")
     assert (A._lengths().max_row, A._lengths().max_col) == (2, 1)
     assert float(A.sum()) == 3.0
+
+
+@pytest.mark.parametrize("other", [None, "abc", object()])
+def test_subtract_with_non_array_is_a_clear_error(A, other):
+    with pytest.raises(TypeError, match=r"\[subtract\] expected a dense array"):
+        A - other
+
+
+def test_subtract(A, S):
+    D = S.toarray().astype(np.float32)
+    np.testing.assert_allclose(np.array(A - np.ones((6, 5))), D - 1, rtol=1e-6)
+    np.testing.assert_allclose((A - 2 * A).toarray(), -D, rtol=1e-6)
+    np.testing.assert_allclose((A - S.astype(np.float32)).toarray(), 0 * D, atol=1e-7)
+    assert (A - 0) is A
+
+
+def test_transpose_with_traced_indices():
+    """Inside mx.compile the structure is traced: A.T is lazy and caches nothing."""
+    S = sp.random(5, 4, density=0.5, format="csr", dtype=np.float32, random_state=3)
+
+    @mx.compile
+    def f(values, indices, indptr):
+        A = ms.CSRArray(values, indices, indptr, (5, 4), check=False)
+        return A.T.todense()
+
+    out = f(mx.array(S.data), mx.array(S.indices), mx.array(S.indptr))
+    np.testing.assert_allclose(np.array(out), S.toarray().T, rtol=1e-6)
