@@ -30,8 +30,7 @@ from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
 from . import datasets, models, nn  # noqa: E402 - after _ext
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 num_threads = _ext.num_threads
 set_num_threads = _ext.set_num_threads
