@@ -20,7 +20,25 @@ Construction: ``csr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags`
 variable ``MLX_SPARSE_NUM_THREADS``).
 """
 
-import mlx.core as _mx  # noqa: F401 - must be imported before the extension
+from importlib import metadata as _metadata
+
+
+def _no_backend(error: ImportError) -> ImportError:
+    """What to install when mlx.core cannot load: plain ``mlx`` on Linux has no libmlx.so."""
+    try:
+        pin = "==" + _metadata.version("mlx")
+    except _metadata.PackageNotFoundError:
+        pin = ""
+    return ImportError(
+        f"[mlx_sparse] MLX cannot be loaded ({error}). On Linux plain `mlx` has no library: "
+        f'install its CPU build, pip install "mlx-csr[cpu]" (or pip install "mlx[cpu]{pin}"), '
+        f"or its CUDA build, pip install mlx-cuda-13{pin} (one of the two: they conflict).")
+
+
+try:
+    import mlx.core as _mx  # noqa: F401 - must be imported before the extension
+except ImportError as _error:
+    raise _no_backend(_error) from _error
 
 from . import _ext
 from ._construct import csr_array, fromdense

@@ -1,5 +1,8 @@
-"""The installed package as a newcomer meets it: its name and version."""
+"""The installed package as a newcomer meets it: its name and version, and the error when
+MLX has no library (plain `mlx` on Linux)."""
 
+import subprocess
+import sys
 from importlib import metadata
 
 import mlx_sparse as ms
@@ -8,3 +11,21 @@ import mlx_sparse as ms
 def test_version_is_the_distribution_version():
     # pyproject reads the version from mlx_sparse/_version.py: one source for both
     assert ms.__version__ == metadata.version("mlx-csr")
+
+
+def test_import_without_mlx_library_names_the_fix(tmp_path):
+    """A fake `mlx` whose `core` fails as plain mlx's does on Linux (no libmlx.so)."""
+    fake = tmp_path / "fake" / "mlx"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "core.py").write_text(
+        'raise ImportError("libmlx.so: cannot open shared object file: No such file or directory")\n')
+    # cwd outside the checkout: the installed mlx_sparse is imported, not the source folder
+    run = subprocess.run([sys.executable, "-c", "import mlx_sparse"], cwd=tmp_path,
+                         env={"PYTHONPATH": str(fake.parent), "PATH": ""},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: [mlx_sparse] MLX cannot be loaded (libmlx.so: cannot open")
+    assert 'pip install "mlx-csr[cpu]"' in last
+    assert "pip install mlx-cuda-13==" in last
