@@ -54,9 +54,10 @@ num_threads = _ext.num_threads
 set_num_threads = _ext.set_num_threads
 kernel_isa = _ext.kernel_isa
 
+# No builtin's name (sum): `from mlx_sparse import *` must not shadow it; ms.sum stays.
 __all__ = [
     "CSRArray", "csr_array", "fromdense",
-    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum", "softmax",
+    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",

@@ -1,6 +1,7 @@
-"""The installed package as a newcomer meets it: its name and version, and the error when
-MLX has no library (plain `mlx` on Linux)."""
+"""The installed package as a newcomer meets it: its name and version, what `import *` brings,
+and the error when MLX has no library (plain `mlx` on Linux)."""
 
+import builtins
 import subprocess
 import sys
 from importlib import metadata
@@ -11,6 +12,14 @@ import mlx_sparse as ms
 def test_version_is_the_distribution_version():
     # pyproject reads the version from mlx_sparse/_version.py: one source for both
     assert ms.__version__ == metadata.version("mlx-csr")
+
+
+def test_star_import_shadows_no_builtin():
+    assert set(ms.__all__).isdisjoint(dir(builtins))
+    namespace = {}
+    exec("from mlx_sparse import *", namespace)
+    assert not set(namespace).intersection(dir(builtins)) - {"__builtins__"}
+    assert callable(ms.sum)  # still reachable under its module
 
 
 def test_import_without_mlx_library_names_the_fix(tmp_path):
