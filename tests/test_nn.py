@@ -11,9 +11,8 @@ import pytest
 from mlx.utils import tree_flatten
 
 import mlx_sparse as ms
-from conftest import GPU_TESTS, ROOT, assert_close, rand, to_np
+from conftest import GPU_TESTS, assert_close, rand, to_np
 
-DATA = ROOT.parent / "shared" / "data" / "planetoid"
 # Dense float32 matmuls on MLX's CUDA backend may use TF32: looser where a layer has one.
 DENSE_RTOL = 2e-3 if GPU_TESTS else None
 
@@ -156,7 +155,7 @@ def test_gat_conv_gradients_flow_to_attention_vectors():
 
 @pytest.fixture(scope="module")
 def cora():
-    return ms.datasets.load_planetoid("cora", DATA)
+    return ms.datasets.load_planetoid("cora")
 
 
 def test_gcn_trains_on_cora(cora):
