@@ -1,10 +1,12 @@
 """The installed package as a newcomer meets it: its name and version, what `import *` brings,
-and the error when MLX has no library (plain `mlx` on Linux)."""
+the error when MLX has no library (plain `mlx` on Linux), and the extension's stubs."""
 
+import ast
 import builtins
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import mlx_sparse as ms
 
@@ -38,3 +40,14 @@ def test_import_without_mlx_library_names_the_fix(tmp_path):
     assert last.startswith("ImportError: [mlx_sparse] MLX cannot be loaded (libmlx.so: cannot open")
     assert 'pip install "mlx-csr[cpu]"' in last
     assert "pip install mlx-cuda-13==" in last
+
+
+def test_extension_stub_beside_the_module_names_every_op():
+    stub = Path(ms._ext.__file__).with_name("_ext.pyi")
+    assert stub.is_file(), f"no stub at {stub}"
+    tree = ast.parse(stub.read_text())
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    public = {name for name in dir(ms._ext) if not name.startswith("_")}
+    assert public <= defined, public - defined
+    assert {"csr_spmm", "csr_spgemm", "RowLengths"} <= defined
+    assert Path(ms.__file__).with_name("py.typed").is_file()
