@@ -101,8 +101,8 @@ def train_node_classifier(model: nn.Module, data, *, epochs: int = 200, lr: floa
         own learning rate (``lr`` is then unused) and keeps its state after training.
     callback : callable, optional
         ``callback(epoch, loss, val_accuracy)`` after every epoch (``epoch`` from 0, floats
-        for the others). Returning ``True`` stops training there (early stopping); the
-        result then covers the epochs run.
+        for the others). Returning ``True`` (any true value) stops training there (early
+        stopping); the result then covers the epochs run.
     verbose : bool or int
         Print a progress line every 10 epochs (every ``verbose`` epochs for an int) and at
         the last one: epoch, loss, validation accuracy, and the test accuracy at the best

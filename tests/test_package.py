@@ -3,6 +3,7 @@ the error when MLX has no library (plain `mlx` on Linux), and the extension's st
 
 import ast
 import builtins
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -31,9 +32,11 @@ def test_import_without_mlx_library_names_the_fix(tmp_path):
     (fake / "__init__.py").write_text("")
     (fake / "core.py").write_text(
         'raise ImportError("libmlx.so: cannot open shared object file: No such file or directory")\n')
-    # cwd outside the checkout: the installed mlx_sparse is imported, not the source folder
+    # the fake first on the path (kept: a PYTHONPATH that finds mlx_sparse, as on the GPU
+    # machine); cwd outside the checkout, so the installed mlx_sparse is imported
+    path = [str(fake.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     run = subprocess.run([sys.executable, "-c", "import mlx_sparse"], cwd=tmp_path,
-                         env={"PYTHONPATH": str(fake.parent), "PATH": ""},
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
