@@ -15,9 +15,6 @@ import os
 import statistics
 import time
 from functools import partial
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_epochs(step, epochs):
@@ -99,7 +96,8 @@ def pyg(data, kind, epochs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "planetoid"))
+    ap.add_argument("--data", default=None,
+                    help="a folder of ind.<name>.* files (default: the copy inside mlx_sparse)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--epochs", type=int, default=60)
     args = ap.parse_args()

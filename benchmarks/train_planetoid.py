@@ -11,14 +11,11 @@ best validation accuracy. Prints mean +- std over seeds and the median time per 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 
 import mlx_sparse as ms
-
-ROOT = Path(__file__).resolve().parents[1]
 
 RUNS = [  # name, dataset, model, epochs, lr, published test accuracy, target
     ("GCN", "cora", "gcn", 200, 0.01, 81.5, 80.5),
@@ -39,7 +36,8 @@ def run(data, model_kind, epochs, lr, seed):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "planetoid"))
+    ap.add_argument("--data", default=None,
+                    help="a folder of ind.<name>.* files (default: the copy inside mlx_sparse)")
     ap.add_argument("--seeds", type=int, default=10)
     args = ap.parse_args()
     print(f"{args.seeds} seeds; device {mx.default_device()}, {ms.num_threads()} CPU threads")

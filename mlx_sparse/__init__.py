@@ -22,7 +22,25 @@ Construction: ``csr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags`
 variable ``MLX_SPARSE_NUM_THREADS``).
 """
 
-import mlx.core as _mx  # noqa: F401 - must be imported before the extension
+from importlib import metadata as _metadata
+
+
+def _no_backend(error: ImportError) -> ImportError:
+    """What to install when mlx.core cannot load: plain ``mlx`` on Linux has no libmlx.so."""
+    try:
+        pin = "==" + _metadata.version("mlx")
+    except _metadata.PackageNotFoundError:
+        pin = ""
+    return ImportError(
+        f"[mlx_sparse] MLX cannot be loaded ({error}). On Linux plain `mlx` has no library: "
+        f'install its CPU build, pip install "mlx-csr[cpu]" (or pip install "mlx[cpu]{pin}"), '
+        f"or its CUDA build, pip install mlx-cuda-13{pin} (one of the two: they conflict).")
+
+
+try:
+    import mlx.core as _mx  # noqa: F401 - must be imported before the extension
+except ImportError as _error:
+    raise _no_backend(_error) from _error
 
 from . import _ext
 from ._construct import csr_array, fromdense
@@ -33,16 +51,16 @@ from ._io import load, load_npz, save_npz, save_safetensors, savez
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
 from . import datasets, models, nn  # noqa: E402 - after _ext
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 num_threads = _ext.num_threads
 set_num_threads = _ext.set_num_threads
 kernel_isa = _ext.kernel_isa
 
+# No builtin's name (sum): `from mlx_sparse import *` must not shadow it; ms.sum stays.
 __all__ = [
     "CSRArray", "csr_array", "fromdense",
-    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "sum", "softmax",
+    "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
     "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",

@@ -1,7 +1,7 @@
-"""Datasets: the Planetoid citation graphs (Cora, CiteSeer, PubMed), read from a directory.
+"""Datasets: the Planetoid citation graphs (Cora, CiteSeer, PubMed).
 
-Nothing is downloaded: point ``root`` at a folder holding the standard ``ind.<name>.<part>``
-files of the Planetoid repository (kimiyoung/planetoid).
+Cora and CiteSeer ship with the package (``mlx_sparse/data/planetoid``, with their licence
+and citation); PubMed is read from a folder given as ``root``. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ._construct import csr_array
 from ._graph import normalize_adjacency
 
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
+PACKAGED = Path(__file__).resolve().parent / "data" / "planetoid"  # cora and citeseer
 
 
 @dataclass
@@ -65,15 +66,17 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def load_planetoid(name: str, root, *, normalize_features: bool = True) -> Planetoid:
-    """Load Cora, CiteSeer or PubMed from ``root`` with the standard split.
+def load_planetoid(name: str, root=None, *, normalize_features: bool = True) -> Planetoid:
+    """Load Cora, CiteSeer or PubMed with the standard split.
 
     Parameters
     ----------
     name : {"cora", "citeseer", "pubmed"}
         Case-insensitive.
-    root : str or path
-        A directory holding ``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``.
+    root : str or path, optional
+        A directory holding ``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``. By
+        default the copy of Cora and CiteSeer that ships with mlx_sparse; PubMed does not
+        ship and needs ``root``.
     normalize_features : bool
         Divide every feature row by its sum (as Kipf & Welling do).
 
@@ -87,7 +90,11 @@ def load_planetoid(name: str, root, *, normalize_features: bool = True) -> Plane
     name = name.lower()
     if name not in ("cora", "citeseer", "pubmed"):
         raise ValueError(f"[load_planetoid] unknown dataset {name!r}: expected cora, citeseer or pubmed")
-    root = Path(root)
+    if root is None and name == "pubmed":
+        raise FileNotFoundError(
+            "[load_planetoid] PubMed does not ship with mlx_sparse (only Cora and CiteSeer do): "
+            "pass root=, a directory holding the ind.pubmed.* files of the Planetoid repository")
+    root = PACKAGED if root is None else Path(root)
     objects = {}
     for part in PARTS:
         path = root / f"ind.{name}.{part}"

@@ -84,20 +84,37 @@ class TrainResult:
 
 def train_node_classifier(model: nn.Module, data, *, epochs: int = 200, lr: float = 0.01,
                           weight_decay: float = 5e-4, seed: int = 0,
-                          adjacency: CSRArray | None = None, compile: bool = True) -> TrainResult:
-    """Train ``model(features, adjacency)`` with Adam and cross-entropy on the train mask.
+                          adjacency: CSRArray | None = None, compile: bool = True,
+                          optimizer: optim.Optimizer | None = None, callback=None,
+                          verbose: bool | int = False) -> TrainResult:
+    """Train ``model(features, adjacency)`` with cross-entropy on the train mask.
 
     ``weight_decay`` multiplies an L2 term (sum of squares / 2) over
     ``model.weight_decay_terms()``. Reports the test accuracy at the epoch of best
     validation accuracy. ``adjacency`` defaults to ``data.normalized_adjacency`` (GCN); pass
     the adjacency with self-loops for GAT.
+
+    Parameters
+    ----------
+    optimizer : mlx.optimizers.Optimizer, optional
+        Default ``Adam(learning_rate=lr)``, the papers' choice; a given optimizer brings its
+        own learning rate (``lr`` is then unused) and keeps its state after training.
+    callback : callable, optional
+        ``callback(epoch, loss, val_accuracy)`` after every epoch (``epoch`` from 0, floats
+        for the others). Returning ``True`` (any true value) stops training there (early
+        stopping); the result then covers the epochs run.
+    verbose : bool or int
+        Print a progress line every 10 epochs (every ``verbose`` epochs for an int) and at
+        the last one: epoch, loss, validation accuracy, and the test accuracy at the best
+        validation accuracy so far.
     """
     mx.random.seed(seed)
     A = data.normalized_adjacency if adjacency is None else adjacency
     x, y = data.features, data.labels
     train, val, test = data.train_mask, data.val_mask, data.test_mask
     n_train = mx.sum(train)
-    opt = optim.Adam(learning_rate=lr)
+    opt = optim.Adam(learning_rate=lr) if optimizer is None else optimizer
+    every = 10 if verbose is True else int(verbose)
 
     def loss_fn(m):
         logits = m(x, A)
@@ -136,4 +153,10 @@ def train_node_classifier(model: nn.Module, data, *, epochs: int = 200, lr: floa
         history["val"].append(val_acc)
         if val_acc > best[0]:
             best = (val_acc, epoch, accuracy(pred, test))
+        stop = bool(callback(epoch, history["loss"][-1], val_acc)) if callback else False
+        if every and (epoch % every == 0 or epoch == epochs - 1 or stop):
+            print(f"epoch {epoch:4d}  loss {history['loss'][-1]:.4f}  val {val_acc:.4f}  "
+                  f"test at best val {best[2]:.4f} (epoch {best[1]})", flush=True)
+        if stop:
+            break
     return TrainResult(best[2], best[0], best[1], float(np.median(times)), history)

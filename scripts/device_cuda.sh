@@ -18,5 +18,5 @@ cmake -S . -B build/cuda -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DPy
   -DMLX_SPARSE_CUDA=ON -DMLX_SPARSE_CUDA_ARCHS=90 -DCUDNN_INCLUDE_PATH="$CUDNN_INC" \
   -DCUDNN_LIBRARY_PATH="$CUDNN_INC/../lib" -DFMT_INCLUDE_DIR=/root/fmt/usr/include >/dev/null
 ninja -C build/cuda
-ln -sf "$(pwd)"/build/cuda/_ext*.so mlx_sparse/
+ln -sf "$(pwd)"/build/cuda/_ext*.so "$(pwd)"/build/cuda/_ext.pyi mlx_sparse/
 python3 -c "import mlx.core as mx, mlx_sparse as ms; print(mx.default_device(), ms.gpu_backend())"

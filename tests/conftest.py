@@ -188,10 +188,8 @@ def rows_sorted(indptr, indices) -> bool:
 
 @pytest.fixture
 def planetoid_dir():
-    path = ROOT.parent / "shared" / "data" / "planetoid"
-    if not path.is_dir():
-        pytest.skip(f"no Planetoid data at {path}")
-    return path
+    """The Cora and CiteSeer files that ship inside the package."""
+    return ms.datasets.PACKAGED
 
 
 if GPU_TESTS:

@@ -1,15 +1,15 @@
 """Graph and matrix helpers against scipy / numpy: eye, diags, random, from_edge_index,
 normalize_adjacency; and the Planetoid loader on the real Cora and CiteSeer files."""
 
+import shutil
+
 import mlx.core as mx
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import mlx_sparse as ms
-from conftest import ROOT, assert_close, to_np
-
-DATA = ROOT.parent / "shared" / "data" / "planetoid"
+from conftest import assert_close, to_np
 
 
 @pytest.mark.parametrize("shape,k", [((4, 4), 0), ((4, 6), 1), ((6, 4), -2), ((3, 5), 4), ((0, 3), 0)])
@@ -86,7 +86,7 @@ def test_normalize_adjacency(self_loops):
 
 
 def test_planetoid_cora():
-    g = ms.datasets.load_planetoid("Cora", DATA)
+    g = ms.datasets.load_planetoid("Cora")  # the copy inside the package
     assert g.features.shape == (2708, 1433) and g.num_classes == 7
     assert g.adjacency.shape == (2708, 2708) and g.adjacency.nnz == 10556
     A = g.adjacency.toarray()
@@ -103,7 +103,7 @@ def test_planetoid_cora():
 
 
 def test_planetoid_citeseer_isolated_test_nodes():
-    g = ms.datasets.load_planetoid("citeseer", DATA, normalize_features=False)
+    g = ms.datasets.load_planetoid("citeseer", normalize_features=False)
     assert g.features.shape == (3327, 3703) and g.num_classes == 6
     assert [int(m.sum()) for m in (g.train_mask, g.val_mask, g.test_mask)] == [120, 500, 1000]
     assert g.adjacency.nnz == 9104
@@ -113,8 +113,26 @@ def test_planetoid_citeseer_isolated_test_nodes():
     assert empty.sum() >= 15 and not np.any(empty[2312:] & masked[2312:])
 
 
+def test_planetoid_packaged_equals_explicit_root(tmp_path):
+    """No root reads the packaged files; the same files under a root give the same arrays."""
+    for f in ms.datasets.PACKAGED.glob("ind.cora.*"):
+        shutil.copy(f, tmp_path / f.name)
+    packaged, rooted = ms.datasets.load_planetoid("cora"), ms.datasets.load_planetoid("cora", tmp_path)
+    assert packaged.num_nodes == 2708 and packaged.num_classes == 7
+    assert [int(m.sum()) for m in (packaged.train_mask, packaged.val_mask, packaged.test_mask)] == [140, 500, 1000]
+    for part in ("labels", "train_mask", "val_mask", "test_mask"):
+        np.testing.assert_array_equal(getattr(packaged, part), getattr(rooted, part))
+    for part in ("features", "adjacency", "normalized_adjacency"):
+        a, b = getattr(packaged, part).toscipy(), getattr(rooted, part).toscipy()
+        assert a.shape == b.shape and (a != b).nnz == 0, part
+
+
 def test_planetoid_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"\[load_planetoid\] missing file .*ind\.cora\.x"):
         ms.datasets.load_planetoid("cora", tmp_path)
     with pytest.raises(ValueError, match=r"\[load_planetoid\] unknown dataset 'imagenet'"):
-        ms.datasets.load_planetoid("imagenet", DATA)
+        ms.datasets.load_planetoid("imagenet")
+    with pytest.raises(FileNotFoundError, match=r"\[load_planetoid\] PubMed does not ship .* pass root="):
+        ms.datasets.load_planetoid("PubMed")
+    with pytest.raises(FileNotFoundError, match=r"\[load_planetoid\] missing file .*ind\.pubmed\.x"):
+        ms.datasets.load_planetoid("pubmed", tmp_path)

@@ -11,9 +11,8 @@ import pytest
 from mlx.utils import tree_flatten
 
 import mlx_sparse as ms
-from conftest import GPU_TESTS, ROOT, assert_close, rand, to_np
+from conftest import GPU_TESTS, assert_close, rand, to_np
 
-DATA = ROOT.parent / "shared" / "data" / "planetoid"
 # Dense float32 matmuls on MLX's CUDA backend may use TF32: looser where a layer has one.
 DENSE_RTOL = 2e-3 if GPU_TESTS else None
 
@@ -156,7 +155,7 @@ def test_gat_conv_gradients_flow_to_attention_vectors():
 
 @pytest.fixture(scope="module")
 def cora():
-    return ms.datasets.load_planetoid("cora", DATA)
+    return ms.datasets.load_planetoid("cora")
 
 
 def test_gcn_trains_on_cora(cora):
@@ -173,3 +172,45 @@ def test_gat_trains_on_cora(cora):
     A = cora.adjacency + ms.eye(cora.num_nodes)
     result = ms.models.train_node_classifier(model, cora, epochs=60, lr=0.005, seed=0, adjacency=A)
     assert result.test_accuracy > 0.75
+
+
+def test_train_uses_the_given_optimizer(cora):
+    model = ms.models.GCN(cora.features.shape[1], 16, cora.num_classes)
+    before = {k: np.array(v) for k, v in tree_flatten(model.trainable_parameters())}
+    opt = optim.SGD(learning_rate=0.0)  # the default Adam would move every weight
+    ms.models.train_node_classifier(model, cora, epochs=3, optimizer=opt)
+    assert int(opt.state["step"]) == 3
+    for k, v in tree_flatten(model.trainable_parameters()):
+        np.testing.assert_array_equal(np.array(v), before[k], err_msg=k)
+
+
+def test_train_callback_sees_each_epoch_and_stops_early(cora):
+    calls = []
+
+    def callback(epoch, loss, val_accuracy):
+        calls.append((epoch, loss, val_accuracy))
+        return epoch == 3
+
+    model = ms.models.GCN(cora.features.shape[1], 16, cora.num_classes)
+    result = ms.models.train_node_classifier(model, cora, epochs=50, callback=callback)
+    assert [c[0] for c in calls] == [0, 1, 2, 3]
+    assert [c[1] for c in calls] == result.history["loss"]
+    assert [c[2] for c in calls] == result.history["val"]
+    assert all(isinstance(c[1], float) and 0 <= c[2] <= 1 for c in calls)
+
+
+def test_train_verbose_prints_progress(cora, capsys):
+    model = ms.models.GCN(cora.features.shape[1], 16, cora.num_classes)
+    result = ms.models.train_node_classifier(model, cora, epochs=12, verbose=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[1]) for line in lines] == [0, 5, 10, 11]
+    h = result.history
+    for line, epoch in zip(lines, (0, 5, 10, 11)):
+        best = int(np.argmax(h["val"][: epoch + 1]))  # first epoch of the best so far
+        assert f"loss {h['loss'][epoch]:.4f}  val {h['val'][epoch]:.4f}" in line
+        assert line.endswith(f"(epoch {best})")
+    assert lines[-1].endswith(f"test at best val {result.test_accuracy:.4f} (epoch {result.best_epoch})")
+    ms.models.train_node_classifier(model, cora, epochs=2, verbose=True)  # every 10, and the last
+    assert [int(line.split()[1]) for line in capsys.readouterr().out.splitlines()] == [0, 1]
+    ms.models.train_node_classifier(model, cora, epochs=2)
+    assert capsys.readouterr().out == ""
