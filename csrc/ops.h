@@ -116,8 +116,12 @@ std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, in
                              bool sum_duplicates, StreamOrDevice s = {});
 
 // ---- CPU kernel settings.
+// The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.
+// set_num_threads throws std::invalid_argument unless 1 <= n <= max(256, 8 x hardware threads).
 int num_threads();
 void set_num_threads(int n);
+// Why MLX_SPARSE_NUM_THREADS is ignored (not an integer in that range), or "" when it is not.
+std::string num_threads_env_problem();
 const char* kernel_isa();
 // The GPU backend this build has kernels for ("metal", "cuda"), or nullopt.
 std::optional<std::string> gpu_backend();
