@@ -60,17 +60,19 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   auto d = fit_batch(cast(data, dtype, s), 1, batch, s);
   auto x = fit_batch(cast(dense, dtype, s), core, batch, s);
   mx::Shape out = batch;
-  out.push_back(transpose ? n_cols : m);
+  out.push_back(dim(op, transpose ? n_cols : m, transpose ? "columns" : "rows"));
   if (!vector) {
     out.push_back(dense.shape(-1));
   }
-  std::vector<array> inputs = {prepare_index(indptr, s), prepare_index(indices, s),
+  std::vector<array> inputs = {prepare_indptr(indptr, s), prepare_index(indices, s),
                                prepare(d, dtype, s), prepare(x, dtype, s)};
   std::vector<array> riding;
   if (!transposed.empty()) {
     check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
-    for (const auto& t : transposed) { // read by a transposed product, carried by a plain one
-      (transpose ? inputs : riding).push_back(prepare_index(t, s));
+    // read by a transposed product, carried by a plain one; transposed[0] is an indptr
+    for (size_t i = 0; i < transposed.size(); ++i) {
+      const auto& t = transposed[i];
+      (transpose ? inputs : riding).push_back(i == 0 ? prepare_indptr(t, s) : prepare_index(t, s));
     }
   } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
