@@ -377,3 +377,17 @@ def test_large_spgemm_and_sum_duplicates(dtype):
     out = mx.compile(lambda d, s: E.csr_sum_duplicates(d, s, 990))(mx.array(vals, dtype),
                                                                    mx.array(slot, mx.int32))
     np.testing.assert_allclose(np.array(out.astype(mx.float32)), want, rtol=tol, atol=tol * 10)
+
+
+def test_traced_transposed_cache_stays_in_bounds():
+    """A^T's structure handed to a transposed product is a cache the caller keeps; traced and
+    wrong (entries past nnz in perm), it is clipped before a kernel reads values through it."""
+    ip, ix = BAD["valid"]
+    t_ip, t_ix, _ = rule_transpose(ip, ix, N)
+    perm = np.array([10**6, -5, 3, 2, 1, 0, 7, 2**30])
+    fn = lambda p, i, d, x, tp, ti, pm: E.csr_spmm(p, i, d, x, N, True, [tp, ti, pm])
+    args = [mx.array(np.asarray(a), mx.int32) for a in (ip, ix)]
+    args += [mx.array(DATA, mx.float32), mx.ones((M, 20))]
+    args += [mx.array(a, mx.int32) for a in (t_ip, t_ix, perm)]
+    out = np.array(mx.compile(fn)(*args))
+    assert out.shape == (N, 20) and np.isfinite(out).all()

@@ -1,6 +1,7 @@
 #include "message.h"
 #include "ops/common.h"
 
+#include <algorithm>
 #include <limits>
 #include <new>
 #include <sstream>
@@ -83,6 +84,14 @@ array prepare_index(const array& a, mx::Stream s) {
 array prepare_indptr(const array& indptr, mx::Stream s) {
   array p = prepare_index(indptr, s);
   return indptr.is_tracer() ? mx::cummax(p, 0, false, true, s) : p;
+}
+
+array prepare_entries(const array& idx, int64_t nnz, mx::Stream s) {
+  array p = prepare_index(idx, s);
+  if (!idx.is_tracer()) {
+    return p;
+  }
+  return mx::clip(p, array(0, p.dtype()), array(std::max<int64_t>(nnz - 1, 0), p.dtype()), s);
 }
 
 array take_entries(const array& x, const array& idx, std::optional<array> live, int axis,

@@ -30,6 +30,10 @@ array prepare_index(const array& a, mx::Stream s);
 // overlap: the CSR rule of ops.h. A checked indptr is non-decreasing and passes unchanged.
 array prepare_indptr(const array& indptr, mx::Stream s);
 
+// Entry indices (A^T's perm) made ready for a kernel: traced, clipped into [0, nnz), so a
+// GPU kernel reading values through them stays in bounds.
+array prepare_entries(const array& idx, int64_t nnz, mx::Stream s);
+
 // take(x, idx, axis) for the gradients of a structure that may be unchecked (traced): an
 // index outside [0, x.shape(axis)), or where `live` is false, gives 0 instead of a read out
 // of bounds. A checked structure's take, when nothing is traced, is plain take.

@@ -69,11 +69,11 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   std::vector<array> riding;
   if (!transposed.empty()) {
     check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
-    // read by a transposed product, carried by a plain one; transposed[0] is an indptr
-    for (size_t i = 0; i < transposed.size(); ++i) {
-      const auto& t = transposed[i];
-      (transpose ? inputs : riding).push_back(i == 0 ? prepare_indptr(t, s) : prepare_index(t, s));
-    }
+    // read by a transposed product, carried by a plain one
+    auto& to = transpose ? inputs : riding;
+    to.push_back(prepare_indptr(transposed[0], s));
+    to.push_back(prepare_index(transposed[1], s));
+    to.push_back(prepare_entries(transposed[2], indices.size(), s));
   } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
     // about 2.5x the gather for wide B, and the transpose (O(nnz)) is cheaper than that.

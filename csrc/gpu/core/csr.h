@@ -59,6 +59,13 @@ MS_FN int64_t row_of_entry(MS_GLOBAL const I* indptr, int64_t m, int64_t e) {
   return lo;
 }
 
+// Does row `row` hold stored entry e?
+template <typename I>
+MS_FN bool row_holds(MS_GLOBAL const I* indptr, int64_t row, int64_t nnz, int64_t e) {
+  const Range rr = row_range(indptr, row, nnz);
+  return rr.start <= e && e < rr.end;
+}
+
 // The row holding stored entry e, or -1 when no row does.
 template <typename I>
 MS_FN int64_t entry_row(MS_GLOBAL const I* indptr, int64_t m, int64_t nnz, int64_t e) {
@@ -66,8 +73,7 @@ MS_FN int64_t entry_row(MS_GLOBAL const I* indptr, int64_t m, int64_t nnz, int64
     return -1;
   }
   const int64_t r = row_of_entry(indptr, m, e);
-  const Range rr = row_range(indptr, r, nnz);
-  return rr.start <= e && e < rr.end ? r : -1;
+  return row_holds(indptr, r, nnz, e) ? r : -1;
 }
 
 // Position of column c in the sorted, duplicate-free columns[start, end), or -1.
