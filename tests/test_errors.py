@@ -268,3 +268,36 @@ def test_unsupported_python_protocols(A):
         len(A)
     with pytest.raises(TypeError):
         list(A)
+
+
+# ---- value dtypes: only float16, bfloat16, float32 and float64 ever reach a kernel
+
+_IP, _IX = mx.array([0, 1, 3]), mx.array([1, 0, 1])
+VALUE_OPS = {
+    "spmv": lambda v: ms._ext.csr_spmv(_IP, _IX, v, mx.ones((2,), v.dtype), 2),
+    "spmv_t": lambda v: ms._ext.csr_spmv(_IP, _IX, v, mx.ones((2,), v.dtype), 2, True),
+    "spmm": lambda v: ms._ext.csr_spmm(_IP, _IX, v, mx.ones((2, 3), v.dtype), 2),
+    "spmm_t": lambda v: ms._ext.csr_spmm(_IP, _IX, v, mx.ones((2, 20), v.dtype), 2, True),
+    "sddmm": lambda v: ms._ext.csr_sddmm(_IP, _IX, mx.ones((2, 3), v.dtype), mx.ones((2, 3), v.dtype)),
+    "softmax": lambda v: ms._ext.csr_softmax(_IP, _IX, v, 2),
+    "todense": lambda v: ms._ext.csr_todense(_IP, _IX, v, 2),
+    "sum_duplicates": lambda v: ms._ext.csr_sum_duplicates(v, mx.array([0, 1, 1]), 2),
+    "spgemm": lambda v: ms._ext.csr_spgemm(_IP, _IX, v, _IP, _IX, v, _IP, _IX, 2),
+}
+
+
+@pytest.mark.parametrize("op", VALUE_OPS)
+@pytest.mark.parametrize("dtype", [mx.complex64, mx.bool_], ids=["complex64", "bool"])
+def test_unsupported_values_refused_when_the_op_is_built(op, dtype):
+    """Refused by the op (the thread that builds the graph), never met by a kernel."""
+    with pytest.raises(ValueError, match=r"^\[csr_[a-z_]+\] values must be real numbers"):
+        VALUE_OPS[op](mx.ones((3,), dtype))
+
+
+@pytest.mark.parametrize("op", VALUE_OPS)
+@pytest.mark.parametrize("dtype", [mx.int8, mx.uint16, mx.int32, mx.uint64],
+                         ids=["int8", "uint16", "int32", "uint64"])
+def test_integer_values_compute_in_float32(op, dtype):
+    out = VALUE_OPS[op](mx.array([1, 2, 3], dtype))
+    mx.eval(out)
+    assert out.dtype == mx.float32
