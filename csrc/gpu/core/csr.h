@@ -3,8 +3,9 @@
 // They implement the CSR rule of ops.h, which every kernel follows on any structure (a
 // pattern is validated before use, so this matters only for a bad one traced under
 // mx.compile): row i holds the entries [indptr[i], indptr[i + 1]) with both bounds clamped
-// to [0, nnz], none when they decrease; entries outside every row, and entries whose column
-// is outside [0, n), are skipped. Nothing is ever read or written out of bounds.
+// to [0, nnz], none when they decrease (a traced indptr reaches the kernels as its running
+// maximum, so rows never overlap); entries outside every row, and entries whose column is
+// outside [0, n), are skipped. Nothing is ever read or written out of bounds.
 #pragma once
 
 #include "gpu/core/dialect.h"
