@@ -16,6 +16,12 @@ using namespace mlx_sparse;
 NB_MODULE(_ext, m) {
   nb::module_::import_("mlx.core");
   m.doc() = "C++ core of mlx_sparse: CSR primitives for MLX.";
+  num_threads(); // starts the CPU pool here, never inside a kernel on MLX's stream thread
+  if (auto problem = num_threads_env_problem(); !problem.empty()) {
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, problem.c_str(), 1) != 0) {
+      throw nb::python_error();
+    }
+  }
 
   nb::class_<RowLengths>(m, "RowLengths",
                          "Longest row of A and of A^T (-1: not known), for the GPU's choice of "
@@ -74,7 +80,10 @@ NB_MODULE(_ext, m) {
         nb::call_guard<nb::gil_scoped_release>(),
         "coo_tocsr's GPU path on any stream (for tests).");
   m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
-  m.def("set_num_threads", &set_num_threads, "n"_a, "Set the threads used by the CPU kernels.");
+  m.def("set_num_threads", &set_num_threads, "n"_a,
+        "Set the threads used by the CPU kernels: 1 <= n <= max(256, 8 x hardware threads);\n"
+        "other values raise ValueError. MLX_SPARSE_NUM_THREADS sets the starting size (an\n"
+        "invalid value is ignored with a RuntimeWarning at import).");
   m.def("kernel_isa", &kernel_isa, "Instruction set of the CPU kernels in use.");
   m.def("gpu_backend", []() -> std::optional<std::string> { return gpu_backend(); },
         "GPU backend this build has kernels for ('metal', 'cuda'), or None.");

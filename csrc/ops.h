@@ -2,8 +2,27 @@
 //   indptr[m + 1], indices[nnz]  (int32 or int64, the same type), data[..., nnz]
 // plus its column count n_cols, and returns lazy MLX arrays built from the primitives in
 // primitives.h. Leading dimensions of data and of dense operands are batch dimensions that
-// broadcast against each other. The ops check shapes and dtypes; the CSR rules on index
-// values are checked by the kernels as they read them (errors name the op).
+// broadcast against each other. The ops check shapes and dtypes (errors name the op:
+// std::invalid_argument for bad input; std::overflow_error for a result dimension past
+// 2^31 - 1, since MLX shapes are 32-bit); they never read index values.
+//
+// Validation and the CSR rule. A structure is validated once per pattern, on the host,
+// before its first op is built: by the Python layer (CSRArray._require_valid) and by the host
+// steps (csr_spgemm_symbolic, coo_tocsr on a CPU stream), which throw naming the op. No
+// kernel throws (the CPU's run on MLX's stream thread, where an exception can leave MLX
+// 0.32.4 waiting forever) or reads out of bounds. On a structure that was not validated,
+// which only a traced one under mx.compile can be, every op on every backend computes:
+//   - rows: indptr clamped to [0, nnz] and, being traced, replaced by its running maximum P
+//     (P[i] = max of indptr[0..i]): row i holds the entries e with P[i] <= e < P[i + 1], so a
+//     decreasing step empties a row, rows never overlap, and entries before P[0] or from P[m]
+//     on belong to no row;
+//   - columns: an entry whose column is outside [0, n_cols) is skipped;
+//   - a skipped entry adds to no sum or product; per-entry results are 0 there (sddmm,
+//     softmax, and spgemm's values at C's skipped entries), csr_rows gives -1, csr_transpose
+//     places it after A^T's last row (perm stays a permutation), and csr_sum_duplicates skips
+//     slots outside [0, n_out); gradients give skipped entries 0.
+// A decreasing indptr that is not traced (a C++ caller that skipped validation) still keeps
+// every kernel in bounds, but rows are then its clamped ranges, which may overlap.
 #pragma once
 
 #include <optional>
@@ -75,8 +94,8 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
 
 // ---- spgemm's symbolic phase as lazy structural steps (csr_spgemm_symbolic runs them on
 // GPU streams; they run on the CPU too). Each row's distinct columns are found with a hash
-// table (gpu/core/spgemm.h); structure only, no gradients. Out-of-range indices are skipped,
-// not reported: validate A and B first (the Python layer does before GPU work).
+// table (gpu/core/spgemm.h); structure only, no gradients. They follow the CSR rule above
+// (bad indices skipped, not reported): validate A and B first (the Python layer does).
 
 // Offsets (int64[m + 1]) of the rows' hash tables in the GPU workspace: rows whose table
 // fits in shared memory have none.
@@ -100,8 +119,10 @@ array csr_spgemm_fill(const array& a_indptr, const array& a_indices, const array
 // inputs and return evaluated arrays (on a GPU stream, csr_spgemm_symbolic's may be lazy).
 
 // The canonical pattern of C = A @ B: {indptr[m + 1], indices[nnz_c]}, sorted, unique.
-// On a CPU stream, computed on the host (validating A and B); on a GPU stream, by the lazy
-// steps above with two reads on the host (the workspace size, then nnz_c).
+// On a CPU stream, computed on the host (validating A and B, and checking that nnz_c fits
+// before collecting C's columns; std::bad_alloc, Python's MemoryError, naming the op when
+// memory runs out); on a GPU stream, by the lazy steps above with two reads on the host (the
+// workspace size, then nnz_c, checked as soon as it is read).
 std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
                                        const array& b_indptr, const array& b_indices,
                                        int64_t n_cols_b, StreamOrDevice s = {});
@@ -116,8 +137,12 @@ std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, in
                              bool sum_duplicates, StreamOrDevice s = {});
 
 // ---- CPU kernel settings.
+// The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.
+// set_num_threads throws std::invalid_argument unless 1 <= n <= max(256, 8 x hardware threads).
 int num_threads();
 void set_num_threads(int n);
+// Why MLX_SPARSE_NUM_THREADS is ignored (not an integer in that range), or "" when it is not.
+std::string num_threads_env_problem();
 const char* kernel_isa();
 // The GPU backend this build has kernels for ("metal", "cuda"), or nullopt.
 std::optional<std::string> gpu_backend();

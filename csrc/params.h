@@ -19,16 +19,10 @@ struct CsrView {
   IndexType itype;
 };
 
-// What a kernel reports: the first row whose indptr or column indices break the CSR rules
-// (such rows are skipped, never read out of bounds). row < 0 means the structure was valid.
-struct KernelStatus {
-  int64_t row = -1;
-  int64_t value = 0; // the offending column index, or the offending indptr entry
-  bool bad_indptr = false;
-  bool ok() const {
-    return row < 0;
-  }
-};
+// The kernels follow the CSR rule of ops.h (clamped row ranges, out-of-range columns skipped)
+// and never fail: they return nothing, allocate nothing and throw nothing on MLX's stream
+// thread. Scratch memory they need comes in `scratch`, sized by cpu/scratch.h and allocated
+// in eval_cpu; `parts` is the number of row blocks it was sized for.
 
 // spmv / spmm: out[b] = A_b @ B[b]  (or A_b^T @ B[b] when transpose).
 // data[batch? , nnz]; B[batch?, rows_b, k]; out[batch, rows_out, k] (k == 1 for spmv).
@@ -46,6 +40,8 @@ struct ProductParams {
   int64_t b_stride;
   ValueType vtype;
   bool transpose;
+  void* scratch = nullptr; // perm: data in A^T's order; transpose: private accumulators
+  int64_t parts = 1;       // transpose: private accumulators
 };
 
 // sddmm: out[b, e] = <G[b, row(e), :], B[b, col(e), :]> for every stored entry e.
@@ -70,15 +66,21 @@ struct TodenseParams {
   int64_t batch;
   int64_t data_stride;
   ValueType vtype;
+  void* scratch = nullptr; // 16-bit values: a float row per block, to sum duplicates
+  int64_t parts = 1;       // blocks of the batch's rows
 };
 
 // transpose (structure only): indptr_t[n + 1], indices_t[nnz] and perm[nnz] such that
 // entry q of A^T is entry perm[q] of A. Stable: rows of A^T list A's rows in order.
+// Entries outside every row or with a column outside [0, n) are not in A^T: they follow its
+// last row in perm, in order (perm stays a permutation), with indices_t 0.
 struct TransposeParams {
   CsrView a;
   void* indptr_t;
   void* indices_t;
   void* perm;
+  void* scratch = nullptr; // parts x (n + 1) int64 counters
+  int64_t parts = 1;
 };
 
 // softmax: out[b, e] = softmax of row(e)'s stored values at e. data[batch?, nnz], out[batch, nnz].
@@ -91,13 +93,14 @@ struct SoftmaxParams {
   ValueType vtype;
 };
 
-// rows: rows[e] = the row of stored entry e (the COO row array).
+// rows: rows[e] = the row of stored entry e (the COO row array), -1 for an entry in no row.
 struct RowsParams {
   CsrView a;
   void* rows;
 };
 
 // sum_duplicates (values): out[b, slot[e]] += data[b, e]; slot[n_in] of `itype`, out[batch, n_out].
+// A slot outside [0, n_out) is skipped.
 struct SumDuplicatesParams {
   const void* data;
   const void* slot;
@@ -107,11 +110,13 @@ struct SumDuplicatesParams {
   int64_t batch;
   ValueType vtype;
   IndexType itype;
+  void* scratch = nullptr; // 16-bit values: n_out float accumulators
 };
 
 // spgemm (numeric): c_data[q] = sum_j A[i, j] * B[j, c_col(q)] for each entry q of the given
 // output pattern C (row i). Products that fall outside C's pattern are dropped, so the same
-// kernel computes masked products (used by the gradients). C's rows must hold unique columns.
+// kernel computes masked products (used by the gradients). C's rows must hold unique columns
+// (sorted, for the positional accumulator); C's entries outside its rows are 0.
 struct SpgemmParams {
   CsrView a;
   const void* a_data;
@@ -120,6 +125,8 @@ struct SpgemmParams {
   CsrView c;
   void* c_data;
   ValueType vtype;
+  void* scratch = nullptr; // dense: parts x n (accumulator, mask); else 16-bit: nnz_c floats
+  int64_t parts = 1;       // dense: blocks of rows; 0: positional (C's columns searched)
 };
 
 } // namespace mlx_sparse

@@ -2,8 +2,9 @@
 // (grid-stride), batch in the grid's y:
 //   todense_scatter: acc[b, row(e) * n + col(e)] += data[b, e]   (float32 accumulator)
 //   sum_duplicates_scatter: acc[b, slot[e]] += data[b, e]         (float32 accumulator)
-//   rows_search: rows[e] = row(e), by binary search in indptr
-// Atomic float adds (device atomic_float) make duplicates sum.
+//   rows_search: rows[e] = row(e), by binary search in indptr (-1: no row holds e)
+// Atomic float adds (device atomic_float) make duplicates sum. Entries the CSR rule skips
+// (no row, column or slot out of range) add nothing.
 #include "common.h"
 
 template <typename T, typename I>
@@ -15,8 +16,8 @@ template <typename T, typename I>
   const int64_t b = gid.y;
   for (int64_t e = gid.x; e < a.nnz; e += grid.x) {
     const int64_t c = static_cast<int64_t>(cols[e]);
-    if (in_range(c, a.n)) {
-      const int64_t row = row_of_entry(indptr, a.m, e);
+    const int64_t row = entry_row(indptr, a.m, a.nnz, e);
+    if (row >= 0 && in_range(c, a.n)) {
       atomic_fetch_add_explicit(acc + b * a.count + row * a.n + c,
                                 to_float(data[b * a.data_stride + e]), memory_order_relaxed);
     }
@@ -44,7 +45,7 @@ template <typename I>
     constant EntryArgs& a [[buffer(2)]], uint3 gid [[thread_position_in_grid]],
     uint3 grid [[threads_per_grid]]) {
   for (int64_t e = gid.x; e < a.nnz; e += grid.x) {
-    rows[e] = static_cast<I>(row_of_entry(indptr, a.m, e));
+    rows[e] = static_cast<I>(entry_row(indptr, a.m, a.nnz, e));
   }
 }
 

@@ -1,6 +1,7 @@
 // sddmm on Metal, as csrc/cuda/kernels/sddmm.cu: a group of `lanes` (1..32) consecutive
 // threads per stored entry, its row found by binary search in indptr, <G[row], B[col]>
 // reduced with SIMD shuffles. dispatch_threadgroups: full SIMD groups take every shuffle.
+// An entry the CSR rule skips gets 0.
 #include "common.h"
 
 template <typename T, typename I>
@@ -14,9 +15,9 @@ template <typename T, typename I>
   const int64_t b = gid.y;
   float acc = 0.0f;
   if (e < a.nnz) {
-    const int64_t row = row_of_entry(indptr, a.m, e);
+    const int64_t row = entry_row(indptr, a.m, a.nnz, e);
     const int64_t c = static_cast<int64_t>(cols[e]);
-    if (in_range(c, a.n)) {
+    if (row >= 0 && in_range(c, a.n)) {
       acc = dot_partial<4>(G + b * a.g_stride + row * a.k, B + b * a.b_stride + c * a.k, a.k,
                            lane, lanes);
     }

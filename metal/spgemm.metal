@@ -27,7 +27,7 @@ template <bool ByRow, typename T, typename I>
     uint3 gid [[thread_position_in_grid]], uint lane [[thread_index_in_simdgroup]]) {
   const int64_t w = int64_t(gid.x) / kSimd;
   Range e{w * kSpgemmEntries, w * kSpgemmEntries + kSpgemmEntries};
-  if (ByRow ? w >= a.m : e.start >= a.a_nnz) { // the whole SIMD group leaves together
+  if (ByRow ? w >= a.m : e.start >= a.a_nnz || a.m <= 0) { // the whole SIMD group leaves together
     return;
   }
   if (ByRow) {

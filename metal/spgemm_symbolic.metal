@@ -269,7 +269,7 @@ template <typename I>
     constant SpgemmArgs& a [[buffer(6)]], uint3 gid [[thread_position_in_grid]],
     uint lane [[thread_index_in_simdgroup]]) {
   const int64_t e0 = int64_t(gid.x) / kSimd * kSimd;
-  if (e0 >= a.a_nnz) { // the whole SIMD group leaves together
+  if (e0 >= a.a_nnz || a.m <= 0) { // the whole SIMD group leaves together
     return;
   }
   const int64_t p = e0 + int64_t(lane);
@@ -278,7 +278,8 @@ template <typename I>
     ++row;
   }
   const WorkspaceRow w = workspace_row(offsets, workspace, row, a);
-  const bool mine = p < a.a_nnz && long_row(a_indptr, row, w.words, a);
+  const bool mine =
+      p < a.a_nnz && row_holds(a_indptr, row, a.a_nnz, p) && long_row(a_indptr, row, w.words, a);
   const Range br = mine ? spgemm_b_row(a_cols, b_indptr, p, a.a_nnz, a) : Range{0, 0};
   const bool wide = br.end - br.start >= kSimd;
   if (!wide) {

@@ -33,7 +33,7 @@ template <typename T, typename I>
   threadgroup float prod[kSpmvBlock * kSpmvPerThread];
   constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
   const int64_t e0 = int64_t(group.x) * kChunk;
-  if (e0 >= a.nnz) { // the whole group leaves: no barrier is skipped by part of it
+  if (e0 >= a.nnz || a.m <= 0) { // the whole group leaves: no barrier is skipped by part of it
     return;
   }
   const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
@@ -42,10 +42,12 @@ template <typename T, typename I>
   device const T* vb = vals + b * a.data_stride;
   device const T* xb = x + b * a.b_stride;
   device atomic_float* yb = y + b * a.out_stride;
+  const Range span = entry_span(indptr, a.m, a.nnz); // entries outside belong to no row
   for (int i = 0; i < kSpmvPerThread; ++i) {
     I c;
     float v;
-    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + tid, e1, a.n, c, v);
+    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + tid, span.start,
+               e1 < span.end ? e1 : span.end, a.n, c, v);
     prod[i * kSpmvBlock + tid] = a.n > 0 ? v * to_float(xb[static_cast<int64_t>(c)]) : 0.0f;
   }
   threadgroup_barrier(mem_flags::mem_threadgroup);
@@ -54,7 +56,8 @@ template <typename T, typename I>
   const int64_t r0 = static_cast<int64_t>(chunk_row[group.x]);
   const int64_t r1 = e1 < a.nnz ? static_cast<int64_t>(chunk_row[group.x + 1]) : a.m - 1;
   for (int64_t r = r0 + tid; r <= r1; r += kSpmvBlock) {
-    const int64_t rs = static_cast<int64_t>(indptr[r]), re = static_cast<int64_t>(indptr[r + 1]);
+    const Range rr = row_range(indptr, r, a.nnz);
+    const int64_t rs = rr.start, re = rr.end;
     const int64_t s = rs > e0 ? rs : e0, e = re < e1 ? re : e1;
     float sum = 0.0f;
     for (int64_t q = s; q < e; ++q) {
@@ -126,7 +129,7 @@ template <int W, typename T, typename I>
   constexpr int64_t kChunk = 4 * kSimd;
   const int64_t chunk = int64_t(group.x) * (group_size.x / kSimd) + simd;
   const int64_t e0 = chunk * kChunk;
-  if (e0 >= a.nnz) {
+  if (e0 >= a.nnz || a.m <= 0) {
     return;
   }
   const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
@@ -137,20 +140,22 @@ template <int W, typename T, typename I>
   device const T* vb = vals + b * a.data_stride;
   device const T* Bb = B + b * a.b_stride;
   device atomic_float* ob = out + b * a.out_stride;
+  const Range span = entry_span(indptr, a.m, a.nnz); // entries outside add nothing
   int64_t row = static_cast<int64_t>(chunk_row[chunk]);
-  int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
+  Range rr = row_range(indptr, row, a.nnz);
+  int64_t rs = rr.start, re = rr.end;
   float acc[W] = {};
   for (int64_t base = e0; base < e1; base += kSimd) {
     I c;
     float v;
-    load_entry(cols, vb, perm, base + lane, e1, a.n, c, v);
+    load_entry(cols, vb, perm, base + lane, span.start, e1 < span.end ? e1 : span.end, a.n, c, v);
     const int count = e1 - base < kSimd ? int(e1 - base) : kSimd;
     for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
         flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
-        ++row;
-        rs = re;
-        re = static_cast<int64_t>(indptr[row + 1]);
+        rr = row_range(indptr, ++row, a.nnz);
+        rs = rr.start;
+        re = rr.end;
       }
       // the entries of this row among the 32, with no row check in the loop
       const int stop = re - base > j && re - base < count ? int(re - base) : count;
@@ -214,7 +219,7 @@ template <int W, typename T, typename I>
   for (int64_t base = r.start; base < r.end; base += kSimd) {
     I c;
     float v;
-    load_entry(cols, vb, perm, base + lane, r.end, a.n, c, v);
+    load_entry(cols, vb, perm, base + lane, r.start, r.end, a.n, c, v);
     const int count = r.end - base < kSimd ? int(r.end - base) : kSimd;
     axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
   }
@@ -278,19 +283,18 @@ template <typename T, typename I>
   instantiate_kernel("spmm_scatter_" #tn "_" #in_, spmm_scatter, T, I)
 MS_FOR_TYPES(MS_PRODUCTS)
 
-// chunk_rows: table[c] = the row holding entry c * chunk, so a chunk's SIMD group or
-// threadgroup starts without a search; a thread per row writes the chunks that start in it.
+// chunk_rows: table[c] = the row holding entry c * chunk (row 0 before the first row, the
+// last row after it), so a chunk's SIMD group or threadgroup starts without a search; a
+// thread per chunk.
 template <typename I>
 [[kernel]] void chunk_rows(
     device const I* indptr [[buffer(0)]], device I* table [[buffer(1)]],
     constant int64_t& m [[buffer(2)]], constant int64_t& nnz [[buffer(3)]],
     constant int64_t& chunk [[buffer(4)]], uint3 gid [[thread_position_in_grid]],
     uint3 grid [[threads_per_grid]]) {
-  for (int64_t r = gid.x; r < m; r += grid.x) {
-    const Range rr = row_range(indptr, r, nnz);
-    for (int64_t c = (rr.start + chunk - 1) / chunk; c * chunk < rr.end; ++c) {
-      table[c] = static_cast<I>(r);
-    }
+  const int64_t chunks = (nnz + chunk - 1) / chunk;
+  for (int64_t c = gid.x; c < chunks; c += grid.x) {
+    table[c] = static_cast<I>(m > 0 ? row_of_entry(indptr, m, c * chunk) : 0);
   }
 }
 

@@ -8,7 +8,10 @@
 //   transpose_sort: a SIMD group per row of A^T sorts its perm segment (bitonic network
 //     with every comparator pointing up), so rows list A's entries in order, as on the CPU.
 //   transpose_rows: indices_t[q] = row of entry perm[q].
+// Entries the CSR rule skips are not in A^T (gpu/core/transpose.h): cursor n places them
+// after its last row, transpose_sort sorts them there, and their indices_t are 0.
 #include "common.h"
+#include "gpu/core/transpose.h"
 #include "sort.h"
 
 // One scan block: 1024 threads (the host checks the pipeline allows it), 32 SIMD groups.
@@ -16,12 +19,13 @@ constant constexpr int kScanBlock = 1024;
 
 template <typename I>
 [[kernel]] void transpose_count(
-    device const I* cols [[buffer(0)]], device atomic_uint* counts [[buffer(1)]],
-    constant EntryArgs& a [[buffer(2)]], uint3 gid [[thread_position_in_grid]],
-    uint3 grid [[threads_per_grid]]) {
+    device const I* indptr [[buffer(0)]], device const I* cols [[buffer(1)]],
+    device atomic_uint* counts [[buffer(2)]], constant EntryArgs& a [[buffer(3)]],
+    uint3 gid [[thread_position_in_grid]], uint3 grid [[threads_per_grid]]) {
+  const Range span = entry_span(indptr, a.m, a.nnz);
   for (int64_t e = gid.x; e < a.nnz; e += grid.x) {
     const int64_t c = static_cast<int64_t>(cols[e]);
-    if (in_range(c, a.n)) {
+    if (transposed_entry(cols, span, e, a)) {
       atomic_fetch_add_explicit(counts + c + 1, 1u, memory_order_relaxed);
     }
   }
@@ -103,16 +107,15 @@ template <typename I>
 
 template <typename I>
 [[kernel]] void transpose_fill(
-    device const I* cols [[buffer(0)]], device const I* indptr_t [[buffer(1)]],
-    device atomic_uint* cursor [[buffer(2)]], device I* perm [[buffer(3)]],
-    constant EntryArgs& a [[buffer(4)]], uint3 gid [[thread_position_in_grid]],
-    uint3 grid [[threads_per_grid]]) {
+    device const I* indptr [[buffer(0)]], device const I* cols [[buffer(1)]],
+    device const I* indptr_t [[buffer(2)]], device atomic_uint* cursor [[buffer(3)]],
+    device I* perm [[buffer(4)]], constant EntryArgs& a [[buffer(5)]],
+    uint3 gid [[thread_position_in_grid]], uint3 grid [[threads_per_grid]]) {
+  const Range span = entry_span(indptr, a.m, a.nnz);
   for (int64_t e = gid.x; e < a.nnz; e += grid.x) {
-    const int64_t c = static_cast<int64_t>(cols[e]);
-    if (in_range(c, a.n)) {
-      const uint at = atomic_fetch_add_explicit(cursor + c, 1u, memory_order_relaxed);
-      perm[static_cast<int64_t>(indptr_t[c]) + int64_t(at)] = static_cast<I>(e);
-    }
+    const int64_t c = transposed_entry(cols, span, e, a) ? static_cast<int64_t>(cols[e]) : a.n;
+    const uint at = atomic_fetch_add_explicit(cursor + c, 1u, memory_order_relaxed);
+    perm[static_cast<int64_t>(indptr_t[c]) + int64_t(at)] = static_cast<I>(e);
   }
 }
 
@@ -122,19 +125,22 @@ template <typename I>
     constant EntryArgs& a [[buffer(2)]], uint3 gid [[thread_position_in_grid]],
     uint lane [[thread_index_in_simdgroup]]) {
   const int64_t row = int64_t(gid.x) / kSimd; // one row per SIMD group: uniform control flow
-  if (row < a.n) {
-    const Range r = row_range(indptr_t, row, a.nnz);
+  if (row <= a.n) {
+    const Range r = perm_segment(indptr_t, row, a);
     sort_segment(perm + r.start, r.end - r.start, int(lane));
   }
 }
 
 template <typename I>
 [[kernel]] void transpose_rows(
-    device const I* indptr [[buffer(0)]], device const I* perm [[buffer(1)]],
-    device I* indices_t [[buffer(2)]], constant EntryArgs& a [[buffer(3)]],
-    uint3 gid [[thread_position_in_grid]], uint3 grid [[threads_per_grid]]) {
+    device const I* indptr [[buffer(0)]], device const I* indptr_t [[buffer(1)]],
+    device const I* perm [[buffer(2)]], device I* indices_t [[buffer(3)]],
+    constant EntryArgs& a [[buffer(4)]], uint3 gid [[thread_position_in_grid]],
+    uint3 grid [[threads_per_grid]]) {
   for (int64_t q = gid.x; q < a.nnz; q += grid.x) {
-    indices_t[q] = static_cast<I>(row_of_entry(indptr, a.m, static_cast<int64_t>(perm[q])));
+    const int64_t e = static_cast<int64_t>(perm[q]);
+    const bool in_t = q < static_cast<int64_t>(indptr_t[a.n]) && a.m > 0;
+    indices_t[q] = static_cast<I>(in_t ? row_of_entry(indptr, a.m, e) : 0);
   }
 }
 

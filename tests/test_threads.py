@@ -73,3 +73,65 @@ def test_grad_parallel(threads):
     rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
     _close(gb, S.T @ W)
     _close(gv, (W[rows] * B[S.indices]).sum(1))
+
+
+# ---- the pool's size: checked, never silently changed
+
+def _max_threads():
+    import os
+    return max(256, 8 * (os.cpu_count() or 1))
+
+
+@pytest.mark.parametrize("n", [0, -1, -(2**31)])
+def test_set_num_threads_rejects_below_one(n):
+    before = ms.num_threads()
+    with pytest.raises(ValueError, match=r"\[set_num_threads\] n must be from 1 to"):
+        ms.set_num_threads(n)
+    assert ms.num_threads() == before
+
+
+def test_set_num_threads_rejects_above_cap():
+    before = ms.num_threads()
+    with pytest.raises(ValueError, match=r"\[set_num_threads\].*but is 100000"):
+        ms.set_num_threads(100_000)
+    with pytest.raises(ValueError, match=r"\[set_num_threads\]"):
+        ms.set_num_threads(_max_threads() + 1)
+    assert ms.num_threads() == before
+
+
+def test_set_num_threads_at_cap():
+    before = ms.num_threads()
+    try:
+        ms.set_num_threads(_max_threads())
+        assert ms.num_threads() == _max_threads()
+        S = _matrix(300, 200, 0.2, seed=1)
+        x = np.arange(200, dtype=np.float32)
+        _close(ms.csr_array(S) @ mx.array(x), S @ x)
+    finally:
+        ms.set_num_threads(before)
+
+
+def _threads_in_subprocess(value):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, MLX_SPARSE_NUM_THREADS=value)
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    import mlx_sparse as ms\n"
+            "print(ms.num_threads()); print('|'.join(str(x.message) for x in w))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.splitlines()
+    return int(out[0]), out[1] if len(out) > 1 else ""
+
+
+def test_env_threads_valid():
+    assert _threads_in_subprocess("3") == (3, "")
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "4x", "", "100000"])
+def test_env_threads_invalid_is_ignored_with_a_warning(value):
+    import os
+    n, warning = _threads_in_subprocess(value)
+    assert n == (os.cpu_count() or 1)
+    assert "MLX_SPARSE_NUM_THREADS" in warning and "is ignored" in warning

@@ -28,13 +28,13 @@ bool use_avx2() {
 
 #if defined(MLX_SPARSE_HAVE_AVX2)
 #define MLX_SPARSE_DISPATCH(name, P)                       \
-  KernelStatus name(const P& p) {                          \
-    return use_avx2() ? avx2::name(p) : base::name(p);     \
+  void name(const P& p) noexcept {                         \
+    use_avx2() ? avx2::name(p) : base::name(p);            \
   }
 #else
 #define MLX_SPARSE_DISPATCH(name, P) \
-  KernelStatus name(const P& p) {    \
-    return base::name(p);            \
+  void name(const P& p) noexcept {  \
+    base::name(p);                   \
   }
 #endif
 MLX_SPARSE_CPU_KERNELS(MLX_SPARSE_DISPATCH)

@@ -1,5 +1,6 @@
 // CPU kernel entry points. Each is compiled once per instruction set (kernels/*.cpp with
-// MLX_SPARSE_ISA = base | avx2); the unqualified functions pick one at run time.
+// MLX_SPARSE_ISA = base | avx2); the unqualified functions pick one at run time. They run on
+// MLX's stream thread, so they never throw (params.h says how they stay total).
 #pragma once
 
 #include "params.h"
@@ -17,7 +18,7 @@
 
 namespace mlx_sparse::cpu {
 
-#define MLX_SPARSE_DECLARE(name, P) KernelStatus name(const P& p);
+#define MLX_SPARSE_DECLARE(name, P) void name(const P& p) noexcept;
 namespace base {
 MLX_SPARSE_CPU_KERNELS(MLX_SPARSE_DECLARE)
 }

@@ -20,7 +20,7 @@ void CsrSddmm::eval_cpu(const std::vector<array>& in, array& out) {
   if (p.batch == 0) {
     return;
   }
-  cpu::launch(stream(), "csr_sddmm", &cpu::sddmm, p, p.a.n);
+  cpu::launch(stream(), &cpu::sddmm, p);
 }
 
 } // namespace mlx_sparse

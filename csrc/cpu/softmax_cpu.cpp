@@ -16,7 +16,7 @@ void CsrSoftmax::eval_cpu(const std::vector<array>& in, array& out) {
   if (p.batch == 0) {
     return;
   }
-  cpu::launch(stream(), "csr_softmax", &cpu::softmax, p, n_cols_);
+  cpu::launch(stream(), &cpu::softmax, p);
 }
 
 } // namespace mlx_sparse

@@ -15,7 +15,7 @@ void CsrSpgemm::eval_cpu(const std::vector<array>& in, array& out) {
   p.c = cpu::csr_view(in[6], in[7], n_cols_b_);
   p.c_data = out.data<void>();
   p.vtype = cpu::value_type(out.dtype());
-  cpu::launch(stream(), "csr_spgemm", &cpu::spgemm, p, n_cols_b_);
+  cpu::launch(stream(), &cpu::spgemm, p);
 }
 
 } // namespace mlx_sparse

@@ -7,7 +7,7 @@
 namespace mlx_sparse {
 
 namespace {
-void eval_product(mlx::core::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
+void eval_product(mlx::core::Stream s, bool vector, int64_t n_cols, bool transpose,
                   const std::vector<array>& in, array& out) {
   cpu::allocate(out);
   const auto &indptr = in[0], &indices = in[1], &data = in[2], &b = in[3];
@@ -34,16 +34,16 @@ void eval_product(mlx::core::Stream s, const char* op, bool vector, int64_t n_co
     p.perm = in[6].data<void>();
     p.transpose = false;
   }
-  cpu::launch(s, op, vector ? &cpu::spmv : &cpu::spmm, p, p.perm ? p.a.n : n_cols);
+  cpu::launch(s, vector ? &cpu::spmv : &cpu::spmm, p);
 }
 } // namespace
 
 void CsrSpmv::eval_cpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), true, n_cols_, transpose_, inputs, out);
 }
 
 void CsrSpmm::eval_cpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, inputs, out);
+  eval_product(stream(), false, n_cols_, transpose_, inputs, out);
 }
 
 } // namespace mlx_sparse

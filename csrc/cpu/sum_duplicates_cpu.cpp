@@ -18,7 +18,7 @@ void CsrSumDuplicates::eval_cpu(const std::vector<array>& in, array& out) {
   if (p.batch == 0) {
     return;
   }
-  cpu::launch(stream(), "csr_sum_duplicates", &cpu::sum_duplicates, p, n_out_);
+  cpu::launch(stream(), &cpu::sum_duplicates, p);
 }
 
 } // namespace mlx_sparse

@@ -2,6 +2,8 @@
 // COO -> CSR canonicalisation). They evaluate their inputs, run on the kernel thread pool and
 // return evaluated arrays; the values then flow through lazy primitives.
 #include <algorithm>
+#include <limits>
+#include <new>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -10,6 +12,7 @@
 #include "message.h"
 #include "cpu/spgemm_pattern.h"
 #include "cpu/thread_pool.h"
+#include "gpu/core/spgemm.h"
 #include "mlx/allocator.h"
 #include "mlx/ops.h"
 #include "mlx/transforms.h"
@@ -30,11 +33,6 @@ array new_index_array(int64_t n, std::vector<I>&& host = {}) {
     std::copy(host.begin(), host.end(), a.data<I>());
   }
   return a;
-}
-
-template <typename I>
-void check_fits(const char* op, int64_t count, const char* what) {
-  detail::check_index_fits(op, count, what, sizeof(I) == 8 ? mx::int64 : mx::int32);
 }
 
 // Throws unless indptr/indices form a valid CSR structure with columns in [0, n).
@@ -86,27 +84,55 @@ std::vector<array> spgemm_symbolic_impl(const array& a_indptr, const array& a_in
       ap, ac, bp, bc,
       {m, static_cast<int64_t>(a_indices.size()), l, static_cast<int64_t>(b_indices.size()), 0, n}};
 
+  // C's size is checked before its columns are collected: against a bound (the product
+  // terms, each row capped at n), and when that is too large, against an exact count.
+  std::vector<int64_t> counts(m + 1, 0);
+  int64_t bound = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    counts[i + 1] = std::min(n, gpu::spgemm_bound_partial(ap, ac, bp, i, 0, 1, pattern.args));
+    bound += counts[i + 1];
+  }
+  const int64_t parts = cpu::spgemm_row_blocks(m, bound, n);
+  const bool marked = n * int64_t(sizeof(int64_t)) <= cpu::kMarkerBytes;
+  if (bound > std::numeric_limits<int>::max()) {
+    std::vector<int64_t> sizes(parts, 0);
+    cpu::parallel_for(parts, [&](int64_t t) {
+      std::vector<int64_t> mark(marked ? n : 0, -1);
+      std::vector<I> cols;
+      for (int64_t i = m * t / parts; i < m * (t + 1) / parts; ++i) {
+        if (marked) {
+          pattern.each_column(i, mark.data(), [&](I) { ++sizes[t]; });
+        } else {
+          cols.clear();
+          pattern.row_unmarked(i, cols);
+          sizes[t] += static_cast<int64_t>(cols.size());
+        }
+      }
+    });
+    detail::dim(op, std::accumulate(sizes.begin(), sizes.end(), int64_t(0)), "stored entries");
+  }
+
   // One pass: each block collects its rows' sorted, unique columns; then they are copied
   // into place once the row counts are known.
-  std::vector<int64_t> counts(m + 1, 0);
-  const int64_t parts = a_indices.size() * 8 < (1 << 14)
-      ? 1 : std::min<int64_t>(std::max<int64_t>(m, 1), cpu::num_threads() * 4);
   std::vector<std::vector<I>> block_cols(parts);
   cpu::parallel_for(parts, [&](int64_t t) {
     const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
-    std::vector<int64_t> mark(n, -1);
+    std::vector<int64_t> mark(marked ? n : 0, -1);
     auto& out = block_cols[t];
     for (int64_t i = r0; i < r1; ++i) {
       const size_t begin = out.size();
-      pattern.row(i, mark, out);
+      if (marked) {
+        pattern.row(i, mark.data(), out);
+      } else {
+        pattern.row_unmarked(i, out);
+      }
       counts[i + 1] = static_cast<int64_t>(out.size() - begin);
     }
   });
   std::partial_sum(counts.begin(), counts.end(), counts.begin());
   const int64_t nnz = counts[m];
-  check_fits<I>(op, nnz, "stored entries");
   array indptr = new_index_array<I>(m + 1);
-  array indices = new_index_array<I>(nnz);
+  array indices = new_index_array<I>(detail::dim(op, nnz, "stored entries"));
   I* cp = indptr.data<I>();
   for (int64_t i = 0; i <= m; ++i) {
     cp[i] = static_cast<I>(counts[i]);
@@ -150,7 +176,7 @@ std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t 
       detail::throw_coo_out_of_range(e, r[e], c[e], m, n);
     }
   }
-  check_fits<I>(op, nnz, "entries");
+  detail::dim(op, nnz, "entries");
   // counting sort by row (stable), then sort each row by column (stable)
   std::vector<int64_t> start(m + 1, 0);
   for (int64_t e = 0; e < nnz; ++e) {
@@ -207,6 +233,14 @@ std::vector<array> coo_tocsr_impl(const array& rows, const array& cols, int64_t 
 
 } // namespace
 
+int64_t cpu::spgemm_row_blocks(int64_t m, int64_t work, int64_t n_cols_b) {
+  const int64_t parts =
+      work < (1 << 14) ? 1 : std::min<int64_t>(std::max<int64_t>(m, 1), cpu::num_threads() * 4);
+  const int64_t marker = std::max<int64_t>(1, n_cols_b) * int64_t(sizeof(int64_t));
+  return marker > kMarkerBytes ? parts
+                               : std::max<int64_t>(1, std::min(parts, kMarkerBytes / marker));
+}
+
 std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
                                        const array& b_indptr, const array& b_indices,
                                        int64_t n_cols_b, StreamOrDevice sd) {
@@ -218,10 +252,14 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
   std::vector<array> in = {mx::contiguous(a_indptr), mx::contiguous(a_indices),
                            mx::contiguous(b_indptr), mx::contiguous(b_indices)};
   mx::eval(in);
-  if (a_indptr.dtype() == mx::int64) {
-    return spgemm_symbolic_impl<int64_t>(in[0], in[1], in[2], in[3], n_cols_b);
+  try {
+    if (a_indptr.dtype() == mx::int64) {
+      return spgemm_symbolic_impl<int64_t>(in[0], in[1], in[2], in[3], n_cols_b);
+    }
+    return spgemm_symbolic_impl<int32_t>(in[0], in[1], in[2], in[3], n_cols_b);
+  } catch (const std::bad_alloc&) {
+    detail::throw_out_of_memory("csr_spgemm", "finding C's pattern on the host");
   }
-  return spgemm_symbolic_impl<int32_t>(in[0], in[1], in[2], in[3], n_cols_b);
 }
 
 namespace detail {
@@ -230,10 +268,14 @@ std::vector<array> coo_tocsr_host(const array& rows, const array& cols, int64_t 
                                   bool sum_duplicates, mx::Stream s) {
   std::vector<array> in = {mx::contiguous(rows, false, s), mx::contiguous(cols, false, s)};
   mx::eval(in);
-  if (rows.dtype() == mx::int64) {
-    return coo_tocsr_impl<int64_t>(in[0], in[1], m, n, sum_duplicates);
+  try {
+    if (rows.dtype() == mx::int64) {
+      return coo_tocsr_impl<int64_t>(in[0], in[1], m, n, sum_duplicates);
+    }
+    return coo_tocsr_impl<int32_t>(in[0], in[1], m, n, sum_duplicates);
+  } catch (const std::bad_alloc&) {
+    throw_out_of_memory("coo_tocsr", "sorting the entries on the host");
   }
-  return coo_tocsr_impl<int32_t>(in[0], in[1], m, n, sum_duplicates);
 }
 
 } // namespace detail

@@ -5,22 +5,41 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "message.h"
 
 namespace mlx_sparse::cpu {
 
 namespace {
 
-int default_threads() {
-  if (const char* env = std::getenv("MLX_SPARSE_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) {
-      return n;
-    }
+int hardware_threads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// MLX_SPARSE_NUM_THREADS as a pool size, or 0 (unset or invalid: `problem` says why).
+int env_threads(std::string* problem) {
+  const char* env = std::getenv("MLX_SPARSE_NUM_THREADS");
+  if (!env) {
+    return 0;
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (end != env && *end == '\0' && n >= 1 && n <= max_threads()) {
+    return static_cast<int>(n);
+  }
+  if (problem) {
+    Message msg;
+    msg << "[mlx_sparse] MLX_SPARSE_NUM_THREADS=\"" << env << "\" is ignored: it must be an "
+        << "integer from 1 to " << max_threads() << "; using " << hardware_threads()
+        << " threads.";
+    *problem = msg.str();
+  }
+  return 0;
 }
 
 class Pool {
@@ -42,7 +61,7 @@ class Pool {
     start(n);
   }
 
-  void run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
+  void run(int64_t n_tasks, TaskRef fn) {
     std::unique_lock<std::mutex> run(run_mutex_, std::try_to_lock);
     if (!run.owns_lock() || workers_.empty() || n_tasks <= 1) {
       for (int64_t t = 0; t < n_tasks; ++t) {
@@ -56,13 +75,21 @@ class Pool {
       n_tasks_ = n_tasks;
       next_.store(0, std::memory_order_relaxed);
       pending_ = static_cast<int>(workers_.size());
+      error_ = nullptr;
       ++generation_;
     }
     wake_.notify_all();
     work();
-    std::unique_lock<std::mutex> lk(m_);
-    done_.wait(lk, [&] { return pending_ == 0; });
-    fn_ = nullptr;
+    std::exception_ptr error;
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      done_.wait(lk, [&] { return pending_ == 0; });
+      fn_ = nullptr;
+      std::swap(error, error_);
+    }
+    if (error) {
+      std::rethrow_exception(error);
+    }
   }
 
  private:
@@ -90,9 +117,19 @@ class Pool {
     workers_.clear();
   }
 
-  void work() {
+  // Runs tasks until none are left. An exception is kept (the first one) for run() to
+  // rethrow on its caller, and ends the job: an exception leaving a worker would terminate.
+  void work() noexcept {
     for (int64_t t = next_.fetch_add(1); t < n_tasks_; t = next_.fetch_add(1)) {
-      (*fn_)(t);
+      try {
+        (*fn_)(t);
+      } catch (...) {
+        next_.store(n_tasks_);
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) {
+          error_ = std::current_exception();
+        }
+      }
     }
   }
 
@@ -127,10 +164,11 @@ class Pool {
   std::mutex m_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(int64_t)>* fn_ = nullptr;
+  const TaskRef* fn_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_{0};
   int pending_ = 0;
+  std::exception_ptr error_; // guarded by m_
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
   std::atomic<bool> stop_flag_{false};
@@ -138,21 +176,41 @@ class Pool {
 };
 
 Pool& pool() {
-  static Pool p(default_threads());
+  static Pool p([] {
+    const int n = env_threads(nullptr);
+    return n > 0 ? n : hardware_threads();
+  }());
   return p;
 }
 
 } // namespace
+
+int max_threads() {
+  return std::max(256, 8 * hardware_threads());
+}
+
+std::string threads_env_problem() {
+  std::string problem;
+  env_threads(&problem);
+  return problem;
+}
 
 int num_threads() {
   return pool().size();
 }
 
 void set_num_threads(int n) {
-  pool().resize(std::max(1, n));
+  if (n < 1 || n > max_threads()) {
+    Message msg;
+    msg << "[set_num_threads] n must be from 1 to " << max_threads()
+        << " (max(256, 8 x the " << hardware_threads() << " hardware threads)) but is " << n
+        << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  pool().resize(n);
 }
 
-void parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
+void run_tasks(int64_t n_tasks, TaskRef fn) {
   pool().run(n_tasks, fn);
 }
 

@@ -17,7 +17,7 @@ void CsrTodense::eval_cpu(const std::vector<array>& in, array& out) {
   if (p.batch == 0) {
     return;
   }
-  cpu::launch(stream(), "csr_todense", &cpu::todense, p, n_cols_);
+  cpu::launch(stream(), &cpu::todense, p);
 }
 
 void CsrRows::eval_cpu(const std::vector<array>& in, array& out) {
@@ -25,7 +25,7 @@ void CsrRows::eval_cpu(const std::vector<array>& in, array& out) {
   RowsParams p;
   p.a = cpu::csr_view(in[0], in[1], 0);
   p.rows = out.data<void>();
-  cpu::launch(stream(), "csr_rows", &cpu::rows, p, 0);
+  cpu::launch(stream(), &cpu::rows, p);
 }
 
 } // namespace mlx_sparse

@@ -13,7 +13,7 @@ void CsrTranspose::eval_cpu(const std::vector<array>& in, std::vector<array>& ou
   p.indptr_t = outs[0].data<void>();
   p.indices_t = outs[1].data<void>();
   p.perm = outs[2].data<void>();
-  cpu::launch(stream(), "csr_transpose", &cpu::transpose, p, n_cols_);
+  cpu::launch(stream(), &cpu::transpose, p);
 }
 
 } // namespace mlx_sparse

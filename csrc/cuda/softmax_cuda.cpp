@@ -1,4 +1,6 @@
 // eval_gpu of softmax on CUDA (kernels in kernels/softmax.cu).
+#include <algorithm>
+
 #include "cuda/eval_common.h"
 #include "primitives.h"
 
@@ -15,9 +17,11 @@ void CsrSoftmax::eval_gpu(const std::vector<array>& in, array& out) {
     return;
   }
   EntryArgs a{m, n_cols_, nnz, nnz, nnz, batch};
+  // a warp per row, one at least: the first and last also zero the entries outside the rows
   l.kernel(kernel_name("csr_softmax", "softmax_row_warp", out.dtype(), in[0].dtype()),
-           {blocks_for(m * 32), static_cast<unsigned>(batch)}, {kBlock}, {in[0], in[2]}, {out},
-           Launch::ptr(in[0]), Launch::ptr(in[2]), Launch::ptr(out), a);
+           {blocks_for(std::max<int64_t>(m, 1) * 32), static_cast<unsigned>(batch)}, {kBlock},
+           {in[0], in[1], in[2]}, {out}, Launch::ptr(in[0]), Launch::ptr(in[1]),
+           Launch::ptr(in[2]), Launch::ptr(out), a);
 }
 
 } // namespace mlx_sparse

@@ -50,9 +50,10 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
   }
   // nnz_split: the row each chunk of entries starts in (see chunk_rows in kernels/spmm.cu)
   Accumulator acc(l, out);
-  array table = l.temporary((a.nnz + plan.chunk - 1) / plan.chunk, itype);
-  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, {*indptr}, {table},
-           Launch::ptr(*indptr), Launch::ptr(table), a.m, a.nnz, plan.chunk);
+  const int64_t chunks = (a.nnz + plan.chunk - 1) / plan.chunk;
+  array table = l.temporary(chunks, itype);
+  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(chunks)}, {kBlock}, {*indptr},
+           {table}, Launch::ptr(*indptr), Launch::ptr(table), a.m, a.nnz, plan.chunk);
   reads.push_back(table);
   l.kernel(name, grid, {kBlock}, reads, {acc.array()}, Launch::ptr(*indptr), Launch::ptr(*indices),
            Launch::ptr(data), perm, Launch::ptr(b), acc.ptr(), Launch::ptr(table), a);

@@ -19,21 +19,23 @@ void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& ou
   auto p = [](const array& x) { return Launch::ptr(x); };
   // counts[c + 1] = entries in column c, then their inclusive scan: indptr_t
   l.kernel("fill_zero_" + it, {stride_blocks(n + 1)}, {kBlock}, {}, {indptr_t}, p(indptr_t), n + 1);
-  l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, {indices}, {indptr_t},
-           p(indices), p(indptr_t), a);
+  l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, {indptr, indices},
+           {indptr_t}, p(indptr), p(indices), p(indptr_t), a);
   inclusive_scan(l, indptr_t, n + 1);
   if (nnz == 0) {
     return;
   }
-  // perm: entries placed by atomic cursors per column, then each segment sorted (stable)
-  array cursor = l.temporary(n, indptr.dtype());
-  l.kernel("fill_zero_" + it, {stride_blocks(n)}, {kBlock}, {}, {cursor}, p(cursor), n);
-  l.kernel("transpose_fill_" + it, {stride_blocks(nnz)}, {kBlock}, {indices, indptr_t, cursor},
-           {cursor, perm}, p(indices), p(indptr_t), p(cursor), p(perm), a);
-  l.kernel("transpose_sort_" + it, {blocks_for(n * 32)}, {kBlock}, {indptr_t}, {perm},
+  // perm: entries placed by atomic cursors per column (cursor n: the entries not in A^T,
+  // after its last row), then each segment sorted (stable)
+  array cursor = l.temporary(n + 1, indptr.dtype());
+  l.kernel("fill_zero_" + it, {stride_blocks(n + 1)}, {kBlock}, {}, {cursor}, p(cursor), n + 1);
+  l.kernel("transpose_fill_" + it, {stride_blocks(nnz)}, {kBlock},
+           {indptr, indices, indptr_t, cursor}, {cursor, perm}, p(indptr), p(indices),
+           p(indptr_t), p(cursor), p(perm), a);
+  l.kernel("transpose_sort_" + it, {blocks_for((n + 1) * 32)}, {kBlock}, {indptr_t}, {perm},
            p(indptr_t), p(perm), a);
-  l.kernel("transpose_rows_" + it, {stride_blocks(nnz)}, {kBlock}, {indptr, perm}, {indices_t},
-           p(indptr), p(perm), p(indices_t), a);
+  l.kernel("transpose_rows_" + it, {stride_blocks(nnz)}, {kBlock}, {indptr, indptr_t, perm},
+           {indices_t}, p(indptr), p(indptr_t), p(perm), p(indices_t), a);
 }
 
 } // namespace mlx_sparse

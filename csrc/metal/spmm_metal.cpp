@@ -53,8 +53,9 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     return;
   }
   // nnz_split: the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
-  array table = l.temporary((a.nnz + plan.chunk - 1) / plan.chunk, itype);
-  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(a.m)}, {kBlock}, In{indptr},
+  const int64_t chunks = (a.nnz + plan.chunk - 1) / plan.chunk;
+  array table = l.temporary(chunks, itype);
+  l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(chunks)}, {kBlock}, In{indptr},
            Out{table}, a.m, a.nnz, plan.chunk);
   l.kernel(name, grid, {kBlock}, In{indptr}, In{indices}, In{data}, In{perm}, In{b},
            Out{acc.array()}, In{table}, a, use_perm);

@@ -26,21 +26,24 @@ void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& ou
   const int64_t count = n + 1;
   array counts = l.temporary(count, mx::uint32);
   l.kernel("fill_zero_uint32", {stride_blocks(count)}, {kBlock}, Out{counts}, count);
-  l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, In{indices}, Out{counts}, a);
+  l.kernel("transpose_count_" + it, {stride_blocks(nnz)}, {kBlock}, In{indptr}, In{indices},
+           Out{counts}, a);
   l.kernel("widen_uint32_" + it, {stride_blocks(count)}, {kBlock}, In{counts}, Out{indptr_t},
            count);
   inclusive_scan(l, indptr_t, count);
   if (nnz == 0) {
     return;
   }
-  // perm: entries placed by atomic cursors per column, then each segment sorted (stable)
-  array cursor = l.temporary(n, mx::uint32);
-  l.kernel("fill_zero_uint32", {stride_blocks(n)}, {kBlock}, Out{cursor}, n);
-  l.kernel("transpose_fill_" + it, {stride_blocks(nnz)}, {kBlock}, In{indices}, In{indptr_t},
-           Out{cursor}, Out{perm}, a);
-  l.kernel("transpose_sort_" + it, {blocks_for(n * 32)}, {kBlock}, In{indptr_t}, Out{perm}, a);
-  l.kernel("transpose_rows_" + it, {stride_blocks(nnz)}, {kBlock}, In{indptr}, In{perm},
-           Out{indices_t}, a);
+  // perm: entries placed by atomic cursors per column (cursor n: the entries not in A^T,
+  // after its last row), then each segment sorted (stable)
+  array cursor = l.temporary(n + 1, mx::uint32);
+  l.kernel("fill_zero_uint32", {stride_blocks(n + 1)}, {kBlock}, Out{cursor}, n + 1);
+  l.kernel("transpose_fill_" + it, {stride_blocks(nnz)}, {kBlock}, In{indptr}, In{indices},
+           In{indptr_t}, Out{cursor}, Out{perm}, a);
+  l.kernel("transpose_sort_" + it, {blocks_for((n + 1) * 32)}, {kBlock}, In{indptr_t}, Out{perm},
+           a);
+  l.kernel("transpose_rows_" + it, {stride_blocks(nnz)}, {kBlock}, In{indptr}, In{indptr_t},
+           In{perm}, Out{indices_t}, a);
 }
 
 } // namespace mlx_sparse

@@ -1,9 +1,12 @@
 #include "message.h"
 #include "ops/common.h"
 
+#include <algorithm>
 #include <limits>
+#include <new>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace mlx_sparse::detail {
 
@@ -76,6 +79,38 @@ array prepare(const array& a, mx::Dtype dtype, mx::Stream s) {
 
 array prepare_index(const array& a, mx::Stream s) {
   return prepare(a, a.dtype(), s);
+}
+
+array prepare_indptr(const array& indptr, mx::Stream s) {
+  array p = prepare_index(indptr, s);
+  return indptr.is_tracer() ? mx::cummax(p, 0, false, true, s) : p;
+}
+
+array prepare_entries(const array& idx, int64_t nnz, mx::Stream s) {
+  array p = prepare_index(idx, s);
+  if (!idx.is_tracer()) {
+    return p;
+  }
+  return mx::clip(p, array(0, p.dtype()), array(std::max<int64_t>(nnz - 1, 0), p.dtype()), s);
+}
+
+array take_entries(const array& x, const array& idx, std::optional<array> live, int axis,
+                   mx::Stream s) {
+  if (!idx.is_tracer() && !(live && live->is_tracer())) {
+    return mx::take(x, idx, axis, s);
+  }
+  // a zero appended along the axis, taken by every index that must not read
+  const int size = x.shape(axis);
+  mx::Shape pad_shape = x.shape();
+  pad_shape[axis < 0 ? axis + x.ndim() : axis] = 1;
+  array padded = mx::concatenate({x, mx::zeros(pad_shape, x.dtype(), s)}, axis, s);
+  array i64 = mx::astype(idx, mx::int64, s);
+  array ok = mx::logical_and(mx::greater_equal(i64, array(0, mx::int64), s),
+                             mx::less(i64, array(size, mx::int64), s), s);
+  if (live) {
+    ok = mx::logical_and(ok, *live, s);
+  }
+  return mx::take(padded, mx::where(ok, i64, array(size, mx::int64), s), axis, s);
 }
 
 mx::Shape batch_shape(const char* op, const std::vector<array>& operands,
@@ -179,17 +214,31 @@ void throw_index_grad(const char* op) {
                               "differentiate with respect to the values (data) instead.");
 }
 
-void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index) {
-  const bool wide = index == mx::int64;
-  const int64_t limit = wide ? std::numeric_limits<int64_t>::max()
-                             : static_cast<int64_t>(std::numeric_limits<int32_t>::max());
-  if (count > limit || count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
+int dim(const char* op, int64_t count, const char* what) {
+  if (count < 0 || count > static_cast<int64_t>(std::numeric_limits<int>::max())) {
     Message msg;
-    msg << "[" << op << "] the result has " << count << " " << what
-        << ", more than its index dtype (or one MLX array dimension) can address"
-        << (wide ? "." : "; use int64 indices.");
+    msg << "[" << op << "] the result would have " << count << " " << what
+        << ": MLX shapes are 32-bit, so one array dimension holds at most 2^31 - 1.";
     throw std::overflow_error(msg.str());
   }
+  return static_cast<int>(count);
+}
+
+namespace {
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string msg) : msg_(std::move(msg)) {}
+  const char* what() const noexcept override {
+    return msg_.c_str();
+  }
+
+ private:
+  std::string msg_;
+};
+} // namespace
+
+void throw_out_of_memory(const char* op, const char* doing) {
+  throw OutOfMemory(std::string("[") + op + "] out of memory " + doing + ".");
 }
 
 void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n) {

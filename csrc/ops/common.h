@@ -25,6 +25,21 @@ array cast(const array& a, mx::Dtype dtype, mx::Stream s);
 array prepare(const array& a, mx::Dtype dtype, mx::Stream s);
 array prepare_index(const array& a, mx::Stream s);
 
+// An indptr made ready for a kernel. Traced (under mx.compile with traced indices, where it
+// cannot have been checked), it is replaced by its running maximum, so that rows never
+// overlap: the CSR rule of ops.h. A checked indptr is non-decreasing and passes unchanged.
+array prepare_indptr(const array& indptr, mx::Stream s);
+
+// Entry indices (A^T's perm) made ready for a kernel: traced, clipped into [0, nnz), so a
+// GPU kernel reading values through them stays in bounds.
+array prepare_entries(const array& idx, int64_t nnz, mx::Stream s);
+
+// take(x, idx, axis) for the gradients of a structure that may be unchecked (traced): an
+// index outside [0, x.shape(axis)), or where `live` is false, gives 0 instead of a read out
+// of bounds. A checked structure's take, when nothing is traced, is plain take.
+array take_entries(const array& x, const array& idx, std::optional<array> live, int axis,
+                   mx::Stream s);
+
 // Broadcast batch shape of operands whose last `core[i]` dims are not batch dims.
 mx::Shape batch_shape(const char* op, const std::vector<array>& operands,
                       const std::vector<int>& core);
@@ -50,15 +65,20 @@ std::vector<array> vmap_align(const char* op, const std::vector<array>& inputs,
 
 [[noreturn]] void throw_index_grad(const char* op);
 
-// Throws std::overflow_error unless `count` (of `what`) fits the index dtype and one MLX
-// array dimension.
-void check_index_fits(const char* op, int64_t count, const char* what, mx::Dtype index);
+// `count` (of `what`) as one MLX array dimension: MLX shapes are 32-bit, so a larger count
+// throws std::overflow_error naming the op, never narrows. Every shape an op builds from
+// m, n_cols, nnz or a batch size goes through here (a count that fits also fits int32
+// indices).
+int dim(const char* op, int64_t count, const char* what);
 
 // spgemm's checks of A and B (shared index dtype, n_cols_b, the GPU's 32-bit column hash);
 // returns A's row count.
 int64_t check_spgemm_operands(const array& a_indptr, const array& a_indices,
                               const array& b_indptr, const array& b_indices, int64_t n_cols_b,
                               mx::Stream s);
+
+// A std::bad_alloc (Python: MemoryError) whose message names the op and what ran out.
+[[noreturn]] void throw_out_of_memory(const char* op, const char* doing);
 
 // coo_tocsr's error for entry e at (r, c) outside the shape (m, n), the same on every path.
 [[noreturn]] void throw_coo_out_of_range(int64_t e, int64_t r, int64_t c, int64_t m, int64_t n);

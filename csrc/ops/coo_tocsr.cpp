@@ -45,10 +45,7 @@ void check_range(const array& rows, const array& cols, int64_t m, int64_t n, mx:
 
 std::vector<array> composed(const array& rows, const array& cols, int64_t m, int64_t n,
                             bool sum_duplicates, mx::Stream s) {
-  if (std::max(m, n) >= std::numeric_limits<int>::max()) {
-    throw std::overflow_error(
-        "[coo_tocsr] the shape must be below 2^31 - 1 on this path (one MLX array dimension).");
-  }
+  dim("coo_tocsr", n + 1, "row pointers in the column sort (n + 1) on this path");
   auto it = rows.dtype();
   const int nnz = static_cast<int>(rows.size());
   if (nnz == 0) {
@@ -96,6 +93,7 @@ std::pair<array, array> coo_inputs(const array& rows, const array& cols, int64_t
   if (m < 0 || n < 0) {
     throw std::invalid_argument("[coo_tocsr] the shape must be non-negative.");
   }
+  dim("coo_tocsr", m + 1, "row pointers (m + 1)");
   // int32 only when both inputs are int32: never narrow an index silently
   auto it = rows.dtype() == mx::int32 && cols.dtype() == mx::int32 ? mx::int32 : mx::int64;
   return {cast(rows, it, s), cast(cols, it, s)};

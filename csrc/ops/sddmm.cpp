@@ -30,7 +30,7 @@ array csr_sddmm(const array& indptr, const array& indices, const array& g, const
   mx::Shape out = batch;
   out.push_back(indices.size());
   return array(out, dtype, std::make_shared<CsrSddmm>(s),
-               {prepare_index(indptr, s), prepare_index(indices, s), prepare(gg, dtype, s),
+               {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(gg, dtype, s),
                 prepare(bb, dtype, s)});
 }
 

@@ -13,6 +13,10 @@ void set_num_threads(int n) {
   cpu::set_num_threads(n);
 }
 
+std::string num_threads_env_problem() {
+  return cpu::threads_env_problem();
+}
+
 const char* kernel_isa() {
   return cpu::kernel_isa();
 }

@@ -21,7 +21,7 @@ array csr_softmax(const array& indptr, const array& indices, const array& data, 
   }
   auto dtype = value_dtype(op, {data});
   return array(data.shape(), dtype, std::make_shared<CsrSoftmax>(s, n_cols),
-               {prepare_index(indptr, s), prepare_index(indices, s), prepare(data, dtype, s)});
+               {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(data, dtype, s)});
 }
 
 namespace {
@@ -30,10 +30,10 @@ namespace {
 array softmax_jacobian(const array& indptr, const array& indices, const array& y, const array& g,
                        int64_t n_cols, mx::Stream s) {
   array gy = mx::multiply(g, y, s);
-  array ones = mx::ones({static_cast<int>(n_cols)}, y.dtype(), s);
+  array ones = mx::ones({dim("csr_softmax", n_cols, "columns")}, y.dtype(), s);
   array sums = csr_spmv(indptr, indices, gy, ones, n_cols, false, {}, {}, s);
   array rows = csr_rows(indptr, indices, s);
-  return mx::multiply(y, mx::subtract(g, mx::take(sums, rows, -1, s), s), s);
+  return mx::multiply(y, mx::subtract(g, take_entries(sums, rows, std::nullopt, -1, s), s), s);
 }
 } // namespace
 

@@ -41,9 +41,10 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
   auto dtype = value_dtype(op, {a_data, b_data});
   return array({static_cast<int>(c_indices.size())}, dtype,
                std::make_shared<CsrSpgemm>(s, n_cols_b),
-               {prepare_index(a_indptr, s), prepare_index(a_indices, s), prepare(a_data, dtype, s),
-                prepare_index(b_indptr, s), prepare_index(b_indices, s), prepare(b_data, dtype, s),
-                prepare_index(c_indptr, s), prepare_index(c_indices, s)});
+               {prepare_indptr(a_indptr, s), prepare_index(a_indices, s),
+                prepare(a_data, dtype, s), prepare_indptr(b_indptr, s),
+                prepare_index(b_indices, s), prepare(b_data, dtype, s),
+                prepare_indptr(c_indptr, s), prepare_index(c_indices, s)});
 }
 
 // dA = mask_A(dC @ B^T) and dB = mask_B(A^T @ dC), both masked spgemm products.

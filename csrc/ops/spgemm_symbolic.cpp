@@ -61,8 +61,8 @@ array csr_spgemm_workspace(const array& a_indptr, const array& a_indices, const 
   int64_t m = check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   return array({static_cast<int>(m) + 1}, mx::int64,
                std::make_shared<CsrSpgemmWorkspace>(s, n_cols_b),
-               {prepare_index(a_indptr, s), prepare_index(a_indices, s),
-                prepare_index(b_indptr, s), prepare_index(b_indices, s)});
+               {prepare_indptr(a_indptr, s), prepare_index(a_indices, s),
+                prepare_indptr(b_indptr, s), prepare_index(b_indices, s)});
 }
 
 array csr_spgemm_count(const array& a_indptr, const array& a_indices, const array& b_indptr,
@@ -73,8 +73,8 @@ array csr_spgemm_count(const array& a_indptr, const array& a_indices, const arra
   check_steps(workspace, slots, nullptr, m);
   return array({static_cast<int>(m) + 1}, mx::int64,
                std::make_shared<CsrSpgemmCount>(s, n_cols_b, slots),
-               {prepare_index(a_indptr, s), prepare_index(a_indices, s),
-                prepare_index(b_indptr, s), prepare_index(b_indices, s),
+               {prepare_indptr(a_indptr, s), prepare_index(a_indices, s),
+                prepare_indptr(b_indptr, s), prepare_index(b_indices, s),
                 prepare_index(workspace, s)});
 }
 
@@ -85,15 +85,14 @@ array csr_spgemm_fill(const array& a_indptr, const array& a_indices, const array
   auto s = mx::to_stream(sd);
   int64_t m = check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   check_steps(workspace, slots, &c_indptr, m);
-  check_index_fits("csr_spgemm", nnz_c, "stored entries", a_indptr.dtype());
   if (nnz_c < 0) {
     throw std::invalid_argument("[csr_spgemm] nnz_c must be non-negative.");
   }
-  return array({static_cast<int>(nnz_c)}, a_indptr.dtype(),
+  return array({dim("csr_spgemm", nnz_c, "stored entries")}, a_indptr.dtype(),
                std::make_shared<CsrSpgemmFill>(s, n_cols_b, slots, nnz_c),
-               {prepare_index(a_indptr, s), prepare_index(a_indices, s),
-                prepare_index(b_indptr, s), prepare_index(b_indices, s),
-                prepare_index(workspace, s), prepare_index(c_indptr, s)});
+               {prepare_indptr(a_indptr, s), prepare_index(a_indices, s),
+                prepare_indptr(b_indptr, s), prepare_index(b_indices, s),
+                prepare_index(workspace, s), prepare_indptr(c_indptr, s)});
 }
 
 std::vector<Shape> CsrSpgemmWorkspace::output_shapes(const std::vector<array>& inputs) {

@@ -60,18 +60,20 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
   auto d = fit_batch(cast(data, dtype, s), 1, batch, s);
   auto x = fit_batch(cast(dense, dtype, s), core, batch, s);
   mx::Shape out = batch;
-  out.push_back(transpose ? n_cols : m);
+  out.push_back(dim(op, transpose ? n_cols : m, transpose ? "columns" : "rows"));
   if (!vector) {
     out.push_back(dense.shape(-1));
   }
-  std::vector<array> inputs = {prepare_index(indptr, s), prepare_index(indices, s),
+  std::vector<array> inputs = {prepare_indptr(indptr, s), prepare_index(indices, s),
                                prepare(d, dtype, s), prepare(x, dtype, s)};
   std::vector<array> riding;
   if (!transposed.empty()) {
     check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
-    for (const auto& t : transposed) { // read by a transposed product, carried by a plain one
-      (transpose ? inputs : riding).push_back(prepare_index(t, s));
-    }
+    // read by a transposed product, carried by a plain one
+    auto& to = transpose ? inputs : riding;
+    to.push_back(prepare_indptr(transposed[0], s));
+    to.push_back(prepare_index(transposed[1], s));
+    to.push_back(prepare_entries(transposed[2], indices.size(), s));
   } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
     // about 2.5x the gather for wide B, and the transpose (O(nnz)) is cheaper than that.

@@ -29,7 +29,7 @@ array csr_sum_duplicates(const array& data, const array& slot, int64_t n_out, St
   }
   auto dtype = value_dtype(op, {data});
   mx::Shape out(data.shape().begin(), data.shape().end() - 1);
-  out.push_back(static_cast<int>(n_out));
+  out.push_back(dim(op, n_out, "stored entries"));
   return array(out, dtype, std::make_shared<CsrSumDuplicates>(s, n_out),
                {prepare(data, dtype, s), prepare_index(slot, s)});
 }
@@ -43,7 +43,7 @@ std::vector<array> CsrSumDuplicates::vjp(const std::vector<array>& primals,
     if (arg != 0) {
       throw_index_grad("csr_sum_duplicates");
     }
-    grads.push_back(mx::take(cotangents[0], primals[1], -1, stream()));
+    grads.push_back(take_entries(cotangents[0], primals[1], std::nullopt, -1, stream()));
   }
   return grads;
 }

@@ -23,17 +23,17 @@ array csr_todense(const array& indptr, const array& indices, const array& data, 
   }
   auto dtype = value_dtype(op, {data});
   mx::Shape out(data.shape().begin(), data.shape().end() - 1);
-  out.push_back(m);
-  out.push_back(n_cols);
+  out.push_back(dim(op, m, "rows"));
+  out.push_back(dim(op, n_cols, "columns"));
   return array(out, dtype, std::make_shared<CsrTodense>(s, n_cols),
-               {prepare_index(indptr, s), prepare_index(indices, s), prepare(data, dtype, s)});
+               {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(data, dtype, s)});
 }
 
 array csr_rows(const array& indptr, const array& indices, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
   check_structure("csr_rows", indptr, indices);
   return array({static_cast<int>(indices.size())}, indptr.dtype(), std::make_shared<CsrRows>(s),
-               {prepare_index(indptr, s), prepare_index(indices, s)});
+               {prepare_indptr(indptr, s), prepare_index(indices, s)});
 }
 
 // d/d data[e] of todense = cot[..., row(e), col(e)]: a gather at the flat positions.
@@ -49,11 +49,19 @@ std::vector<array> CsrTodense::vjp(const std::vector<array>& primals,
       throw_index_grad("csr_todense");
     }
     array rows = mx::astype(csr_rows(indptr, indices, s), mx::int64, s);
-    array flat = mx::add(mx::multiply(rows, array(n_cols_, mx::int64), s),
-                         mx::astype(indices, mx::int64, s), s);
+    array cols = mx::astype(indices, mx::int64, s);
+    array flat = mx::add(mx::multiply(rows, array(n_cols_, mx::int64), s), cols, s);
+    // entries the rule skips (no row, column outside [0, n)) get no gradient
+    std::optional<array> live;
+    if (flat.is_tracer()) {
+      live = mx::logical_and(mx::greater_equal(rows, array(0, mx::int64), s),
+                             mx::logical_and(mx::greater_equal(cols, array(0, mx::int64), s),
+                                             mx::less(cols, array(n_cols_, mx::int64), s), s),
+                             s);
+    }
     mx::Shape fs(cot.shape().begin(), cot.shape().end() - 2);
     fs.push_back(-1);
-    grads.push_back(mx::take(mx::reshape(cot, fs, s), flat, -1, s));
+    grads.push_back(take_entries(mx::reshape(cot, fs, s), flat, live, -1, s));
   }
   return grads;
 }

@@ -16,11 +16,12 @@ std::vector<array> csr_transpose(const array& indptr, const array& indices, int6
   if (n_cols < 0) {
     throw std::invalid_argument("[csr_transpose] n_cols must be non-negative.");
   }
+  const int rows_t = dim("csr_transpose", n_cols + 1, "row pointers in A^T (n_cols + 1)");
   auto prim = std::make_shared<CsrTranspose>(s, n_cols);
   int nnz = static_cast<int>(indices.size());
-  return array::make_arrays({{static_cast<int>(n_cols) + 1}, {nnz}, {nnz}},
+  return array::make_arrays({{rows_t}, {nnz}, {nnz}},
                             {indptr.dtype(), indptr.dtype(), indptr.dtype()}, prim,
-                            {prepare_index(indptr, s), prepare_index(indices, s)});
+                            {prepare_indptr(indptr, s), prepare_index(indices, s)});
 }
 
 std::vector<Shape> CsrTranspose::output_shapes(const std::vector<array>& inputs) {

@@ -1,13 +1,15 @@
-// Shared pieces of the CPU kernels: dtype dispatch, CSR row checks and row partitioning.
+// Shared pieces of the CPU kernels: dtype dispatch, the CSR rule's row ranges (gpu/core/csr.h,
+// the same helpers as the GPU kernels') and row partitioning.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
 #include "cpu/kernels.h"
+#include "cpu/scratch.h"
 #include "cpu/thread_pool.h"
+#include "gpu/core/csr.h"
 #include "mlx/types/half_types.h"
 #include "params.h"
 
@@ -17,6 +19,11 @@
 
 namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
 
+using gpu::entry_row;
+using gpu::entry_span;
+using gpu::in_range;
+using gpu::Range;
+using gpu::row_range;
 using mlx::core::bfloat16_t;
 using mlx::core::float16_t;
 
@@ -43,69 +50,25 @@ decltype(auto) dispatch_index(IndexType t, F&& f) {
   return t == IndexType::int64 ? f(int64_t{}) : f(int32_t{});
 }
 
-// Records the first bad row seen by any thread; kernels skip bad rows instead of reading
-// out of bounds, and the primitive turns the report into an error naming the op.
-class StatusSink {
- public:
-  void bad_indptr(int64_t row, int64_t value) {
-    record(row, value, true);
-  }
-  void bad_column(int64_t row, int64_t col) {
-    record(row, col, false);
-  }
-  KernelStatus status() const {
-    KernelStatus s;
-    s.row = row_.load();
-    s.value = value_;
-    s.bad_indptr = bad_indptr_;
-    return s;
-  }
-
- private:
-  void record(int64_t row, int64_t value, bool indptr) {
-    int64_t none = -1;
-    if (row_.load(std::memory_order_relaxed) < 0 && row_.compare_exchange_strong(none, row)) {
-      value_ = value;
-      bad_indptr_ = indptr;
-    }
-  }
-  std::atomic<int64_t> row_{-1};
-  int64_t value_ = 0;
-  bool bad_indptr_ = false;
-};
-
-// Row i's entry range, or false (and a report) when indptr breaks 0 <= start <= end <= nnz.
+// Are all columns of entries [start, end) in [0, n)? One branch-free pass: rows that are not
+// take a slower path that skips the bad entries.
 template <typename I>
-inline bool row_range(const I* indptr, int64_t i, int64_t nnz, int64_t& start, int64_t& end,
-                      StatusSink& sink) {
-  start = static_cast<int64_t>(indptr[i]);
-  end = static_cast<int64_t>(indptr[i + 1]);
-  if (start < 0 || start > end || end > nnz) {
-    sink.bad_indptr(i, start < 0 || start > nnz ? start : end);
-    return false;
-  }
-  return true;
-}
-
-// Column indices of a row are all in [0, n)? Checked before a row is used.
-template <typename I>
-inline bool columns_ok(const I* indices, int64_t start, int64_t end, int64_t n, int64_t row,
-                       StatusSink& sink) {
+inline bool columns_in_range(const I* indices, int64_t start, int64_t end, int64_t n) {
   using U = std::make_unsigned_t<I>;
   U bad = 0;
   for (int64_t p = start; p < end; ++p) {
     bad |= static_cast<U>(static_cast<U>(indices[p]) >= static_cast<U>(n));
   }
-  if (bad) {
-    for (int64_t p = start; p < end; ++p) {
-      if (static_cast<U>(indices[p]) >= static_cast<U>(n)) {
-        sink.bad_column(row, static_cast<int64_t>(indices[p]));
-        break;
-      }
-    }
-    return false;
-  }
-  return true;
+  return !bad;
+}
+
+// out[e] = 0 for the entries no row holds (before row 0, after the last row), which a
+// kernel writing per-entry results row by row never visits.
+template <typename T, typename I>
+inline void zero_outside_rows(const I* indptr, int64_t m, int64_t nnz, T* out) {
+  const Range span = entry_span(indptr, m, nnz);
+  std::fill(out, out + span.start, T(0));
+  std::fill(out + span.end, out + nnz, T(0));
 }
 
 // Splits rows [0, m) into at most `parts` blocks of about equal work, where a row costs
@@ -132,49 +95,32 @@ inline int64_t partition_rows(const I* indptr, int64_t m, int64_t parts, int64_t
   return parts;
 }
 
-constexpr int64_t kMaxParts = 256;
-// Work (in multiply-adds) below which a kernel runs on the calling thread alone.
-constexpr int64_t kSerialWork = 1 << 15;
+// At most `parts` (<= kMaxParts) blocks of rows of about equal work in bounds[0..parts];
+// returns how many. Even splits when indptr is not a valid one (its rows are clamped later).
+template <typename I>
+inline int64_t row_blocks(const I* indptr, int64_t m, int64_t nnz, int64_t parts, int64_t* bounds) {
+  // indptr[m] is only trusted for balancing when it is sane
+  bool sane = m == 0 || (indptr[0] == 0 && static_cast<int64_t>(indptr[m]) == nnz);
+  if (sane) {
+    return partition_rows(indptr, m, parts, bounds);
+  }
+  parts = std::max<int64_t>(1, std::min(parts, m));
+  for (int64_t t = 0; t <= parts; ++t) {
+    bounds[t] = m * t / parts;
+  }
+  return parts;
+}
 
 // Runs fn(batch, row_begin, row_end) over the batch and balanced row blocks.
-// Falls back to even row splits when indptr itself is untrusted (checked per row by fn).
 template <typename I, typename F>
 void parallel_rows(const I* indptr, int64_t m, int64_t nnz, int64_t batch, int64_t work_per_entry,
                    F&& fn) {
-  int64_t work = (nnz + m) * std::max<int64_t>(1, work_per_entry) * batch;
-  int64_t threads = num_threads();
-  int64_t parts = 1;
-  if (work >= kSerialWork && threads > 1) {
-    parts = std::min<int64_t>(kMaxParts, threads * 4);
-  }
   int64_t bounds[kMaxParts + 1];
-  // indptr[m] is only trusted for balancing when it is sane; rows are checked again later.
-  bool sane = m == 0 || (indptr[0] == 0 && static_cast<int64_t>(indptr[m]) == nnz);
-  if (sane) {
-    parts = partition_rows(indptr, m, parts, bounds);
-  } else {
-    parts = std::max<int64_t>(1, std::min(parts, m));
-    for (int64_t t = 0; t <= parts; ++t) {
-      bounds[t] = m * t / parts;
-    }
-  }
-  auto task = [&](int64_t t) {
-    int64_t b = t / parts, blk = t % parts;
-    fn(b, bounds[blk], bounds[blk + 1]);
-  };
-  parallel_for(parts * batch, task);
-}
-
-// Runs fn(batch, row_begin, row_end) over the batch and even row blocks: for kernels whose
-// cost per row does not follow its entries (todense writes every dense row in full).
-template <typename F>
-void parallel_even_rows(int64_t m, int64_t batch, int64_t work, F&& fn) {
-  int64_t threads = num_threads();
-  int64_t parts = work >= kSerialWork && threads > 1 ? std::min<int64_t>(kMaxParts, threads * 4) : 1;
-  parts = std::max<int64_t>(1, std::min(parts, m));
+  const int64_t parts = row_blocks(
+      indptr, m, nnz, work_parts((nnz + m) * std::max<int64_t>(1, work_per_entry) * batch), bounds);
   parallel_for(parts * batch, [&](int64_t t) {
     int64_t b = t / parts, blk = t % parts;
-    fn(b, m * blk / parts, m * (blk + 1) / parts);
+    fn(b, bounds[blk], bounds[blk + 1]);
   });
 }
 

@@ -29,41 +29,34 @@ inline A dot(const T* x, const T* y, int64_t k) {
 }
 
 template <typename T, typename A, typename I>
-KernelStatus sddmm_impl(const SddmmParams& p) {
+void sddmm_impl(const SddmmParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
-  StatusSink sink;
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* G = static_cast<const T*>(p.g) + b * p.g_stride;
     const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
     T* out = static_cast<T*>(p.out) + b * nnz;
+    if (r0 == 0) {
+      zero_outside_rows(indptr, m, nnz, out);
+    }
     for (int64_t i = r0; i < r1; ++i) {
-      int64_t start, end;
-      if (!row_range(indptr, i, nnz, start, end, sink)) {
-        continue;
-      }
-      if (!columns_ok(cols, start, end, n, i, sink)) {
-        std::fill(out + start, out + end, T(0));
-        continue;
-      }
+      const Range r = row_range(indptr, i, nnz);
       const T* grow = G + i * k;
-      for (int64_t q = start; q < end; ++q) {
-        out[q] = static_cast<T>(dot<T, A>(grow, B + static_cast<int64_t>(cols[q]) * k, k));
+      for (int64_t q = r.start; q < r.end; ++q) {
+        const int64_t c = static_cast<int64_t>(cols[q]);
+        out[q] = in_range(c, n) ? static_cast<T>(dot<T, A>(grow, B + c * k, k)) : T(0);
       }
     }
   });
-  return sink.status();
 }
 
 } // namespace
 
-KernelStatus sddmm(const SddmmParams& p) {
-  return dispatch_value(p.vtype, [&](auto tv) {
+void sddmm(const SddmmParams& p) noexcept {
+  dispatch_value(p.vtype, [&](auto tv) {
     using T = decltype(tv);
-    return dispatch_index(p.a.itype, [&](auto ti) {
-      return sddmm_impl<T, acc_t<T>, decltype(ti)>(p);
-    });
+    dispatch_index(p.a.itype, [&](auto ti) { sddmm_impl<T, acc_t<T>, decltype(ti)>(p); });
   });
 }
 

@@ -4,9 +4,6 @@
 // the row's entries are read once per tile; a remainder of < 4 columns rides along with the
 // last tile, so cost grows smoothly with k (no cliff at k = 17).
 #include <algorithm>
-#include <cstring>
-#include <memory>
-#include <vector>
 
 #include "cpu/kernels/common.h"
 
@@ -118,15 +115,28 @@ inline void for_each_tile(int64_t c_begin, int64_t c_end, Tile&& tile) {
   }
 }
 
-// A row with a bad index or range: recorded, and its output zeroed (kept off the hot path).
-template <typename T, typename I>
-[[gnu::noinline, gnu::cold]] void bad_row(const I* indptr, const I* cols, int64_t i, int64_t n,
-                                          int64_t nnz, T* orow, int64_t k, StatusSink& sink) {
-  int64_t start, end;
-  if (row_range(indptr, i, nnz, start, end, sink)) {
-    columns_ok(cols, start, end, n, i, sink);
+// out_row[0, k) = sum over entries p of the row whose column is in [0, n) of
+// vals[p] * B[cols[p], :]: a row with a bad column, off the hot path (the rule: skip it).
+template <typename T, typename A, typename I>
+[[gnu::noinline, gnu::cold]] void gather_row_skipping(const I* cols, const T* vals, int64_t start,
+                                                      int64_t end, const T* B, int64_t k,
+                                                      int64_t n, T* out_row) {
+  for (int64_t c0 = 0; c0 < k; c0 += kTile) {
+    const int64_t width = std::min<int64_t>(kTile, k - c0);
+    A acc[kTile] = {};
+    for (int64_t p = start; p < end; ++p) {
+      const int64_t c = static_cast<int64_t>(cols[p]);
+      if (in_range(c, n)) {
+        const A a = static_cast<A>(vals[p]);
+        for (int64_t j = 0; j < width; ++j) {
+          acc[j] += a * static_cast<A>(B[c * k + c0 + j]);
+        }
+      }
+    }
+    for (int64_t j = 0; j < width; ++j) {
+      out_row[c0 + j] = static_cast<T>(acc[j]);
+    }
   }
-  std::fill(orow, orow + k, T(0));
 }
 
 // spmv over rows [r0, r1): y[i] = sum_p data[p] * x[col[p]]. A function of its own, with
@@ -136,16 +146,15 @@ template <typename T, typename A, typename I>
 [[gnu::noinline]] void spmv_rows(const I* __restrict indptr, const I* __restrict cols,
                                  const T* __restrict vals, const T* __restrict x,
                                  T* __restrict y, int64_t r0, int64_t r1, int64_t n,
-                                 int64_t nnz, StatusSink& sink) {
+                                 int64_t nnz) {
   using U = std::make_unsigned_t<I>;
   const U un = static_cast<U>(n);
   for (int64_t i = r0; i < r1; ++i) {
-    const int64_t start = indptr[i], end = indptr[i + 1];
-    if (__builtin_expect(start < 0 || start > end || end > nnz || n == 0, 0)) {
-      if (start != end || start < 0 || end > nnz) {
-        bad_row(indptr, cols, i, n, nnz, y + i, 1, sink);
-        continue;
-      }
+    int64_t start = indptr[i], end = indptr[i + 1];
+    if (__builtin_expect(start < 0 || start > end || end > nnz, 0)) {
+      const Range r = row_range(indptr, i, nnz);
+      start = r.start;
+      end = r.end;
     }
     A s0 = 0, s1 = 0;
     bool bad = false;
@@ -167,7 +176,7 @@ template <typename T, typename A, typename I>
       }
     }
     if (__builtin_expect(bad, 0)) {
-      bad_row(indptr, cols, i, n, nnz, y + i, 1, sink);
+      gather_row_skipping<T, A, I>(cols, vals, start, end, x, 1, n, y + i);
       continue;
     }
     y[i] = static_cast<T>(s0 + s1);
@@ -175,89 +184,86 @@ template <typename T, typename A, typename I>
 }
 
 template <typename T, typename A, typename I>
-KernelStatus product_gather(const ProductParams& p) {
+void product_gather(const ProductParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
-  StatusSink sink;
   // With perm, each row block first copies its values into A^T's order (disjoint ranges of
-  // one buffer), so the hot loop reads them in sequence.
+  // the scratch buffer), so the hot loop reads them in sequence.
   const I* perm = static_cast<const I*>(p.perm);
-  std::unique_ptr<T[]> permuted(perm ? new T[std::max<int64_t>(1, nnz * p.batch)] : nullptr);
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
     const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
     T* out = static_cast<T*>(p.out) + b * m * k;
     if (perm) {
-      T* dst = permuted.get() + b * nnz;
-      const int64_t q0 = std::clamp<int64_t>(indptr[r0], 0, nnz);
-      const int64_t q1 = std::clamp<int64_t>(indptr[r1], q0, nnz);
+      T* dst = static_cast<T*>(p.scratch) + b * nnz;
+      const int64_t q0 = gpu::clamp_entry(indptr[r0], nnz);
+      const int64_t q1 = std::max(q0, gpu::clamp_entry(indptr[r1], nnz));
       for (int64_t q = q0; q < q1; ++q) {
-        dst[q] = vals[perm[q]];
+        const int64_t e = static_cast<int64_t>(perm[q]);
+        dst[q] = in_range(e, nnz) ? vals[e] : T(0);
       }
       vals = dst;
     }
     if (k == 1) {
-      spmv_rows<T, A, I>(indptr, cols, vals, B, out, r0, r1, n, nnz, sink);
+      spmv_rows<T, A, I>(indptr, cols, vals, B, out, r0, r1, n, nnz);
       return;
     }
     for (int64_t i = r0; i < r1; ++i) {
-      int64_t start, end;
+      const Range r = row_range(indptr, i, nnz);
       T* orow = out + i * k;
-      if (!row_range(indptr, i, nnz, start, end, sink)) {
-        std::fill(orow, orow + k, T(0));
-        continue;
-      }
-      if (!columns_ok(cols, start, end, n, i, sink)) {
-        std::fill(orow, orow + k, T(0));
+      if (!columns_in_range(cols, r.start, r.end, n)) {
+        gather_row_skipping<T, A, I>(cols, vals, r.start, r.end, B, k, n, orow);
         continue;
       }
       for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
-        gather_tile<W, TAIL, T, A, I>(cols, vals, start, end, B, k, c0, orow);
+        gather_tile<W, TAIL, T, A, I>(cols, vals, r.start, r.end, B, k, c0, orow);
       });
     }
   });
-  return sink.status();
 }
 
-// out[n][k] = A^T @ B[m][k] by scattering rows of B: threads own row blocks with private
-// accumulators (within a memory budget), summed at the end. The ops send only narrow k here
-// (spmv^T, k < 16); wider products gather over A^T's structure instead.
+// out[n][k] = A^T @ B[m][k] by scattering rows of B: p.parts row blocks with private
+// accumulators in the scratch (the first is the output itself when T is the accumulator
+// type), summed at the end. The ops send only narrow k here (spmv^T, k < 16); wider
+// products gather over A^T's structure instead.
 template <typename T, typename A, typename I>
-KernelStatus product_scatter(const ProductParams& p) {
+void product_scatter(const ProductParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
-  StatusSink sink;
-  const int64_t threads = (nnz + m) * k >= kSerialWork ? num_threads() : 1;
-  // private accumulators within a memory budget (64 MiB)
-  const int64_t budget = std::max<int64_t>(1, (int64_t(64) << 20) / std::max<int64_t>(1, n * k * int64_t(sizeof(A))));
-  const int64_t row_parts = std::max<int64_t>(1, std::min(threads, budget));
+  const int64_t row_parts = p.parts;
   constexpr bool direct = std::is_same_v<T, A>; // accumulate straight into out
-  std::vector<A> acc(static_cast<size_t>((direct ? row_parts - 1 : row_parts) * n * k));
+  A* acc = static_cast<A*>(p.scratch);
+  const int64_t acc_size = (direct ? row_parts - 1 : row_parts) * n * k;
   for (int64_t b = 0; b < p.batch; ++b) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
     const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
     T* out = static_cast<T*>(p.out) + b * n * k;
     auto buffer = [&](int64_t part) -> A* {
       if constexpr (direct) {
-        return part == 0 ? reinterpret_cast<A*>(out) : acc.data() + (part - 1) * n * k;
+        return part == 0 ? reinterpret_cast<A*>(out) : acc + (part - 1) * n * k;
       } else {
-        return acc.data() + part * n * k;
+        return acc + part * n * k;
       }
     };
     std::fill(buffer(0), buffer(0) + n * k, A(0));
-    std::fill(acc.begin(), acc.end(), A(0));
+    std::fill(acc, acc + acc_size, A(0));
     parallel_for(row_parts, [&](int64_t t) {
       A* dst = buffer(t);
       for (int64_t i = m * t / row_parts; i < m * (t + 1) / row_parts; ++i) {
-        int64_t start, end;
-        if (!row_range(indptr, i, nnz, start, end, sink) ||
-            !columns_ok(cols, start, end, n, i, sink)) {
+        const Range r = row_range(indptr, i, nnz);
+        if (!columns_in_range(cols, r.start, r.end, n)) {
+          for (int64_t q = r.start; q < r.end; ++q) { // skip the bad entries
+            const int64_t c = static_cast<int64_t>(cols[q]);
+            for (int64_t j = 0; in_range(c, n) && j < k; ++j) {
+              dst[c * k + j] += static_cast<A>(vals[q]) * static_cast<A>(B[i * k + j]);
+            }
+          }
           continue;
         }
         for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
-          scatter_tile<W, TAIL, T, A, I>(cols, vals, start, end, B + i * k, k, c0, dst);
+          scatter_tile<W, TAIL, T, A, I>(cols, vals, r.start, r.end, B + i * k, k, c0, dst);
         });
       }
     });
@@ -266,7 +272,7 @@ KernelStatus product_scatter(const ProductParams& p) {
     }
     // out = sum of the accumulators, converted to T
     const int64_t total = n * k;
-    const int64_t chunks = total * row_parts >= kSerialWork ? threads : 1;
+    const int64_t chunks = total * row_parts >= kSerialWork ? row_parts : 1;
     parallel_for(chunks, [&](int64_t t) {
       for (int64_t e = total * t / chunks; e < total * (t + 1) / chunks; ++e) {
         A s = buffer(0)[e];
@@ -277,27 +283,26 @@ KernelStatus product_scatter(const ProductParams& p) {
       }
     });
   }
-  return sink.status();
 }
 
-KernelStatus product(const ProductParams& p) {
-  return dispatch_value(p.vtype, [&](auto tv) {
+void product(const ProductParams& p) {
+  dispatch_value(p.vtype, [&](auto tv) {
     using T = decltype(tv);
-    return dispatch_index(p.a.itype, [&](auto ti) {
+    dispatch_index(p.a.itype, [&](auto ti) {
       using I = decltype(ti);
-      return p.transpose ? product_scatter<T, acc_t<T>, I>(p) : product_gather<T, acc_t<T>, I>(p);
+      p.transpose ? product_scatter<T, acc_t<T>, I>(p) : product_gather<T, acc_t<T>, I>(p);
     });
   });
 }
 
 } // namespace
 
-KernelStatus spmv(const ProductParams& p) {
-  return product(p);
+void spmv(const ProductParams& p) noexcept {
+  product(p);
 }
 
-KernelStatus spmm(const ProductParams& p) {
-  return product(p);
+void spmm(const ProductParams& p) noexcept {
+  product(p);
 }
 
 } // namespace mlx_sparse::cpu::MLX_SPARSE_ISA

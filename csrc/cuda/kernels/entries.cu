@@ -1,7 +1,8 @@
 // Per-entry kernels on CUDA, a thread per stored entry (grid-stride), batch in grid.y:
 //   todense_scatter: acc[b, row(e) * n + col(e)] += data[b, e]   (float32 accumulator)
 //   sum_duplicates_scatter: acc[b, slot[e]] += data[b, e]         (float32 accumulator)
-//   rows_search: rows[e] = row(e), by binary search in indptr
+//   rows_search: rows[e] = row(e), by binary search in indptr (-1: no row holds e)
+// Entries the CSR rule skips (no row, column or slot out of range) add nothing.
 // Atomic adds make duplicates sum; the accumulator is zero-filled before and converted after.
 #include "common.cuh"
 
@@ -17,8 +18,8 @@ using namespace mlx_sparse::gpu;
     const int64_t b = blockIdx.y;                                                               \
     MS_ENTRIES(e) {                                                                             \
       const int64_t c = static_cast<int64_t>(cols[e]);                                          \
-      if (in_range(c, a.n)) {                                                                   \
-        const int64_t row = row_of_entry(indptr, a.m, e);                                       \
+      const int64_t row = entry_row(indptr, a.m, a.nnz, e);                                     \
+      if (row >= 0 && in_range(c, a.n)) {                                                       \
         atomicAdd(acc + b * a.count + row * a.n + c, to_float(data[b * a.data_stride + e]));    \
       }                                                                                         \
     }                                                                                           \
@@ -38,7 +39,7 @@ MS_FOR_TYPES(MS_ENTRY_KERNELS)
 #define MS_ROWS(I, in_)                                                                       \
   extern "C" __global__ void rows_search_##in_(const I* indptr, I* rows, EntryArgs a) {       \
     MS_ENTRIES(e) {                                                                           \
-      rows[e] = static_cast<I>(row_of_entry(indptr, a.m, e));                                 \
+      rows[e] = static_cast<I>(entry_row(indptr, a.m, a.nnz, e));                             \
     }                                                                                         \
   }
 MS_FOR_INDEX_TYPES(MS_ROWS)

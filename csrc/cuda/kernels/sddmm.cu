@@ -1,6 +1,6 @@
 // sddmm on CUDA: a group of `lanes` (1..32) consecutive lanes per stored entry, balanced over
 // entries whatever the row lengths; each group finds its entry's row by binary search in
-// indptr and reduces <G[row], B[col]> with shuffles.
+// indptr and reduces <G[row], B[col]> with shuffles; an entry the CSR rule skips gets 0.
 #include "common.cuh"
 
 namespace mlx_sparse::gpu {
@@ -15,9 +15,9 @@ __device__ __forceinline__ void sddmm_entry_group(const I* indptr, const I* cols
   const int64_t b = blockIdx.y;
   float acc = 0.0f;
   if (e < a.nnz) {
-    const int64_t row = row_of_entry(indptr, a.m, e);
+    const int64_t row = entry_row(indptr, a.m, a.nnz, e);
     const int64_t c = static_cast<int64_t>(cols[e]);
-    if (in_range(c, a.n)) {
+    if (row >= 0 && in_range(c, a.n)) {
       acc = dot_partial<4>(G + b * a.g_stride + row * a.k, B + b * a.b_stride + c * a.k, a.k,
                            lane, lanes);
     }

@@ -25,7 +25,7 @@ __device__ __forceinline__ void spgemm_numeric(const I* a_indptr, const I* a_col
                                                SpgemmArgs a) {
   const int64_t w = global_thread() / kWarp;
   Range e{w * kSpgemmEntries, w * kSpgemmEntries + kSpgemmEntries};
-  if (ByRow ? w >= a.m : e.start >= a.a_nnz) { // the whole warp leaves together
+  if (ByRow ? w >= a.m : e.start >= a.a_nnz || a.m <= 0) { // the whole warp leaves together
     return;
   }
   if (ByRow) {

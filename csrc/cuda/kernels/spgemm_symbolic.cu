@@ -241,7 +241,7 @@ __device__ __forceinline__ void spgemm_insert_long(const I* a_indptr, const I* a
                                                    SpgemmArgs a) {
   const int64_t e0 = global_thread() / kWarp * kWarp;
   const int lane = threadIdx.x % kWarp;
-  if (e0 >= a.a_nnz) { // the whole warp leaves together
+  if (e0 >= a.a_nnz || a.m <= 0) { // the whole warp leaves together
     return;
   }
   const int64_t p = e0 + lane;
@@ -250,7 +250,8 @@ __device__ __forceinline__ void spgemm_insert_long(const I* a_indptr, const I* a
     ++row;
   }
   RowTable t = workspace_table(offsets, workspace, row, a);
-  const bool mine = p < a.a_nnz && long_row(a_indptr, t, row, a);
+  const bool mine =
+      p < a.a_nnz && row_holds(a_indptr, row, a.a_nnz, p) && long_row(a_indptr, t, row, a);
   t.words = mine ? t.words : 1; // lanes without a long row insert nothing
   insert_entries(t, mine ? spgemm_b_row(a_cols, b_indptr, p, a.a_nnz, a) : Range{0, 0}, b_cols,
                  lane, a);

@@ -33,7 +33,7 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
   __shared__ float prod[kSpmvBlock * kSpmvPerThread];
   constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kChunk;
-  if (e0 >= a.nnz) {
+  if (e0 >= a.nnz || a.m <= 0) {
     return;
   }
   const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
@@ -41,11 +41,13 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
   const T* vb = vals + b * a.data_stride;
   const T* xb = x + b * a.b_stride;
   float* yb = y + b * a.out_stride;
+  const Range span = entry_span(indptr, a.m, a.nnz); // entries outside belong to no row
 #pragma unroll
   for (int i = 0; i < kSpmvPerThread; ++i) {
     I c;
     float v;
-    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + threadIdx.x, e1, a.n, c, v);
+    load_entry(cols, vb, perm, e0 + i * kSpmvBlock + threadIdx.x, span.start,
+               e1 < span.end ? e1 : span.end, a.n, c, v);
     prod[i * kSpmvBlock + threadIdx.x] = a.n > 0 ? v * to_float(xb[static_cast<int64_t>(c)]) : 0.0f;
   }
   __syncthreads();
@@ -54,7 +56,8 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
   const int64_t r0 = static_cast<int64_t>(chunk_row[blockIdx.x]);
   const int64_t r1 = e1 < a.nnz ? static_cast<int64_t>(chunk_row[blockIdx.x + 1]) : a.m - 1;
   for (int64_t r = r0 + threadIdx.x; r <= r1; r += kSpmvBlock) {
-    const int64_t rs = static_cast<int64_t>(indptr[r]), re = static_cast<int64_t>(indptr[r + 1]);
+    const Range rr = row_range(indptr, r, a.nnz);
+    const int64_t rs = rr.start, re = rr.end;
     const int64_t s = rs > e0 ? rs : e0, e = re < e1 ? re : e1;
     float sum = 0.0f;
     for (int64_t q = s; q < e; ++q) {
@@ -128,7 +131,7 @@ __device__ __forceinline__ void spmm_nnz_split(const I* __restrict__ indptr,
   const int lane = threadIdx.x % kWarp;
   const int64_t chunk = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
   const int64_t e0 = chunk * kChunk;
-  if (e0 >= a.nnz) {
+  if (e0 >= a.nnz || a.m <= 0) {
     return;
   }
   const int64_t e1 = e0 + kChunk < a.nnz ? e0 + kChunk : a.nnz;
@@ -138,20 +141,22 @@ __device__ __forceinline__ void spmm_nnz_split(const I* __restrict__ indptr,
   const T* vb = vals + b * a.data_stride;
   const T* Bb = B + b * a.b_stride;
   float* ob = out + b * a.out_stride;
+  const Range span = entry_span(indptr, a.m, a.nnz); // entries outside add nothing
   int64_t row = static_cast<int64_t>(chunk_row[chunk]);
-  int64_t rs = static_cast<int64_t>(indptr[row]), re = static_cast<int64_t>(indptr[row + 1]);
+  Range rr = row_range(indptr, row, a.nnz);
+  int64_t rs = rr.start, re = rr.end;
   float acc[W] = {};
   for (int64_t base = e0; base < e1; base += kWarp) {
     I c;
     float v;
-    load_entry(cols, vb, perm, base + lane, e1, a.n, c, v);
+    load_entry(cols, vb, perm, base + lane, span.start, e1 < span.end ? e1 : span.end, a.n, c, v);
     const int count = e1 - base < kWarp ? static_cast<int>(e1 - base) : kWarp;
     for (int j = 0; j < count;) {
       while (base + j >= re && row + 1 < a.m) { // the row ended: flush it, take the next
         flush_row<W>(ob + row * a.k, c0, width, rs >= e0, acc);
-        ++row;
-        rs = re;
-        re = static_cast<int64_t>(indptr[row + 1]);
+        rr = row_range(indptr, ++row, a.nnz);
+        rs = rr.start;
+        re = rr.end;
       }
       // the entries of this row among the 32, with no row check in the loop
       const int stop = re - base > j && re - base < count ? static_cast<int>(re - base) : count;
@@ -209,7 +214,7 @@ __device__ __forceinline__ void spmm_row_warp(const I* __restrict__ indptr,
   for (int64_t base = r.start; base < r.end; base += kWarp) {
     I c;
     float v;
-    load_entry(cols, vb, perm, base + lane, r.end, a.n, c, v);
+    load_entry(cols, vb, perm, base + lane, r.start, r.end, a.n, c, v);
     const int count = r.end - base < kWarp ? static_cast<int>(r.end - base) : kWarp;
     axpy_entries<W>(c, v, 0, count, Bb, c0, width, a, acc);
   }
@@ -293,16 +298,14 @@ using namespace mlx_sparse::gpu;
   }
 MS_FOR_TYPES(MS_PRODUCTS)
 
-// chunk_rows: table[c] = the row holding entry c * chunk, so a chunk's warp or block starts
-// without a search; a thread per row writes the chunks that start in it.
+// chunk_rows: table[c] = the row holding entry c * chunk (row 0 before the first row, the
+// last row after it), so a chunk's warp or block starts without a search; a thread per chunk.
 #define MS_CHUNK_ROWS(I, in_)                                                                   \
   extern "C" __global__ void chunk_rows_##in_(const I* indptr, I* table, int64_t m, int64_t nnz, \
                                               int64_t chunk) {                                  \
-    for (int64_t r = global_thread(); r < m; r += int64_t(gridDim.x) * blockDim.x) {            \
-      const Range rr = row_range(indptr, r, nnz);                                               \
-      for (int64_t c = (rr.start + chunk - 1) / chunk; c * chunk < rr.end; ++c) {               \
-        table[c] = static_cast<I>(r);                                                           \
-      }                                                                                         \
+    const int64_t chunks = (nnz + chunk - 1) / chunk;                                           \
+    for (int64_t c = global_thread(); c < chunks; c += int64_t(gridDim.x) * blockDim.x) {       \
+      table[c] = static_cast<I>(m > 0 ? row_of_entry(indptr, m, c * chunk) : 0);                \
     }                                                                                           \
   }
 MS_FOR_INDEX_TYPES(MS_CHUNK_ROWS)

@@ -7,7 +7,10 @@
 //     comparators all point up, so a segment of any length sorts in place), making the
 //     result stable: rows of A^T list A's entries in order, as on the CPU.
 //   transpose_rows: indices_t[q] = row of entry perm[q].
+// Entries the CSR rule skips are not in A^T (gpu/core/transpose.h): cursor n places them
+// after its last row, transpose_sort sorts them there, and their indices_t are 0.
 #include "common.cuh"
+#include "gpu/core/transpose.h"
 #include "sort.cuh"
 
 namespace mlx_sparse::gpu {
@@ -80,18 +83,20 @@ __device__ __forceinline__ void scan_totals(I* totals, int64_t count) {
   }
 }
 
+#define MS_GRID(i, count) \
+  for (int64_t i = global_thread(); i < (count); i += int64_t(gridDim.x) * blockDim.x)
+
 } // namespace mlx_sparse::gpu
 
 using namespace mlx_sparse::gpu;
 
-#define MS_GRID(i, count) \
-  for (int64_t i = global_thread(); i < (count); i += int64_t(gridDim.x) * blockDim.x)
-
 #define MS_TRANSPOSE(I, in_)                                                                    \
-  extern "C" __global__ void transpose_count_##in_(const I* cols, I* counts, EntryArgs a) {     \
+  extern "C" __global__ void transpose_count_##in_(const I* indptr, const I* cols, I* counts,   \
+                                                   EntryArgs a) {                               \
+    const Range span = entry_span(indptr, a.m, a.nnz);                                          \
     MS_GRID(e, a.nnz) {                                                                         \
       const int64_t c = static_cast<int64_t>(cols[e]);                                          \
-      if (in_range(c, a.n)) {                                                                   \
+      if (transposed_entry(cols, span, e, a)) {                                                 \
         atomicAdd(reinterpret_cast<std::conditional_t<sizeof(I) == 8, unsigned long long,       \
                                                       unsigned>*>(counts + c + 1), 1u);         \
       }                                                                                         \
@@ -108,28 +113,30 @@ using namespace mlx_sparse::gpu;
       v[i] += totals[i / kScanBlock];                                                           \
     }                                                                                           \
   }                                                                                             \
-  extern "C" __global__ void transpose_fill_##in_(const I* cols, const I* indptr_t, I* cursor,  \
-                                                  I* perm, EntryArgs a) {                       \
+  extern "C" __global__ void transpose_fill_##in_(const I* indptr, const I* cols,              \
+                                                  const I* indptr_t, I* cursor, I* perm,        \
+                                                  EntryArgs a) {                                \
+    const Range span = entry_span(indptr, a.m, a.nnz);                                          \
     MS_GRID(e, a.nnz) {                                                                         \
-      const int64_t c = static_cast<int64_t>(cols[e]);                                          \
-      if (in_range(c, a.n)) {                                                                   \
-        using U = std::conditional_t<sizeof(I) == 8, unsigned long long, unsigned>;             \
-        const U at = atomicAdd(reinterpret_cast<U*>(cursor + c), U(1));                         \
-        perm[static_cast<int64_t>(indptr_t[c]) + static_cast<int64_t>(at)] = static_cast<I>(e); \
-      }                                                                                         \
+      const int64_t c = transposed_entry(cols, span, e, a) ? static_cast<int64_t>(cols[e]) : a.n; \
+      using U = std::conditional_t<sizeof(I) == 8, unsigned long long, unsigned>;               \
+      const U at = atomicAdd(reinterpret_cast<U*>(cursor + c), U(1));                           \
+      perm[static_cast<int64_t>(indptr_t[c]) + static_cast<int64_t>(at)] = static_cast<I>(e);   \
     }                                                                                           \
   }                                                                                             \
   extern "C" __global__ void transpose_sort_##in_(const I* indptr_t, I* perm, EntryArgs a) {    \
     const int64_t row = global_thread() / kWarp;                                                \
-    if (row < a.n) {                                                                            \
-      const Range r = row_range(indptr_t, row, a.nnz);                                          \
+    if (row <= a.n) {                                                                           \
+      const Range r = perm_segment(indptr_t, row, a);                                           \
       sort_segment<I>(perm + r.start, r.end - r.start, threadIdx.x % kWarp);                    \
     }                                                                                           \
   }                                                                                             \
-  extern "C" __global__ void transpose_rows_##in_(const I* indptr, const I* perm, I* indices_t, \
-                                                  EntryArgs a) {                                \
+  extern "C" __global__ void transpose_rows_##in_(const I* indptr, const I* indptr_t,           \
+                                                  const I* perm, I* indices_t, EntryArgs a) {   \
     MS_GRID(q, a.nnz) {                                                                         \
-      indices_t[q] = static_cast<I>(row_of_entry(indptr, a.m, static_cast<int64_t>(perm[q])));  \
+      const int64_t e = static_cast<int64_t>(perm[q]);                                          \
+      const bool in_t = q < static_cast<int64_t>(indptr_t[a.n]) && a.m > 0;                     \
+      indices_t[q] = static_cast<I>(in_t ? row_of_entry(indptr, a.m, e) : 0);                   \
     }                                                                                           \
   }
 MS_FOR_INDEX_TYPES(MS_TRANSPOSE)

@@ -7,21 +7,24 @@
 
 namespace mlx_sparse::gpu {
 
-// Value of entry p, read through perm when the structure walked is A^T's.
+// Value of entry p, read through perm when the structure walked is A^T's (perm is a
+// permutation of [0, nnz) when it comes from csr_transpose).
 template <typename T, typename I>
 MS_FN float entry_value(MS_GLOBAL const T* vals, MS_GLOBAL const I* perm, int64_t p) {
   return to_float(perm ? vals[static_cast<int64_t>(perm[p])] : vals[p]);
 }
 
-// Entry p of a product as (column, value), or (0, 0) when p >= end or its column is out of
-// range: the inner loops then run without branches, so unrolled iterations issue their
-// loads together (callers skip the loops when n == 0, where column 0 does not exist).
+// Entry p of a product as (column, value), or (0, 0) when p is outside [begin, end) (the
+// entries rows hold) or its column is out of range: the inner loops then run without
+// branches, so unrolled iterations issue their loads together (callers skip the loops when
+// n == 0, where column 0 does not exist).
 template <typename T, typename I>
 MS_FN void load_entry(MS_GLOBAL const I* cols, MS_GLOBAL const T* vals, MS_GLOBAL const I* perm,
-                      int64_t p, int64_t end, int64_t n, MS_THREAD I& c, MS_THREAD float& v) {
+                      int64_t p, int64_t begin, int64_t end, int64_t n, MS_THREAD I& c,
+                      MS_THREAD float& v) {
   c = I(0);
   v = 0.0f;
-  if (p < end) {
+  if (begin <= p && p < end) {
     const I col = cols[p];
     if (in_range(static_cast<int64_t>(col), n)) {
       c = col;
@@ -44,7 +47,7 @@ MS_FN float spmv_partial(MS_GLOBAL const I* cols, MS_GLOBAL const T* vals,
   for (int64_t p = start + lane; p < end; p += lanes) {
     I c;
     float v;
-    load_entry(cols, vals, perm, p, end, n, c, v);
+    load_entry(cols, vals, perm, p, start, end, n, c, v);
     acc += v * to_float(x[static_cast<int64_t>(c)]);
   }
   return acc;

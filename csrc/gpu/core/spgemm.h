@@ -159,8 +159,9 @@ MS_CONST int64_t kSpgemmEntries = 8;
 // This lane's products for A's entries [e0, e1), `row` holding e0 (of long rows only when
 // long_only): for each entry (row i, column j, value v), v * B[j, c] over B's row j, lanes
 // apart, is added into row i's slot for column c (found by binary search in C's row), or
-// dropped when C has no such slot (the masked gradients rely on it). add_product(acc, slot,
-// value), defined by each backend for its Acc type, adds atomically in float32.
+// dropped when C has no such slot (the masked gradients rely on it). Entries in no row add
+// nothing. add_product(acc, slot, value), defined by each backend for its Acc type, adds
+// atomically in float32.
 template <typename Acc, typename T, typename I>
 MS_FN void spgemm_entry_products(Acc acc, MS_GLOBAL const I* a_indptr, MS_GLOBAL const I* a_cols,
                                  MS_GLOBAL const T* a_vals, MS_GLOBAL const I* b_indptr,
@@ -176,7 +177,8 @@ MS_FN void spgemm_entry_products(Acc acc, MS_GLOBAL const I* a_indptr, MS_GLOBAL
       cr = row_range(c_indptr, row, a.c_nnz);
     }
     const int64_t j = static_cast<int64_t>(a_cols[p]);
-    if ((long_only && ar.end - ar.start < kSpgemmLongRow) || !in_range(j, a.b_rows)) {
+    if (p < ar.start || p >= ar.end || (long_only && ar.end - ar.start < kSpgemmLongRow) ||
+        !in_range(j, a.b_rows)) {
       continue;
     }
     const float v = to_float(a_vals[p]);

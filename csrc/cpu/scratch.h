@@ -1,0 +1,31 @@
+// How the CPU kernels split their work and how much scratch memory they need, decided in
+// eval_cpu (on the thread that called mx.eval, where an allocation may fail and throw) so
+// that a kernel on MLX's stream thread allocates nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "params.h"
+
+namespace mlx_sparse::cpu {
+
+constexpr int64_t kMaxParts = 256;
+// Work (in multiply-adds) below which a kernel runs on the calling thread alone.
+constexpr int64_t kSerialWork = 1 << 15;
+// Private accumulators of the transposed product (A^T @ B by scattering) stay within this.
+constexpr int64_t kAccumulatorBytes = int64_t(64) << 20;
+// Dense per-block accumulators of spgemm's numeric phase stay within this; wider outputs
+// search C's columns instead.
+constexpr int64_t kSpgemmDenseBytes = int64_t(256) << 20;
+
+// Row blocks for `work` multiply-adds: 1 when small, else 4 per thread, at most kMaxParts.
+int64_t work_parts(int64_t work);
+
+// Bytes of scratch each kernel needs; sets p.parts where the kernel splits by it.
+int64_t scratch_bytes(ProductParams& p);
+int64_t scratch_bytes(TodenseParams& p);
+int64_t scratch_bytes(TransposeParams& p);
+int64_t scratch_bytes(SumDuplicatesParams& p);
+int64_t scratch_bytes(SpgemmParams& p);
+
+} // namespace mlx_sparse::cpu
