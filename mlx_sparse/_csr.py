@@ -246,10 +246,10 @@ class CSRArray(dict):
 
     def _check_structure(self, op: str):
         """Before an op reads the structure: the full check, once per pattern, so a bad
-        pattern raises here, naming the op, on every device. (A kernel that raised inside
-        MLX's CPU stream worker could leave MLX 0.32.4 waiting forever on a later eval; GPU
-        kernels only skip bad indices.) Inside mx.compile, with traced indices, the CPU
-        kernels still check as they read."""
+        pattern raises here, naming the op, on every device, before the graph is built (an
+        exception on MLX's stream thread could leave MLX 0.32.4 waiting forever). Inside
+        mx.compile, with traced indices, nothing can be checked: the kernels then follow
+        the rule of csrc/ops.h (bad entries skipped), never raising."""
         if "valid" not in self._cache:
             self._require_valid(op)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _ext
 from ._csr import CSRArray
-from ._dtypes import real_scalar
+from ._dtypes import INT32_MAX as _INT32_MAX, real_scalar
 
 
 def _dense(x, op: str = "matmul") -> mx.array:
@@ -256,6 +256,8 @@ def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
             return mx.zeros((), dtype=A.dtype)
         return mx.sum(A.data, stream=stream)
     A._check_structure("csr_spmv")
+    if axis in (1, -1) and A.shape[1] > _INT32_MAX:  # no (n,) vector of ones can exist
+        return _ext.csr_sum_duplicates(A.data, A._rows(), A.shape[0], stream=stream)
     if axis in (1, -1):
         ones = mx.ones((A.shape[1],), dtype=A.dtype)
         return _ext.csr_spmv(A.indptr, A.indices, A.data, ones, A.shape[1], False, [],

@@ -235,3 +235,12 @@ def test_transpose_with_traced_indices():
 
     out = f(mx.array(S.data), mx.array(S.indices), mx.array(S.indptr))
     np.testing.assert_allclose(np.array(out), S.toarray().T, rtol=1e-6)
+
+
+def test_row_sums_of_a_matrix_wider_than_mlx_shapes():
+    n = 2**31 + 5
+    A = ms.csr_array((np.array([1.0, 2.0, 4.0], np.float32), np.array([0, n - 1, 3]), np.array([0, 2, 3])),
+                     shape=(2, n))
+    np.testing.assert_array_equal(np.array(A.sum(axis=1)), [3.0, 4.0])
+    g = mx.grad(lambda v: (A.with_data(v).sum(axis=1) * mx.array([1.0, 10.0])).sum())(A.data)
+    np.testing.assert_array_equal(np.array(g), [1.0, 1.0, 10.0])
