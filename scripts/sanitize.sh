@@ -18,3 +18,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Run from outside the checkout so that the sanitized install, not the sources, is imported.
 cd "$(mktemp -d)"
 python -m pytest -q -p no:cacheprovider "$repo/tests" "$@"
+# A long loop of every op and every refusal under the sanitizers: no crash, hang or growth
+# (MLX_SPARSE_SOAK_ITERATIONS=100000 is the full run; CI runs fewer).
+ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=16" timeout 1200 \
+  python "$repo/scripts/soak.py" --iterations "${MLX_SPARSE_SOAK_ITERATIONS:-5000}"
