@@ -3,11 +3,15 @@
 # the default device, one process per file (a crash stays in its file); log in $OUT/tests.log.
 cd "$(dirname "$0")/.."
 log=${OUT:-/tmp}/tests.log
-: > "$log"
+touch "$log"
 root=$(pwd)
 export PYTHONPATH=/root/site:$root MLX_SPARSE_TEST_DEVICE=gpu PYTHONFAULTHANDLER=1
 cd /tmp
-for f in "$root"/tests/test_*.py; do
+# Usage: bash scripts/device_tests.sh [test files...]  (default: every tests/test_*.py)
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=("$root"/tests/test_*.py)
+for f in "${files[@]}"; do
+  f=$(cd "$root" && realpath "$f")
   name=$(basename "$f" .py)
   echo "==== $name" >> "$log"
   timeout 300 python3 -m pytest -q -p no:cacheprovider --tb=short -rf "$f" > /tmp/one.log 2>&1
