@@ -301,3 +301,16 @@ def test_integer_values_compute_in_float32(op, dtype):
     out = VALUE_OPS[op](mx.array([1, 2, 3], dtype))
     mx.eval(out)
     assert out.dtype == mx.float32
+
+
+@pytest.mark.skipif(not mx.is_available(mx.gpu), reason="needs a GPU stream")
+def test_float64_on_a_gpu_stream_raises_when_built():
+    """Said when the graph is built, naming the op, not when the GPU evaluates it."""
+    A64 = ms.csr_array(np.eye(3), dtype=mx.float64)
+    with mx.stream(mx.gpu):
+        for op, f in (("csr_spmm", lambda: A64 @ mx.ones((3, 2), dtype=mx.float64)),
+                      ("csr_spmv", lambda: A64 @ np.ones(3)),
+                      ("csr_todense", lambda: A64.todense()),
+                      ("csr_softmax", lambda: ms.softmax(A64))):
+            with pytest.raises(ValueError, match=rf"\[{op}\] float64 is not supported on the GPU"):
+                f()

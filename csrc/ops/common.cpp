@@ -52,7 +52,7 @@ void check_values(const char* op, const array& data, const array& indices) {
   }
 }
 
-mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
+mx::Dtype value_dtype(const char* op, const std::vector<array>& operands, mx::Stream s) {
   auto t = mx::result_type(operands);
   if (t == mx::complex64 || t == mx::bool_) {
     Message msg;
@@ -61,6 +61,12 @@ mx::Dtype value_dtype(const char* op, const std::vector<array>& operands) {
   }
   if (!mx::issubdtype(t, mx::floating)) {
     t = mx::float32;
+  }
+  if (t == mx::float64 && s.device.type == mx::Device::gpu) {
+    // said here, when the graph is built, not when the GPU evaluates it
+    throw std::invalid_argument(std::string("[") + op +
+                                "] float64 is not supported on the GPU; use the CPU "
+                                "(stream=mx.cpu) or float32.");
   }
   return t;
 }

@@ -14,9 +14,9 @@ namespace mx = mlx::core;
 // indptr / indices: 1-D, int32 or int64, the same dtype. Returns m (rows).
 int64_t check_structure(const char* op, const array& indptr, const array& indices);
 
-// The floating dtype the op computes in: the promoted dtype of the operands, float32 for
-// integer inputs. Complex and bool are rejected.
-mx::Dtype value_dtype(const char* op, const std::vector<array>& operands);
+// The floating dtype the op computes in on stream s: the promoted dtype of the operands,
+// float32 for integer inputs. Complex and bool are rejected, and float64 on a GPU stream.
+mx::Dtype value_dtype(const char* op, const std::vector<array>& operands, mx::Stream s);
 
 // The array in dtype (itself, with no graph node, when it already is).
 array cast(const array& a, mx::Dtype dtype, mx::Stream s);

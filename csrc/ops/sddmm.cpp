@@ -23,7 +23,7 @@ array csr_sddmm(const array& indptr, const array& indices, const array& g, const
         << " and B of shape " << shape_str(b.shape()) << ".";
     throw std::invalid_argument(msg.str());
   }
-  auto dtype = value_dtype(op, {g, b});
+  auto dtype = value_dtype(op, {g, b}, s);
   auto batch = batch_shape(op, {g, b}, {2, 2});
   auto gg = fit_batch(cast(g, dtype, s), 2, batch, s);
   auto bb = fit_batch(cast(b, dtype, s), 2, batch, s);

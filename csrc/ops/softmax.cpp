@@ -19,7 +19,7 @@ array csr_softmax(const array& indptr, const array& indices, const array& data, 
   if (n_cols < 0) {
     throw std::invalid_argument("[csr_softmax] n_cols must be non-negative.");
   }
-  auto dtype = value_dtype(op, {data});
+  auto dtype = value_dtype(op, {data}, s);
   return array(data.shape(), dtype, std::make_shared<CsrSoftmax>(s, n_cols),
                {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(data, dtype, s)});
 }

@@ -38,7 +38,7 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
         << shape_str(b_data.shape()) << " for " << b_indices.size() << " entries of B.";
     throw std::invalid_argument(msg.str());
   }
-  auto dtype = value_dtype(op, {a_data, b_data});
+  auto dtype = value_dtype(op, {a_data, b_data}, s);
   return array({static_cast<int>(c_indices.size())}, dtype,
                std::make_shared<CsrSpgemm>(s, n_cols_b),
                {prepare_indptr(a_indptr, s), prepare_index(a_indices, s),

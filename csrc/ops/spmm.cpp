@@ -55,7 +55,7 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
         << ", but the dense operand has shape " << shape_str(dense.shape()) << ".";
     throw std::invalid_argument(msg.str());
   }
-  auto dtype = value_dtype(op, {data, dense});
+  auto dtype = value_dtype(op, {data, dense}, s);
   auto batch = batch_shape(op, {data, dense}, {1, core});
   auto d = fit_batch(cast(data, dtype, s), 1, batch, s);
   auto x = fit_batch(cast(dense, dtype, s), core, batch, s);

@@ -27,7 +27,7 @@ array csr_sum_duplicates(const array& data, const array& slot, int64_t n_out, St
   if (n_out < 0) {
     throw std::invalid_argument("[csr_sum_duplicates] n_out must be non-negative.");
   }
-  auto dtype = value_dtype(op, {data});
+  auto dtype = value_dtype(op, {data}, s);
   mx::Shape out(data.shape().begin(), data.shape().end() - 1);
   out.push_back(dim(op, n_out, "stored entries"));
   return array(out, dtype, std::make_shared<CsrSumDuplicates>(s, n_out),

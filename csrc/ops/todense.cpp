@@ -21,7 +21,7 @@ array csr_todense(const array& indptr, const array& indices, const array& data, 
   if (n_cols < 0) {
     throw std::invalid_argument("[csr_todense] n_cols must be non-negative.");
   }
-  auto dtype = value_dtype(op, {data});
+  auto dtype = value_dtype(op, {data}, s);
   mx::Shape out(data.shape().begin(), data.shape().end() - 1);
   out.push_back(dim(op, m, "rows"));
   out.push_back(dim(op, n_cols, "columns"));
