@@ -15,10 +15,13 @@ from ._csr import CSRArray
 from ._dtypes import INT32_MAX as _INT32_MAX, real_scalar
 
 
-def _dense(x, op: str = "matmul") -> mx.array:
-    """An operand as an mx.array; numpy float64 stays float64. What MLX cannot hold (None,
+def _dense(x, op: str = "matmul", stream=None) -> mx.array:
+    """An operand as an mx.array; numpy float64 stays float64 (on the GPU, which has no
+    float64 in MLX, that is refused rather than narrowed). What MLX cannot hold (None,
     strings, objects) is refused here, naming the op; the ops refuse complex values."""
     if isinstance(x, mx.array):
+        if x.dtype == mx.float64:
+            _check_float64_device(op, stream)
         return x
     if _is_scipy_sparse(x):
         raise TypeError(f"[{op}] a scipy.sparse operand must be made a CSRArray first (ms.csr_array(S))")
@@ -27,8 +30,19 @@ def _dense(x, op: str = "matmul") -> mx.array:
         what = type(x).__name__ if host.dtype.kind == "O" else f"dtype {host.dtype}"
         raise TypeError(f"[{op}] expected a dense array (mx.array, numpy array or list) of numbers, got {what}")
     if host.dtype == np.float64:
+        _check_float64_device(op, stream)
         return mx.array(host, dtype=mx.float64)
     return mx.array(host)
+
+
+def _check_float64_device(op: str, stream):
+    where = mx.default_device() if stream is None else stream
+    where = getattr(where, "device", where)  # a Stream's Device
+    if getattr(where, "type", where) == mx.DeviceType.gpu:  # a Device's type, or mx.gpu itself
+        raise ValueError(
+            f"[{op}] float64 is not supported on the GPU (MLX has none there): pass float32, "
+            "e.g. np.asarray(x, np.float32), or use the CPU (stream=mx.cpu)"
+        )
 
 
 def _is_scipy_sparse(x) -> bool:
@@ -46,7 +60,7 @@ def _sparse(x):
 
 def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
     """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
-    x = _dense(x, "csr_spmv")
+    x = _dense(x, "csr_spmv", stream)
     A._check_structure("csr_spmv")
     return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, [], A._lengths(),
                          stream=stream)
@@ -54,7 +68,7 @@ def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
 
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
-    B = _dense(B, "csr_spmm")
+    B = _dense(B, "csr_spmm", stream)
     A._check_structure("csr_spmm")
     return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
                          A._lengths(), stream=stream)
@@ -66,7 +80,7 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
     X is (m, k) and Y is (n, k); entry e of the result is ``<X[row(e)], Y[col(e)]>``. A's
     values are not used (``sddmm(A, X, Y).multiply(A)`` scales by them).
     """
-    X, Y = _dense(X, "csr_sddmm"), _dense(Y, "csr_sddmm")
+    X, Y = _dense(X, "csr_sddmm", stream), _dense(Y, "csr_sddmm", stream)
     if X.ndim != 2 or Y.ndim != 2:
         raise ValueError(
             f"[csr_sddmm] X and Y must be 2-D, got shapes {tuple(X.shape)} and {tuple(Y.shape)}"
@@ -141,15 +155,15 @@ def matmul(a, b, *, stream=None):
     if a_sparse and b_sparse:
         return spgemm(a, b, stream=stream)
     if not (a_sparse or b_sparse):
-        return mx.matmul(_dense(a), _dense(b), stream=stream)
+        return mx.matmul(_dense(a, "matmul", stream), _dense(b, "matmul", stream), stream=stream)
     if real_scalar(a, "matmul") is not None or real_scalar(b, "matmul") is not None:
         raise ValueError("[matmul] scalar operands are not allowed, use '*' instead")
     if a_sparse:
-        b = _dense(b)
+        b = _dense(b, "matmul", stream)
         if b.ndim == 1:
             return spmv(a, b, stream=stream)
         return spmm(a, b, stream=stream)
-    A, x = b, _dense(a)
+    A, x = b, _dense(a, "matmul", stream)
     A._check_structure("csr_spmv" if x.ndim == 1 else "csr_spmm")
     if x.ndim == 1:  # x @ A = A^T x
         return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, A._transposed(),

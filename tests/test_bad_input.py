@@ -244,3 +244,14 @@ def test_row_sums_of_a_matrix_wider_than_mlx_shapes():
     np.testing.assert_array_equal(np.array(A.sum(axis=1)), [3.0, 4.0])
     g = mx.grad(lambda v: (A.with_data(v).sum(axis=1) * mx.array([1.0, 10.0])).sum())(A.data)
     np.testing.assert_array_equal(np.array(g), [1.0, 1.0, 10.0])
+
+
+@pytest.mark.parametrize("where", [mx.gpu, mx.Device(mx.gpu)])
+def test_float64_operand_on_the_gpu_is_refused_not_narrowed(where):
+    A = ms.random(4, 3, density=0.5, seed=0)
+    for x in (np.ones(3), mx.ones((3,), dtype=mx.float64)):
+        with pytest.raises(ValueError, match=r"\[csr_spmv\] float64 is not supported on the GPU"):
+            ms.spmv(A, x, stream=where)
+    with pytest.raises(ValueError, match=r"\[matmul\] float64 is not supported on the GPU"):
+        ms.matmul(np.ones((2, 4)), A, stream=where)
+    assert ms.spmv(A, np.ones(3), stream=mx.cpu).dtype == mx.float64  # kept on the CPU
