@@ -49,11 +49,14 @@ def _is_scipy_sparse(x) -> bool:
     return type(x).__module__.startswith("scipy.sparse")
 
 
-def _sparse(x):
-    """A scipy.sparse operand of @ as a CSRArray (scipy users write ``A @ S``), else x."""
+def _sparse(x, op: str, stream=None):
+    """A scipy.sparse operand as a CSRArray (scipy users write ``A @ S``), else x; float64
+    values stay float64, so on the GPU they are refused as a dense operand's are."""
     if _is_scipy_sparse(x):
         from ._construct import csr_array
 
+        if x.dtype == np.float64:
+            _check_float64_device(op, stream)
         return csr_array(x)
     return x
 
@@ -150,7 +153,7 @@ def matmul(a, b, *, stream=None):
     sparse @ (n,) -> spmv; sparse @ (..., n, k) -> batched spmm; sparse @ sparse -> spgemm;
     dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
     """
-    a, b = _sparse(a), _sparse(b)
+    a, b = _sparse(a, "matmul", stream), _sparse(b, "matmul", stream)
     a_sparse, b_sparse = isinstance(a, CSRArray), isinstance(b, CSRArray)
     if a_sparse and b_sparse:
         return spgemm(a, b, stream=stream)
@@ -178,7 +181,7 @@ def multiply(A: CSRArray, other) -> CSRArray:
     """Elementwise product; the result keeps A's pattern (intersection with a sparse operand)."""
     if real_scalar(other, "multiply") is not None:
         return A._with_data(A.data * other)
-    other = _sparse(other)
+    other = _sparse(other, "multiply")
     if isinstance(other, CSRArray):
         return _multiply_sparse(A, other)
     d = _dense(other, "multiply")
@@ -234,7 +237,7 @@ def _promote(a, b):
 
 def add(A: CSRArray, other):
     """``A + other``: sparse + sparse is sparse (union of patterns), sparse + dense is dense."""
-    other = _sparse(other)
+    other = _sparse(other, "add")
     if isinstance(other, CSRArray):
         if A.shape != other.shape:
             raise ValueError(f"[add] inconsistent shapes {A.shape} and {other.shape}")
@@ -257,7 +260,7 @@ def add(A: CSRArray, other):
 
 def subtract(A: CSRArray, other):
     """``A - other``, as :func:`add` of ``-other``."""
-    other = _sparse(other)
+    other = _sparse(other, "subtract")
     if isinstance(other, CSRArray) or real_scalar(other, "subtract") is not None:
         return add(A, -other)
     return A.todense() - _dense(other, "subtract")

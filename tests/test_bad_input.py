@@ -255,3 +255,10 @@ def test_float64_operand_on_the_gpu_is_refused_not_narrowed(where):
     with pytest.raises(ValueError, match=r"\[matmul\] float64 is not supported on the GPU"):
         ms.matmul(np.ones((2, 4)), A, stream=where)
     assert ms.spmv(A, np.ones(3), stream=mx.cpu).dtype == mx.float64  # kept on the CPU
+
+
+def test_float64_scipy_operand_on_the_gpu_is_refused():
+    A = ms.random(4, 3, density=0.5, seed=0)
+    S = sp.random(4, 3, density=0.5, format="csr", dtype=np.float64, random_state=0)
+    with pytest.raises(ValueError, match=r"\[matmul\] float64 is not supported on the GPU"):
+        ms.matmul(A, S.T, stream=mx.gpu)
