@@ -1,6 +1,7 @@
 // Python bindings of ops.h (module mlx_sparse._ext). The Python package wraps these in
 // CSRArray; the names are the C++ op names.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
@@ -87,4 +88,7 @@ NB_MODULE(_ext, m) {
   m.def("kernel_isa", &kernel_isa, "Instruction set of the CPU kernels in use.");
   m.def("gpu_backend", []() -> std::optional<std::string> { return gpu_backend(); },
         "GPU backend this build has kernels for ('metal', 'cuda'), or None.");
+  m.def("metal_compile_all", &metal_compile_all, nb::call_guard<nb::gil_scoped_release>(),
+        "On Metal, compile every kernel family now; returns {family: error} for those that\n"
+        "failed (empty when all compiled, and on other backends).");
 }

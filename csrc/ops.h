@@ -25,6 +25,7 @@
 // every kernel in bounds, but rows are then its clamped ranges, which may overlap.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,5 +147,8 @@ std::string num_threads_env_problem();
 const char* kernel_isa();
 // The GPU backend this build has kernels for ("metal", "cuda"), or nullopt.
 std::optional<std::string> gpu_backend();
+// On Metal, compiles every kernel family's library now (each is otherwise compiled on first
+// use) and returns {family: error} for those that failed; empty elsewhere.
+std::map<std::string, std::string> metal_compile_all();
 
 } // namespace mlx_sparse

@@ -1,10 +1,11 @@
 // The thin layer over MLX's Metal backend (see launch.h).
 #include "metal/launch.h"
 
-#include <dlfcn.h>
-
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
+#include "metal/families.h"
 #include "mlx/allocator.h"
 #include "mlx/backend/metal/device.h"
 
@@ -14,21 +15,47 @@ namespace mx = mlx::core;
 
 namespace {
 
-// The folder of this module: CMake installs mlx_sparse.metallib beside it.
-const std::string& module_dir() {
-  static const std::string dir = [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<const void*>(&module_dir), &info) == 0 || !info.dli_fname) {
-      throw std::runtime_error("[mlx_sparse] cannot locate the module to load its Metal kernels.");
+std::string utf8(NS::String* s) {
+  return s && s->utf8String() ? s->utf8String() : "unknown";
+}
+
+std::string compile_error(const Family& f, mx::metal::Device& d, const std::string& diag) {
+  return std::string("[") + f.name + "] Metal could not compile mlx_sparse's '" + f.name +
+         "' kernels on " + utf8(NS::ProcessInfo::processInfo()->operatingSystemVersionString()) +
+         ", GPU " + utf8(d.mtl_device()->name()) + " (" + d.get_architecture() +
+         "). Please report this with Metal's diagnostic:\n" + diag +
+         "\nThe CPU still works: ms.use_cpu() (or stream=mx.cpu).";
+}
+
+// Families that failed, with their error: a failed compile is not retried at every call.
+std::mutex failed_mutex;
+std::unordered_map<std::string, std::string> failed;
+
+// The family's library, compiled from its embedded source on first use (MLX caches it
+// device-wide by name). MLX's get_library throws std::runtime_error on a compile error.
+MTL::Library* library(mx::metal::Device& d, const Family& f) {
+  {
+    std::lock_guard lock(failed_mutex);
+    if (auto it = failed.find(f.name); it != failed.end()) {
+      throw std::runtime_error(it->second);
     }
-    const std::string path = info.dli_fname;
-    const auto slash = path.find_last_of('/');
-    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-  }();
-  return dir;
+  }
+  try {
+    return d.get_library(std::string("mlx_sparse_") + f.name,
+                         [&f] { return family_source(f); });
+  } catch (const std::exception& e) {
+    const std::string msg = compile_error(f, d, e.what());
+    std::lock_guard lock(failed_mutex);
+    failed.emplace(f.name, msg);
+    throw std::runtime_error(msg);
+  }
 }
 
 } // namespace
+
+void compile_family(mlx::core::Device device, const Family& family) {
+  library(mx::metal::device(device), family);
+}
 
 void Launch::allocate(array& out) {
   out.set_data(mx::allocator::malloc(out.nbytes()));
@@ -42,10 +69,12 @@ array Launch::temporary(size_t count, mx::Dtype dtype) {
 }
 
 void Launch::begin(const std::string& name, Dims threads) {
+  const Family* family = family_of(name);
+  if (!family) {
+    throw std::logic_error("[mlx_sparse] no Metal kernel family holds kernel " + name + ".");
+  }
   auto& d = mx::metal::device(stream_.device);
-  // libraries are cached device-wide by name, so this loads the file once
-  MTL::Library* lib = d.get_library("mlx_sparse", module_dir());
-  MTL::ComputePipelineState* kernel = d.get_kernel(name, lib);
+  MTL::ComputePipelineState* kernel = d.get_kernel(name, library(d, *family));
   if (threads.x * threads.y * threads.z > kernel->maxTotalThreadsPerThreadgroup()) {
     throw std::runtime_error("[mlx_sparse] Metal kernel " + name + " cannot run " +
                              std::to_string(threads.x * threads.y * threads.z) +

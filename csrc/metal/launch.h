@@ -1,18 +1,23 @@
 // Launching our Metal kernels through MLX's Metal command encoder. launch.cpp is the only
-// file that touches mlx::core::metal: it loads mlx_sparse.metallib (installed beside the
-// module) and binds a kernel's arguments in order to [[buffer(0)]], [[buffer(1)]], ...
+// file that touches mlx::core::metal: it compiles each kernel family's embedded source at
+// first use (metal/families.h) and binds a kernel's arguments in order to [[buffer(0)]], ...
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <type_traits>
 
+#include "metal/families.h"
 #include "mlx/array.h"
 #include "mlx/stream.h"
 
 namespace mlx_sparse::metal {
 
 using mlx::core::array;
+
+// Compiles `family`'s library on `device` unless done; throws std::runtime_error naming the
+// family, macOS, the GPU and Metal's diagnostic if it does not compile (remembered).
+void compile_family(mlx::core::Device device, const Family& family);
 
 struct Dims {
   unsigned x = 1, y = 1, z = 1;
