@@ -14,10 +14,21 @@ def gpu_backend() -> str | None:
     return _ext.gpu_backend()
 
 
+def metal_compile_all() -> dict[str, str]:
+    """On Metal, compile every kernel family now (otherwise each compiles at first use).
+
+    Returns ``{family: error}`` for the families that did not compile; empty when all did,
+    and on other backends. A failure is remembered: it is not retried.
+    """
+    return dict(_ext.metal_compile_all())
+
+
 def use_gpu():
     """Make the GPU MLX's default device, if MLX has one and mlx_sparse has kernels for it.
 
-    Otherwise warns, stays on the CPU and returns ``mx.cpu``. Returns the device in use.
+    On Metal, every kernel family is compiled first; if one does not compile, warns (naming
+    them) and stays on the CPU. Otherwise warns, stays on the CPU and returns ``mx.cpu``.
+    Returns the device in use.
     """
     if not mx.is_available(mx.gpu):
         warnings.warn("[use_gpu] MLX has no GPU on this machine; staying on the CPU", stacklevel=2)
@@ -27,6 +38,16 @@ def use_gpu():
             "[use_gpu] this build of mlx_sparse has no GPU kernels; staying on the CPU", stacklevel=2
         )
         return use_cpu()
+    if gpu_backend() == "metal":
+        failures = metal_compile_all()
+        if failures:
+            first = next(iter(failures.values()))
+            warnings.warn(
+                f"[use_gpu] Metal could not compile the kernel families {', '.join(sorted(failures))}; "
+                f"staying on the CPU. The first error:\n{first}",
+                stacklevel=2,
+            )
+            return use_cpu()
     mx.set_default_device(mx.gpu)
     return mx.gpu
 
