@@ -3,9 +3,11 @@
 # g++ compiles each file as C++ against MLX's real Metal kernel headers (bf16.h, defines.h
 # with instantiate_kernel) from the pinned mlx-metal wheel, with metal/check/metal_shim.h
 # standing in for the Metal language; every [[host_name]] instantiation is forced, so each
-# kernel body is checked for every value and index type. Then the host names are compared
-# with the CUDA kernels' names (both hosts ask for the same ones), and the Metal host code
-# (csrc/metal/*.cpp but launch.cpp) is syntax-checked against the wheel's MLX headers.
+# kernel body is checked for every value and index type. Then the same for the strings the
+# module embeds (scripts/amalgamate_metal.py), exactly what Metal compiles on a Mac; the
+# host names are compared with the CUDA kernels' names and with the family each is looked up
+# in; and the Metal host code (csrc/metal/*.cpp) is syntax-checked against the wheel's MLX
+# and metal-cpp headers (launch.cpp with clang++, for Apple's blocks in metal-cpp).
 # What this cannot see (address spaces beyond device/constant, kernel-argument rules,
 # Metal's own diagnostics) is listed in the README (Backends). Usage: bash scripts/check_metal.sh
 set -euo pipefail
@@ -35,11 +37,27 @@ for src in metal/*.metal; do
   echo "check_metal: $src ok"
 done
 
-# 2. host names: unique, and the CUDA kernels' names plus the Metal-only helpers
-names=$(for src in metal/*.metal; do
+# 2. the embedded strings: each family's, as the module hands it to Metal, type-checked
+# against the Metal stand-in alone (it must need no include path), and every host name
+# looked up in the family whose file defines it (csrc/metal/families.cpp)
+gen=build/metal-check
+rm -rf "$gen" && mkdir -p "$gen/families"
+python3 scripts/amalgamate_metal.py "$gen/metal_sources.cpp" "$inc"
+"$CXX" -std=c++20 -Wall -Wextra -Werror -Icsrc -o "$gen/dump_families" \
+  metal/check/dump_families.cpp csrc/metal/families.cpp "$gen/metal_sources.cpp"
+pairs=$(for src in metal/*.metal; do
   "$CXX" -E -DMS_LIST_HOST_NAMES "${flags[@]:1}" -x c++ "$src" |
-    grep -oP 'ms_host_name = \K("\w*" *)+' | tr -d '" '
-done | sort)
+    grep -oP 'ms_host_name = \K("\w*" *)+' | tr -d '" ' | sed "s/^/$(basename "$src" .metal) /"
+done)
+"$gen/dump_families" "$gen/families" <<<"$pairs"
+for src in "$gen"/families/*.metal; do
+  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-volatile \
+    -DMLX_SPARSE_METAL_CHECK -Imetal/check/include -x c++ "$src"
+  echo "check_metal: embedded $(basename "$src" .metal) ok ($(wc -c <"$src") bytes)"
+done
+
+# 3. host names: unique, and the CUDA kernels' names plus the Metal-only helpers
+names=$(cut -d' ' -f2 <<<"$pairs" | sort)
 dups=$(uniq -d <<<"$names")
 if [ -n "$dups" ]; then
   echo "check_metal: host names defined twice: $dups" >&2
@@ -63,11 +81,20 @@ else
   echo "check_metal: nvcc not found; names not compared with the CUDA kernels" >&2
 fi
 
-# 3. the Metal host code, against the wheel's MLX headers. launch.cpp is left out: its
-# <Metal/Metal.hpp> (metal-cpp, shipped) needs Apple's SDK headers (objc, CoreFoundation,
-# dispatch, simd), which Linux lacks.
+# 4. the Metal host code, against the wheel's MLX headers. launch.cpp includes metal-cpp
+# (shipped in the wheel), which uses Apple's blocks (clang's -fblocks; g++ has none) and a few
+# Apple system headers: metal/check/apple stands in for those.
+clangxx=${CLANGXX:-$(command -v clang++ clang++-{19,18,17,16,15,14} | head -1)}
+if [ -z "$clangxx" ]; then
+  echo "check_metal: clang++ not found (Debian: apt-get install clang); launch.cpp unchecked" >&2
+  exit 1
+fi
 for src in csrc/metal/*.cpp; do
-  [ "$(basename "$src")" = launch.cpp ] && continue
-  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -Icsrc -isystem "$inc" "$src"
+  if [ "$(basename "$src")" = launch.cpp ]; then
+    "$clangxx" -std=c++20 -fblocks -fsyntax-only -Wall -Wextra -Werror -Icsrc -isystem "$inc" \
+      -isystem "$inc/metal_cpp" -isystem metal/check/apple "$src"
+  else
+    "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -Icsrc -isystem "$inc" "$src"
+  fi
   echo "check_metal: $src ok (host, syntax)"
 done
