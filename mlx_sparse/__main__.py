@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import mlx_sparse as ms
+from mlx_sparse._device import metal_compile_all
 
 
 def _check(name: str, ours, ref, tol=1e-4) -> bool:
@@ -66,9 +67,26 @@ def spmm_timing(n=4096, density=1e-2, k=128) -> None:
     print(f"    mlx_sparse {ours:7.2f} ms   scipy {ref:7.2f} ms   speed-up {ref / ours:.2f}x")
 
 
+def gpu_report() -> str:
+    """Which GPU backend this build has, and on Metal whether its kernel families compiled."""
+    backend = ms.gpu_backend()
+    if backend is None:
+        return "GPU backend: none in this build (CPU only)"
+    if not mx.is_available(mx.gpu):
+        return f"GPU backend: {backend}, but MLX has no GPU here"
+    if backend != "metal":
+        return f"GPU backend: {backend}"
+    failures = metal_compile_all()
+    if not failures:
+        return "GPU backend: metal, every kernel family compiled"
+    lines = [f"GPU backend: metal, kernel families that did NOT compile: {', '.join(sorted(failures))}"]
+    return "\n".join(lines + [f"  {msg}" for msg in failures.values()])
+
+
 def main() -> int:
     print(f"mlx_sparse {ms.__version__} on mlx {mx.__version__}, {platform.machine()}, "
           f"device {mx.default_device()}, CPU kernels: {ms.kernel_isa()} x {ms.num_threads()} threads")
+    print(gpu_report())
     print("self-check against scipy:")
     ok = self_check()
     print("timing:")

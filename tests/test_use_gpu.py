@@ -63,3 +63,15 @@ def test_cuda_build_does_not_compile_metal(metal_build, monkeypatch):
     monkeypatch.setattr(_ext, "gpu_backend", lambda: "cuda")
     monkeypatch.setattr(_ext, "metal_compile_all", lambda: pytest.fail("compiled Metal on CUDA"))
     assert ms.use_gpu() == mx.gpu
+
+
+def test_main_reports_the_gpu_backend_and_the_metal_families(metal_build, monkeypatch):
+    from mlx_sparse.__main__ import gpu_report
+
+    monkeypatch.setattr(_ext, "metal_compile_all", lambda: {})
+    assert gpu_report() == "GPU backend: metal, every kernel family compiled"
+    monkeypatch.setattr(_ext, "metal_compile_all", lambda: {"sddmm": "[sddmm] diagnostic"})
+    report = gpu_report()
+    assert "did NOT compile: sddmm" in report and "[sddmm] diagnostic" in report
+    monkeypatch.setattr(_ext, "gpu_backend", lambda: None)
+    assert gpu_report() == "GPU backend: none in this build (CPU only)"
