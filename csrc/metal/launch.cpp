@@ -20,6 +20,8 @@ std::string utf8(NS::String* s) {
 }
 
 std::string compile_error(const Family& f, mx::metal::Device& d, const std::string& diag) {
+  // the NSStrings below are autoreleased; this thread may have no pool of its own
+  auto pool = NS::TransferPtr(NS::AutoreleasePool::alloc()->init());
   return std::string("[") + f.name + "] Metal could not compile mlx_sparse's '" + f.name +
          "' kernels on " + utf8(NS::ProcessInfo::processInfo()->operatingSystemVersionString()) +
          ", GPU " + utf8(d.mtl_device()->name()) + " (" + d.get_architecture() +
