@@ -9,7 +9,8 @@
 # in; and the Metal host code (csrc/metal/*.cpp) is syntax-checked against the wheel's MLX
 # and metal-cpp headers (launch.cpp with clang++, for Apple's blocks in metal-cpp).
 # What this cannot see (address spaces beyond device/constant, kernel-argument rules,
-# Metal's own diagnostics) is listed in the README (Backends). Usage: bash scripts/check_metal.sh
+# Metal's own diagnostics) is listed in the README (Backends). Needs g++, clang++ (Debian:
+# apt-get install clang) and pip's network for the wheel once. Usage: bash scripts/check_metal.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
@@ -84,7 +85,7 @@ fi
 # 4. the Metal host code, against the wheel's MLX headers. launch.cpp includes metal-cpp
 # (shipped in the wheel), which uses Apple's blocks (clang's -fblocks; g++ has none) and a few
 # Apple system headers: metal/check/apple stands in for those.
-clangxx=${CLANGXX:-$(command -v clang++ clang++-{19,18,17,16,15,14} | head -1)}
+clangxx=${CLANGXX:-$(command -v clang++ clang++-{19,18,17,16,15,14} | head -1 || true)}
 if [ -z "$clangxx" ]; then
   echo "check_metal: clang++ not found (Debian: apt-get install clang); launch.cpp unchecked" >&2
   exit 1
