@@ -26,9 +26,9 @@ def metal_compile_all() -> dict[str, str]:
 def use_gpu():
     """Make the GPU MLX's default device, if MLX has one and mlx_sparse has kernels for it.
 
-    On Metal, every kernel family is compiled first; if one does not compile, warns (naming
-    them) and stays on the CPU. Otherwise warns, stays on the CPU and returns ``mx.cpu``.
-    Returns the device in use.
+    On Metal, every kernel family is compiled first; if one does not compile, warns once
+    (naming them, with the first one's error) and stays on the CPU, as it does where MLX has no
+    GPU or this build no GPU kernels. Returns the device in use (``mx.gpu`` or ``mx.cpu``).
     """
     if not mx.is_available(mx.gpu):
         warnings.warn("[use_gpu] MLX has no GPU on this machine; staying on the CPU", stacklevel=2)
@@ -41,7 +41,7 @@ def use_gpu():
     if gpu_backend() == "metal":
         failures = metal_compile_all()
         if failures:
-            first = next(iter(failures.values()))
+            first = failures[min(failures)]
             warnings.warn(
                 f"[use_gpu] Metal could not compile the kernel families {', '.join(sorted(failures))}; "
                 f"staying on the CPU. The first error:\n{first}",

@@ -47,7 +47,7 @@ def test_metal_family_failing_warns_once_naming_it_and_keeps_the_cpu(metal_build
 
     def compile_all():
         calls.append(1)
-        return {"spmm": "[spmm] Metal could not compile ... error: x", "fill": "[fill] ..."}
+        return {"spmm": "[spmm] ...", "fill": "[fill] Metal could not compile ... error: x"}
 
     monkeypatch.setattr(_ext, "metal_compile_all", compile_all)
     with pytest.warns(UserWarning) as record:
