@@ -1,0 +1,100 @@
+// Metal's value types, vectors and math functions as C++, shared by the type-check stand-in
+// (metal_shim.h) and the executing emulator (metal/emu): what neither needs to synchronise.
+#pragma once
+
+#include <cfloat> // FLT_MAX, which <metal_stdlib> defines too
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+using uint = unsigned int;
+using ushort = unsigned short;
+using uchar = unsigned char;
+using half = _Float16;
+
+// bfloat: storage only; conversions to float are implicit, from float explicit (our
+// kernels convert with static_cast). Volatile overloads stand for device memory.
+struct bfloat {
+  uint16_t bits = 0;
+  bfloat() = default;
+  bfloat(const bfloat&) = default;
+  bfloat(const volatile bfloat& o) : bits(o.bits) {}
+  explicit bfloat(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    bits = static_cast<uint16_t>(u >> 16);
+  }
+  bfloat& operator=(const bfloat&) = default;
+  void operator=(const bfloat& o) volatile {
+    bits = o.bits;
+  }
+  operator float() const {
+    const uint32_t u = uint32_t(bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  operator float() const volatile { return float(bfloat(*this)); }
+};
+
+// Vector types: only the members (x, y, z, w); our kernels do no vector arithmetic.
+template <typename T, int N>
+struct ms_vec;
+template <typename T>
+struct ms_vec<T, 2> { T x, y; };
+template <typename T>
+struct ms_vec<T, 3> { T x, y, z; };
+template <typename T>
+struct ms_vec<T, 4> { T x, y, z, w; };
+#define MS_SHIM_VECTORS(T)   \
+  using T##2 = ms_vec<T, 2>; \
+  using T##3 = ms_vec<T, 3>; \
+  using T##4 = ms_vec<T, 4>;
+MS_SHIM_VECTORS(float)
+MS_SHIM_VECTORS(half)
+MS_SHIM_VECTORS(bfloat)
+MS_SHIM_VECTORS(int)
+MS_SHIM_VECTORS(uint)
+MS_SHIM_VECTORS(short)
+MS_SHIM_VECTORS(ushort)
+#undef MS_SHIM_VECTORS
+
+namespace metal {
+
+using std::abs;
+using std::exp;
+using std::fma;
+using std::max;
+using std::min;
+using std::sqrt;
+
+// integer functions of 32 bits (Metal's popcount and ctz take any integer type; ours uint)
+inline uint popcount(uint x) { return static_cast<uint>(__builtin_popcount(x)); }
+inline uint ctz(uint x) { return x == 0 ? 32u : static_cast<uint>(__builtin_ctz(x)); }
+
+// metal::fast: the fast-math variants (the kernels use fast::exp, as CUDA uses __expf)
+namespace fast {
+using std::exp;
+} // namespace fast
+
+template <typename To, typename From>
+To as_type(From f) {
+  static_assert(sizeof(To) == sizeof(From), "as_type needs types of one size");
+  To t;
+  std::memcpy(static_cast<void*>(&t), static_cast<const void*>(&f), sizeof(To));
+  return t;
+}
+
+// Operands of SIMD-group functions: reductions take scalars of 32 bits or fewer; shuffles also
+// take 2-vectors and bfloat (MLX moves 64-bit values through uint2, see its kernels/utils.h).
+template <typename T>
+constexpr bool simd_scalar = std::is_arithmetic_v<T> && sizeof(T) <= 4;
+template <typename T>
+constexpr bool simd_lane_operand = simd_scalar<T> || std::is_same_v<T, uint2> ||
+                                   std::is_same_v<T, int2> || std::is_same_v<T, bfloat>;
+
+enum class mem_flags { mem_none, mem_device, mem_threadgroup, mem_texture };
+enum memory_order { memory_order_relaxed };
+
+} // namespace metal
