@@ -1,0 +1,145 @@
+// An executing C++ stand-in for the Metal Shading Language: metal/*.metal compile against it
+// (through include/<metal_stdlib>) and run on the scheduler of runtime.h. Barriers and
+// SIMD-group functions are real rendezvous among the threads of one threadgroup; device
+// atomics are real atomics; threadgroup variables are shared by the threadgroup's threads.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <type_traits>
+
+#include "runtime.h"
+
+namespace ms_emu {
+
+template <typename T>
+Arrival arrive(const char* op, T v) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= sizeof(Arrival::value));
+  Arrival a{op, typeid(T).hash_code(), {}};
+  std::memcpy(a.value, &v, sizeof(T));
+  return a;
+}
+
+// The value lane `lane` brought; reading a lane the SIMD group lacks is an error.
+template <typename T>
+T take(const Arrival* const* lanes, uint lane, const char* op) {
+  if (lane >= uint(kSimdWidth) || lanes[lane] == nullptr) {
+    throw Error(std::string(op) + " reads lane " + std::to_string(lane) +
+                ", which this SIMD group does not have");
+  }
+  T v;
+  std::memcpy(&v, lanes[lane]->value, sizeof(T));
+  return v;
+}
+
+// Folds `f` over the lanes [0, end) that exist.
+template <typename T, typename F>
+T fold(const Arrival* const* lanes, uint end, T init, F f) {
+  for (uint i = 0; i < end && lanes[i] != nullptr; ++i) {
+    init = f(init, take<T>(lanes, i, ""));
+  }
+  return init;
+}
+
+} // namespace ms_emu
+
+namespace metal {
+
+inline void threadgroup_barrier(mem_flags) {
+  ms_emu::threadgroup_rendezvous();
+}
+inline void simdgroup_barrier(mem_flags) {
+  ms_emu::simd_rendezvous(ms_emu::arrive("simdgroup_barrier", 0));
+}
+
+// Metal has atomic int, uint and (device) float; no 64-bit atomics.
+template <typename T>
+struct atomic {
+  static_assert(std::is_same_v<T, int> || std::is_same_v<T, uint> || std::is_same_v<T, float>,
+                "Metal atomics are int, uint or float only (no 64-bit atomics)");
+  T value;
+};
+using atomic_int = atomic<int>;
+using atomic_uint = atomic<uint>;
+using atomic_float = atomic<float>;
+
+template <typename T>
+T atomic_fetch_add_explicit(atomic<T>* object, std::type_identity_t<T> operand, memory_order) {
+  return std::atomic_ref<T>(object->value).fetch_add(operand, std::memory_order_relaxed);
+}
+template <typename T>
+T atomic_fetch_or_explicit(atomic<T>* object, std::type_identity_t<T> operand, memory_order) {
+  return std::atomic_ref<T>(object->value).fetch_or(operand, std::memory_order_relaxed);
+}
+template <typename T>
+T atomic_load_explicit(atomic<T>* object, memory_order) {
+  return std::atomic_ref<T>(object->value).load(std::memory_order_relaxed);
+}
+template <typename T>
+void atomic_store_explicit(atomic<T>* object, std::type_identity_t<T> v, memory_order) {
+  std::atomic_ref<T>(object->value).store(v, std::memory_order_relaxed);
+}
+template <typename T>
+bool atomic_compare_exchange_weak_explicit(atomic<T>* object, T* expected,
+                                           std::type_identity_t<T> desired, memory_order,
+                                           memory_order) {
+  return std::atomic_ref<T>(object->value)
+      .compare_exchange_weak(*expected, desired, std::memory_order_relaxed);
+}
+
+// SIMD-group functions: every lane of the SIMD group brings its value to one rendezvous.
+#define MS_EMU_LANE_FN(name, source)                                            \
+  template <typename T>                                                         \
+  T name(T v, ushort arg) {                                                     \
+    static_assert(simd_lane_operand<T>, #name ": 64-bit scalars are not supported"); \
+    const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive(#name, v));       \
+    const uint me = ms_emu::lane_id();                                          \
+    (void)me;                                                                   \
+    return source;                                                              \
+  }
+MS_EMU_LANE_FN(simd_shuffle, ms_emu::take<T>(lanes, arg, "simd_shuffle"))
+MS_EMU_LANE_FN(simd_broadcast, ms_emu::take<T>(lanes, arg, "simd_broadcast"))
+MS_EMU_LANE_FN(simd_shuffle_xor, ms_emu::take<T>(lanes, me ^ arg, "simd_shuffle_xor"))
+MS_EMU_LANE_FN(simd_shuffle_up,
+               me >= arg ? ms_emu::take<T>(lanes, me - arg, "simd_shuffle_up") : v)
+MS_EMU_LANE_FN(simd_shuffle_down, me + arg < uint(ms_emu::kSimdWidth)
+                                      ? ms_emu::take<T>(lanes, me + arg, "simd_shuffle_down")
+                                      : v)
+#undef MS_EMU_LANE_FN
+
+#define MS_EMU_FOLD_FN(name, end, init, op)                            \
+  template <typename T>                                                   \
+  T name(T v) {                                                           \
+    static_assert(simd_scalar<T>, #name ": 64-bit scalars are not supported"); \
+    const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive(#name, v)); \
+    const uint me = ms_emu::lane_id();                                    \
+    (void)me;                                                             \
+    return ms_emu::fold<T>(lanes, end, init, [](T a, T b) { return op; }); \
+  }
+MS_EMU_FOLD_FN(simd_sum, 32u, T(0), a + b)
+MS_EMU_FOLD_FN(simd_max, 32u, v, a > b ? a : b)
+MS_EMU_FOLD_FN(simd_min, 32u, v, a < b ? a : b)
+MS_EMU_FOLD_FN(simd_prefix_inclusive_sum, me + 1, T(0), a + b)
+MS_EMU_FOLD_FN(simd_prefix_exclusive_sum, me, T(0), a + b)
+#undef MS_EMU_FOLD_FN
+
+inline bool simd_any(bool v) {
+  const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_any", v));
+  return ms_emu::fold<bool>(lanes, 32u, false, [](bool a, bool b) { return a || b; });
+}
+inline bool simd_all(bool v) {
+  const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_all", v));
+  return ms_emu::fold<bool>(lanes, 32u, true, [](bool a, bool b) { return a && b; });
+}
+
+} // namespace metal
+
+// Address spaces: device and constant memory are plain host memory (buffers are checked by
+// AddressSanitizer, see scripts/metal_emulator_tests.sh). A threadgroup variable is a static:
+// threadgroups run one after another, so one copy serves each in turn (threadgroup pointer
+// parameters are not supported yet).
+#define device
+#define constant const
+#define thread
+#define threadgroup static
+#include "../check/metal_attributes.h"

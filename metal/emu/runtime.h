@@ -1,0 +1,62 @@
+// The emulator's scheduler: runs a kernel over a grid of threadgroups, one threadgroup after
+// another, the threads of a threadgroup concurrently (an OS thread each, one running at a time,
+// handing over at every barrier or SIMD-group function), so that runs are deterministic and a
+// thread that leaves its siblings at a rendezvous is reported as divergence, never a hang.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+
+#include "../check/metal_types.h"
+
+namespace ms_emu {
+
+constexpr int kSimdWidth = 32;
+
+struct Dim3 {
+  uint32_t x = 1, y = 1, z = 1;
+};
+
+// The thread-position attributes of one thread ([[thread_position_in_grid]] and the others).
+struct ThreadPos {
+  uint3 thread_position_in_grid, threads_per_grid, thread_position_in_threadgroup;
+  uint3 threadgroup_position_in_grid, threadgroups_per_grid, threads_per_threadgroup;
+  uint thread_index_in_threadgroup, thread_index_in_simdgroup, simdgroup_index_in_threadgroup;
+  uint simdgroups_per_threadgroup, threads_per_simdgroup;
+};
+
+// A failed run: divergence, a kernel's exception; the message names the kernel.
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Order in which the threads of a threadgroup take their turns between rendezvous: running
+// both shows a missing barrier whichever side of it the reader is on.
+enum class Order { forward, reverse };
+
+using Body = std::function<void(const ThreadPos&)>;
+
+// Runs `body` once per thread of groups.x * groups.y * groups.z threadgroups of `threads`
+// threads (at most 1024). Throws Error on divergence or on an exception in a thread.
+void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& body,
+            Order order = Order::forward);
+
+// What a lane hands to a SIMD-group function or barrier; `type` tells values apart.
+struct Arrival {
+  const char* op;
+  size_t type;
+  unsigned char value[8];
+};
+
+// Called from inside a kernel: waits at the threadgroup's barrier, or at the SIMD group's
+// rendezvous named by `a`, and returns the lanes' arrivals (indexed by lane; null where the
+// SIMD group has no such lane), valid until this lane's next rendezvous.
+void threadgroup_rendezvous();
+const Arrival* const* simd_rendezvous(const Arrival& a);
+uint lane_id();
+
+} // namespace ms_emu

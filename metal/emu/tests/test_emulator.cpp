@@ -1,0 +1,134 @@
+// Tests of the emulator itself: SIMD-group functions against their definitions, threadgroup
+// memory and barriers through block_sum.metal, device atomics, and the reports it must give
+// (divergence, a lane the SIMD group lacks) instead of a hang or a wrong answer.
+#include "block_sum.metal"
+
+#include "kernels_end.h"
+
+#include "check.h"
+
+using ms_emu::Dim3;
+using ms_emu::ThreadPos;
+using namespace ms_emu_test;
+
+static const char* name(ms_emu::Order o) {
+  return o == ms_emu::Order::forward ? "forward" : "reverse";
+}
+
+static void test_block_sum(uint n, uint threads, ms_emu::Order order) {
+  std::vector<float> x(n);
+  for (uint i = 0; i < n; ++i) {
+    x[i] = float(int(i * 7 % 17) - 8); // small integers: every order of summation is exact
+  }
+  const uint groups = (n + threads - 1) / threads;
+  std::vector<float> out(groups), prefix(n), want_out(groups), want_prefix(n);
+  for (uint i = 0; i < n; ++i) {
+    want_out[i / threads] += x[i];
+    want_prefix[i] = x[i] + (i % 32 == 0 ? 0.0f : want_prefix[i - 1]);
+  }
+  ms_emu::launch("block_sum", {groups}, {threads}, [&](const ThreadPos& t) {
+    block_sum(x.data(), out.data(), prefix.data(), n, t.threadgroup_position_in_grid,
+              t.threads_per_threadgroup, t.thread_index_in_threadgroup,
+              t.simdgroup_index_in_threadgroup, t.thread_index_in_simdgroup);
+  }, order);
+  const std::string what = "block_sum n=" + std::to_string(n) + " threads=" +
+                           std::to_string(threads) + " order=" + name(order);
+  check_all(out, want_out, 0.0f, what + " out");
+  check_all(prefix, want_prefix, 0.0f, what + " prefix");
+}
+
+// Each lane of two SIMD groups writes what the SIMD-group functions give it.
+static void test_simd_functions() {
+  std::vector<int> got(64 * 9);
+  ms_emu::launch("simd_functions", {1}, {64}, [&](const ThreadPos& t) {
+    const int v = int(t.thread_index_in_threadgroup) * 10;
+    int* o = got.data() + 9 * t.thread_index_in_threadgroup;
+    o[0] = metal::simd_shuffle_up(v, ushort(3));
+    o[1] = metal::simd_shuffle_down(v, ushort(5));
+    o[2] = metal::simd_shuffle_xor(v, ushort(6));
+    o[3] = metal::simd_broadcast(v, ushort(9));
+    o[4] = metal::simd_prefix_exclusive_sum(v);
+    o[5] = metal::simd_max(v);
+    o[6] = metal::simd_min(v);
+    o[7] = metal::simd_any(t.thread_index_in_threadgroup == 40);
+    o[8] = metal::simd_all(t.thread_index_in_simdgroup < 31);
+  });
+  for (int i = 0; i < 64; ++i) {
+    const int lane = i % 32, base = i - lane;
+    const int* o = got.data() + 9 * i;
+    int prefix = 0;
+    for (int j = base; j < i; ++j) {
+      prefix += 10 * j;
+    }
+    const int want[9] = {10 * (lane >= 3 ? i - 3 : i), 10 * (lane + 5 < 32 ? i + 5 : i),
+                         10 * (base + (lane ^ 6)), 10 * (base + 9), prefix, 10 * (base + 31),
+                         10 * base, base == 32, 0};
+    for (int f = 0; f < 9; ++f) {
+      check(o[f] == want[f], "simd function " + std::to_string(f) + " lane " +
+                                 std::to_string(i) + ": " + std::to_string(o[f]) +
+                                 ", expected " + std::to_string(want[f]));
+    }
+  }
+}
+
+static void test_atomics() {
+  metal::atomic_uint counter{0};
+  ms_emu::launch("atomics", {3, 2}, {128}, [&](const ThreadPos&) {
+    metal::atomic_fetch_add_explicit(&counter, 1u, metal::memory_order_relaxed);
+  });
+  check(counter.value == 3 * 2 * 128, "atomic_fetch_add: " + std::to_string(counter.value));
+}
+
+// The run must fail with an Error whose message holds every piece of `want`.
+static void expect_error(const char* kernel, Dim3 threads, const ms_emu::Body& body,
+                         std::vector<std::string> want) {
+  try {
+    ms_emu::launch(kernel, {2}, threads, body);
+    check(false, std::string(kernel) + ": ran without an error");
+  } catch (const ms_emu::Error& e) {
+    const std::string msg = e.what();
+    for (const auto& w : want) {
+      check(msg.find(w) != std::string::npos, std::string(kernel) + ": '" + w + "' not in: " + msg);
+    }
+  }
+}
+
+static void test_reports() {
+  expect_error("skips_simd_sum", {64}, [](const ThreadPos& t) {
+    if (t.thread_index_in_threadgroup != 37) {
+      metal::simd_sum(1.0f);
+    }
+  }, {"kernel 'skips_simd_sum'", "divergence", "thread 37", "calls simd_sum", "has returned"});
+  expect_error("mixed_functions", {32}, [](const ThreadPos& t) {
+    t.thread_index_in_simdgroup == 4 ? metal::simd_max(1.0f) : metal::simd_sum(1.0f);
+  }, {"divergence", "simd_max", "simd_sum"});
+  expect_error("returns_before_barrier", {96}, [](const ThreadPos& t) {
+    if (t.thread_index_in_threadgroup == 70) {
+      return;
+    }
+    metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
+  }, {"divergence", "thread 70", "has returned", "threadgroup_barrier"});
+  expect_error("missing_lane", {40}, [](const ThreadPos& t) {
+    metal::simd_shuffle_xor(1.0f, ushort(16));
+    (void)t;
+  }, {"simd_shuffle_xor reads lane", "does not have"});
+  expect_error("too_many_threads", {1025}, [](const ThreadPos&) {}, {"1 to 1024"});
+}
+
+int main() {
+  try {
+    for (auto order : {ms_emu::Order::forward, ms_emu::Order::reverse}) {
+      test_block_sum(200, 64, order);
+      test_block_sum(37, 96, order);
+      test_block_sum(1000, 256, order);
+      test_block_sum(1, 32, order);
+    }
+    test_simd_functions();
+    test_atomics();
+    test_reports();
+  } catch (const ms_emu::Error& e) { // a run the emulator stopped: the test fails
+    check(false, std::string("ERROR ") + e.what());
+  }
+  std::printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,130 @@
+// Real kernels run on the emulator: metal/sddmm.metal and metal/softmax.metal, compiled as C++,
+// launched as their hosts launch them (csrc/metal/sddmm_metal.cpp, softmax_metal.cpp) and
+// checked against plain C++ on odd shapes with empty rows, a long row, duplicates, unsorted
+// and out-of-range columns, every value type and both index types, both thread orders.
+#include "sddmm.metal"
+#include "softmax.metal"
+
+#include "kernels_end.h"
+
+#include "check.h"
+
+using ms_emu::ThreadPos;
+using namespace ms_emu_test;
+
+constexpr uint32_t kThreads = 256; // kBlock in csrc/gpu/host.h
+
+static uint32_t blocks_for(int64_t threads) {
+  return uint32_t(std::max<int64_t>(1, (threads + kThreads - 1) / kThreads));
+}
+
+template <typename T>
+static std::vector<T> cast(const std::vector<float>& v) {
+  std::vector<T> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = static_cast<T>(v[i]);
+  }
+  return out;
+}
+
+template <typename T>
+static std::vector<float> widen(const std::vector<T>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    out[i] = static_cast<float>(v[i]);
+  }
+  return out;
+}
+
+// sddmm: out[b, e] = <G[b, row(e)], B[b, col(e)]>, 0 for a column out of range.
+template <typename T, typename I>
+static void test_sddmm(const Csr& s, int64_t k, int64_t lanes, int64_t batch, ms_emu::Order order,
+                       const std::string& types) {
+  const int64_t nnz = int64_t(s.cols.size());
+  const auto g = cast<T>(random_values(size_t(batch * s.m * k), 1));
+  const auto bm = cast<T>(random_values(size_t(batch * s.n * k), 2));
+  std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
+  cols[nnz / 2] = I(s.n); // out of range: the kernel writes 0
+  std::vector<T> out(size_t(batch * nnz));
+  std::vector<float> want(out.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t r = 0; r < s.m; ++r) {
+      for (int64_t e = s.indptr[r]; e < s.indptr[r + 1]; ++e) {
+        float acc = 0.0f;
+        for (int64_t j = 0; cols[e] < s.n && j < k; ++j) {
+          acc += float(g[(b * s.m + r) * k + j]) * float(bm[(b * s.n + int64_t(cols[e])) * k + j]);
+        }
+        want[b * nnz + e] = acc;
+      }
+    }
+  }
+  const SddmmArgs a{s.m, s.n, nnz, k, s.m * k, s.n * k, batch, lanes};
+  ms_emu::launch("sddmm_entry_group", {blocks_for(nnz * lanes), uint32_t(batch)}, {kThreads},
+                 [&](const ThreadPos& t) {
+                   sddmm_entry_group<T, I>(indptr.data(), cols.data(), g.data(), bm.data(),
+                                           out.data(), a, t.thread_position_in_grid);
+                 }, order);
+  check_all(widen(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f,
+            "sddmm_entry_group " + types + " k=" + std::to_string(k) + " lanes=" +
+                std::to_string(lanes));
+}
+
+// softmax over each row's entries with a column in range; the others (and none else) are 0.
+template <typename T, typename I>
+static void test_softmax(const Csr& s, int64_t batch, ms_emu::Order order, const std::string& types) {
+  const int64_t nnz = int64_t(s.cols.size());
+  const auto data = cast<T>(random_values(size_t(batch * nnz), 3));
+  std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
+  cols[nnz / 3] = I(s.n + 2);
+  std::vector<T> out(size_t(batch * nnz), static_cast<T>(7.0f)); // every entry is written
+  std::vector<float> want(out.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t r = 0; r < s.m; ++r) {
+      float top = -FLT_MAX, sum = 0.0f;
+      for (int64_t p = s.indptr[r]; p < s.indptr[r + 1]; ++p) {
+        top = cols[p] < s.n ? std::max(top, float(data[b * nnz + p])) : top;
+      }
+      for (int64_t p = s.indptr[r]; p < s.indptr[r + 1]; ++p) {
+        sum += cols[p] < s.n ? std::exp(float(data[b * nnz + p]) - top) : 0.0f;
+      }
+      for (int64_t p = s.indptr[r]; p < s.indptr[r + 1]; ++p) {
+        want[b * nnz + p] = cols[p] < s.n ? std::exp(float(data[b * nnz + p]) - top) / sum : 0.0f;
+      }
+    }
+  }
+  const EntryArgs a{s.m, s.n, nnz, nnz, nnz, batch};
+  ms_emu::launch("softmax_row_warp", {blocks_for(std::max<int64_t>(s.m, 1) * 32), uint32_t(batch)},
+                 {kThreads}, [&](const ThreadPos& t) {
+                   softmax_row_warp<T, I>(indptr.data(), cols.data(), data.data(), out.data(), a,
+                                          t.thread_position_in_grid, t.thread_index_in_simdgroup);
+                 }, order);
+  check_all(widen(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f, "softmax_row_warp " + types);
+}
+
+template <typename T, typename I>
+static void test_types(const std::string& types) {
+  const Csr s = random_csr(13, 9, 75, 5); // 13 rows: row 1 empty, row 3 of 75 entries
+  for (auto order : {ms_emu::Order::forward, ms_emu::Order::reverse}) {
+    const std::string what = types + " order=" + (order == ms_emu::Order::forward ? "fwd" : "rev");
+    for (int64_t lanes : {1, 2, 8, 32}) {
+      test_sddmm<T, I>(s, 5, lanes, 2, order, what);
+    }
+    test_sddmm<T, I>(s, 70, 32, 1, order, what);
+    test_softmax<T, I>(s, 2, order, what);
+  }
+}
+
+int main() {
+  try {
+    test_types<float, int32_t>("float32/int32");
+  #ifndef MS_EMU_SEEDED // a seeded copy of a kernel (scripts/metal_emulator_tests.sh) runs one type
+    test_types<float, int64_t>("float32/int64");
+    test_types<half, int32_t>("float16/int32");
+    test_types<bfloat16_t, int64_t>("bfloat16/int64");
+  #endif
+  } catch (const ms_emu::Error& e) { // a run the emulator stopped: the test fails
+    check(false, std::string("ERROR ") + e.what());
+  }
+  std::printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
+  return failures ? 1 : 0;
+}
