@@ -13,17 +13,7 @@ namespace metal {
 inline void threadgroup_barrier(mem_flags) {}
 inline void simdgroup_barrier(mem_flags) {}
 
-// Metal has atomic int, uint and (device) float; no 64-bit atomics.
-template <typename T>
-struct atomic {
-  static_assert(std::is_same_v<T, int> || std::is_same_v<T, uint> || std::is_same_v<T, float>,
-                "Metal atomics are int, uint or float only (no 64-bit atomics)");
-  T value;
-};
-using atomic_int = atomic<int>;
-using atomic_uint = atomic<uint>;
-using atomic_float = atomic<float>;
-
+// Atomics run unsynchronised here: this stand-in is only type-checked (atomic<T>: metal_types.h).
 template <typename T>
 T atomic_fetch_add_explicit(volatile atomic<T>* object, std::type_identity_t<T> operand,
                             memory_order) {

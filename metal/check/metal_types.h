@@ -94,6 +94,17 @@ template <typename T>
 constexpr bool simd_lane_operand = simd_scalar<T> || std::is_same_v<T, uint2> ||
                                    std::is_same_v<T, int2> || std::is_same_v<T, bfloat>;
 
+// Metal has atomic int, uint and (device) float; no 64-bit atomics.
+template <typename T>
+struct atomic {
+  static_assert(std::is_same_v<T, int> || std::is_same_v<T, uint> || std::is_same_v<T, float>,
+                "Metal atomics are int, uint or float only (no 64-bit atomics)");
+  T value;
+};
+using atomic_int = atomic<int>;
+using atomic_uint = atomic<uint>;
+using atomic_float = atomic<float>;
+
 enum class mem_flags { mem_none, mem_device, mem_threadgroup, mem_texture };
 enum memory_order { memory_order_relaxed };
 

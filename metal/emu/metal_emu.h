@@ -52,17 +52,7 @@ inline void simdgroup_barrier(mem_flags) {
   ms_emu::simd_rendezvous(ms_emu::arrive("simdgroup_barrier", 0));
 }
 
-// Metal has atomic int, uint and (device) float; no 64-bit atomics.
-template <typename T>
-struct atomic {
-  static_assert(std::is_same_v<T, int> || std::is_same_v<T, uint> || std::is_same_v<T, float>,
-                "Metal atomics are int, uint or float only (no 64-bit atomics)");
-  T value;
-};
-using atomic_int = atomic<int>;
-using atomic_uint = atomic<uint>;
-using atomic_float = atomic<float>;
-
+// Device atomics: relaxed, as Metal's are (atomic<T> is in metal_types.h).
 template <typename T>
 T atomic_fetch_add_explicit(atomic<T>* object, std::type_identity_t<T> operand, memory_order) {
   return std::atomic_ref<T>(object->value).fetch_add(operand, std::memory_order_relaxed);

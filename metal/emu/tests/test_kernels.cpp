@@ -18,20 +18,12 @@ static uint32_t blocks_for(int64_t threads) {
   return uint32_t(std::max<int64_t>(1, (threads + kThreads - 1) / kThreads));
 }
 
-template <typename T>
-static std::vector<T> cast(const std::vector<float>& v) {
-  std::vector<T> out(v.size());
+// Element by element, through float (half and bfloat16 convert from float explicitly).
+template <typename To, typename From>
+static std::vector<To> convert(const std::vector<From>& v) {
+  std::vector<To> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    out[i] = static_cast<T>(v[i]);
-  }
-  return out;
-}
-
-template <typename T>
-static std::vector<float> widen(const std::vector<T>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    out[i] = static_cast<float>(v[i]);
+    out[i] = static_cast<To>(static_cast<float>(v[i]));
   }
   return out;
 }
@@ -41,8 +33,8 @@ template <typename T, typename I>
 static void test_sddmm(const Csr& s, int64_t k, int64_t lanes, int64_t batch, ms_emu::Order order,
                        const std::string& types) {
   const int64_t nnz = int64_t(s.cols.size());
-  const auto g = cast<T>(random_values(size_t(batch * s.m * k), 1));
-  const auto bm = cast<T>(random_values(size_t(batch * s.n * k), 2));
+  const auto g = convert<T>(random_values(size_t(batch * s.m * k), 1));
+  const auto bm = convert<T>(random_values(size_t(batch * s.n * k), 2));
   std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
   cols[nnz / 2] = I(s.n); // out of range: the kernel writes 0
   std::vector<T> out(size_t(batch * nnz));
@@ -64,7 +56,7 @@ static void test_sddmm(const Csr& s, int64_t k, int64_t lanes, int64_t batch, ms
                    sddmm_entry_group<T, I>(indptr.data(), cols.data(), g.data(), bm.data(),
                                            out.data(), a, t.thread_position_in_grid);
                  }, order);
-  check_all(widen(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f,
+  check_all(convert<float>(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f,
             "sddmm_entry_group " + types + " k=" + std::to_string(k) + " lanes=" +
                 std::to_string(lanes));
 }
@@ -73,7 +65,7 @@ static void test_sddmm(const Csr& s, int64_t k, int64_t lanes, int64_t batch, ms
 template <typename T, typename I>
 static void test_softmax(const Csr& s, int64_t batch, ms_emu::Order order, const std::string& types) {
   const int64_t nnz = int64_t(s.cols.size());
-  const auto data = cast<T>(random_values(size_t(batch * nnz), 3));
+  const auto data = convert<T>(random_values(size_t(batch * nnz), 3));
   std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
   cols[nnz / 3] = I(s.n + 2);
   std::vector<T> out(size_t(batch * nnz), static_cast<T>(7.0f)); // every entry is written
@@ -98,7 +90,7 @@ static void test_softmax(const Csr& s, int64_t batch, ms_emu::Order order, const
                    softmax_row_warp<T, I>(indptr.data(), cols.data(), data.data(), out.data(), a,
                                           t.thread_position_in_grid, t.thread_index_in_simdgroup);
                  }, order);
-  check_all(widen(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f, "softmax_row_warp " + types);
+  check_all(convert<float>(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f, "softmax_row_warp " + types);
 }
 
 template <typename T, typename I>
