@@ -33,6 +33,8 @@ struct Group {
   const Body* body = nullptr;
   std::vector<std::unique_ptr<Worker>> workers;
   std::binary_semaphore done{0};
+  std::vector<Worker*> round; // the threads taking a turn this round, in order
+  size_t next = 0;
   bool abort = false, shutdown = false;
   std::string error;
 
@@ -52,9 +54,19 @@ Worker& current(const char* what) {
   return *self;
 }
 
-// Hands the turn back to the scheduler and waits for the next one.
+// Hands the turn to the round's next thread, after the last back to the scheduler (one
+// switch per turn, not two).
+void pass_on(Group& g) {
+  if (++g.next < g.round.size()) {
+    g.round[g.next]->go.release();
+  } else {
+    g.done.release();
+  }
+}
+
+// Ends this thread's turn and waits for its next one.
 void yield(Worker& w) {
-  w.group->done.release();
+  pass_on(*w.group);
   w.go.acquire();
   if (w.group->abort) {
     throw Abort{};
@@ -76,7 +88,7 @@ void worker_main(Worker& w) {
       g.fail("thread " + std::to_string(w.index) + ": " + e.what());
     }
     w.at = At::exited;
-    g.done.release();
+    pass_on(g);
   }
 }
 
@@ -142,30 +154,38 @@ bool resolve(Group& g) {
   return true;
 }
 
+// Gives a turn to every thread that `takes` one, in `order`, and waits for the round's end.
+template <typename Takes>
+void run_round(Group& g, Order order, Takes takes) {
+  const int n = static_cast<int>(g.workers.size());
+  g.round.clear();
+  for (int k = 0; k < n; ++k) {
+    Worker* w = g.workers[order == Order::forward ? k : n - 1 - k].get();
+    if (takes(*w)) {
+      g.round.push_back(w);
+    }
+  }
+  if (!g.round.empty()) {
+    g.next = 0;
+    g.round[0]->go.release();
+    g.done.acquire();
+  }
+}
+
 // Runs one threadgroup to its end; false when it failed (the threads are then unwound).
 bool run_group(Group& g, Order order) {
-  const int n = static_cast<int>(g.workers.size());
   for (;;) {
+    run_round(g, order, [](const Worker& w) { return w.at == At::ready; });
     bool any_left = false;
-    for (int k = 0; k < n; ++k) {
-      Worker& w = *g.workers[order == Order::forward ? k : n - 1 - k];
-      if (w.at == At::ready) {
-        w.go.release();
-        g.done.acquire();
-      }
-      any_left = any_left || w.at != At::exited;
+    for (const auto& w : g.workers) {
+      any_left = any_left || w->at != At::exited;
     }
     if (g.error.empty() && !any_left) {
       return true;
     }
     if (!g.error.empty() || !resolve(g)) {
       g.abort = true;
-      for (auto& w : g.workers) {
-        if (w->at != At::exited) {
-          w->go.release();
-          g.done.acquire();
-        }
-      }
+      run_round(g, order, [](const Worker& w) { return w.at != At::exited; });
       return false;
     }
   }
