@@ -124,7 +124,7 @@ bool resolve(Group& g) {
       const Arrival& b = w.slot[w.parity];
       if (w.at != At::simd || std::strcmp(a.op, b.op) != 0 || a.type != b.type) {
         g.fail("divergence: " + describe(*caller) + " but " + describe(w) +
-               (w.at == At::simd ? " (or with another type)" : "") +
+               (w.at == At::simd && std::strcmp(a.op, b.op) == 0 ? " with another type" : "") +
                "; every lane of a SIMD group must call its SIMD-group functions together");
         return false;
       }
