@@ -1,7 +1,8 @@
-// Real kernels run on the emulator: metal/sddmm.metal and metal/softmax.metal, compiled as C++,
-// launched as their hosts launch them (csrc/metal/sddmm_metal.cpp, softmax_metal.cpp) and
+// Real kernels run on the emulator: metal/sddmm.metal, metal/softmax.metal and entries.metal's
+// todense_scatter, compiled as C++, launched as their hosts launch them (csrc/metal/) and
 // checked against plain C++ on odd shapes with empty rows, a long row, duplicates, unsorted
 // and out-of-range columns, every value type and both index types, both thread orders.
+#include "entries.metal"
 #include "sddmm.metal"
 #include "softmax.metal"
 
@@ -93,6 +94,33 @@ static void test_softmax(const Csr& s, int64_t batch, ms_emu::Order order, const
   check_all(convert<float>(out), want, sizeof(T) == 4 ? 1e-5f : 2e-2f, "softmax_row_warp " + types);
 }
 
+// todense: duplicates add up through device atomics; an entry out of range adds nothing.
+template <typename T, typename I>
+static void test_todense(const Csr& s, int64_t batch, ms_emu::Order order, const std::string& types) {
+  const int64_t nnz = int64_t(s.cols.size()), mn = s.m * s.n;
+  const auto data = convert<T>(random_values(size_t(batch * nnz), 4));
+  std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
+  cols[nnz - 1] = I(-1);
+  std::vector<float> acc(size_t(batch * mn)), want(acc.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t r = 0; r < s.m; ++r) {
+      for (int64_t p = s.indptr[r]; p < s.indptr[r + 1]; ++p) {
+        if (cols[p] >= 0) {
+          want[b * mn + r * s.n + cols[p]] += float(data[b * nnz + p]);
+        }
+      }
+    }
+  }
+  const EntryArgs a{s.m, s.n, nnz, mn, nnz, batch};
+  auto* out = reinterpret_cast<metal::atomic_float*>(acc.data());
+  // two threadgroups (the host caps the grid too), so the grid-stride loop turns
+  ms_emu::launch("todense_scatter", {2, uint32_t(batch)}, {kThreads}, [&](const ThreadPos& t) {
+    todense_scatter<T, I>(indptr.data(), cols.data(), data.data(), out, a,
+                          t.thread_position_in_grid, t.threads_per_grid);
+  }, order);
+  check_all(acc, want, 1e-5f, "todense_scatter " + types);
+}
+
 template <typename T, typename I>
 static void test_types(const std::string& types) {
   const Csr s = random_csr(13, 9, 75, 5); // 13 rows: row 1 empty, row 3 of 75 entries
@@ -103,6 +131,7 @@ static void test_types(const std::string& types) {
     }
     test_sddmm<T, I>(s, 70, 32, 1, order, what);
     test_softmax<T, I>(s, 2, order, what);
+    test_todense<T, I>(random_csr(13, 9, 700, 6), 2, order, what);
   }
 }
 
