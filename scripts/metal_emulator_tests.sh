@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs the Metal emulator's tests (metal/emu; docs/developer/metal_emulator.md):
-# real kernels (metal/sddmm.metal, metal/softmax.metal) against plain C++, the emulator's own
+# real kernels (sddmm, softmax, todense_scatter, spmv_nnz_split) against plain C++, the emulator's own
 # tests, then bugs seeded into copies of kernels, each of which must fail with its message.
 # Everything is built under AddressSanitizer, which is what catches out-of-bounds accesses.
 # Needs g++ or clang++ with C++20 and ASan. Usage: bash scripts/metal_emulator_tests.sh
@@ -71,6 +71,9 @@ seed divergent_simd_sum "$block" "$emu_test" 's/= simd_sum\(v\)/= lane == 7 ? v 
 seed wrong_simd_reduction metal/sddmm.metal "$kernels_test" \
   's/group_sum\(acc, lanes\)/group_sum(acc, lanes \/ 2)/' "FAIL sddmm_entry_group" "(wrong result)" &
 wait %1 && wait %2
+seed missing_barrier_spmv metal/spmm.metal "$kernels_test" '0,/threadgroup_barrier\(/{/threadgroup_barrier\(/d}' \
+  "FAIL spmv_nnz_split" "(wrong result)" &
 seed out_of_bounds_read metal/sddmm.metal "$kernels_test" 's/\(cols\[e\]\)/(cols[e + 1])/' \
-  "AddressSanitizer: heap-buffer-overflow" "READ" "sddmm_entry_group"
+  "AddressSanitizer: heap-buffer-overflow" "READ" "sddmm_entry_group" &
+wait %1 && wait %2
 echo "metal_emulator_tests: ok"

@@ -1,6 +1,7 @@
 """The Metal emulator's C++ tests (scripts/metal_emulator_tests.sh, docs/developer/
 metal_emulator.md): real kernels run against plain C++, and each seeded bug (missing barrier,
-off-by-one threadgroup index, wrong SIMD reduction, out-of-bounds read, divergent simd_sum)
+off-by-one threadgroup index, wrong SIMD reduction, out-of-bounds read, divergent simd_sum,
+and a missing barrier in spmm.metal's spmv_nnz_split)
 must be caught. This runs Metal's execution model as emulated on Linux, not Apple's GPU."""
 
 import shutil
@@ -12,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "metal_emulator_tests.sh"
 SEEDS = ["missing_barrier", "threadgroup_off_by_one", "divergent_simd_sum",
-         "wrong_simd_reduction", "out_of_bounds_read"]
+         "wrong_simd_reduction", "out_of_bounds_read", "missing_barrier_spmv"]
 
 
 def test_metal_emulator_runs_kernels_and_catches_every_seeded_bug():

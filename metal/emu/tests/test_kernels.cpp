@@ -1,10 +1,11 @@
-// Real kernels run on the emulator: metal/sddmm.metal, metal/softmax.metal and entries.metal's
-// todense_scatter, compiled as C++, launched as their hosts launch them (csrc/metal/) and
+// Real kernels run on the emulator: metal/sddmm.metal, metal/softmax.metal, entries.metal's
+// todense_scatter and spmm.metal's spmv_nnz_split (with chunk_rows), compiled as C++, launched as their hosts launch them (csrc/metal/) and
 // checked against plain C++ on odd shapes with empty rows, a long row, duplicates, unsorted
 // and out-of-range columns, every value type and both index types, both thread orders.
 #include "entries.metal"
 #include "sddmm.metal"
 #include "softmax.metal"
+#include "spmm.metal"
 
 #include "kernels_end.h"
 
@@ -121,6 +122,43 @@ static void test_todense(const Csr& s, int64_t batch, ms_emu::Order order, const
   check_all(acc, want, 1e-5f, "todense_scatter " + types);
 }
 
+// spmv by chunks of 1024 entries staged in threadgroup memory (a barrier between staging and
+// summing), rows crossing chunks added atomically; chunk_rows first finds each chunk's row.
+template <typename T, typename I>
+static void test_spmv_nnz_split(const Csr& s, int64_t batch, ms_emu::Order order,
+                                const std::string& types) {
+  const int64_t nnz = int64_t(s.cols.size()), chunk = kSpmvBlock * kSpmvPerThread;
+  const int64_t chunks = (nnz + chunk - 1) / chunk;
+  const auto vals = convert<T>(random_values(size_t(batch * nnz), 7));
+  const auto x = convert<T>(random_values(size_t(batch * s.n), 8));
+  std::vector<I> indptr(s.indptr.begin(), s.indptr.end()), cols(s.cols.begin(), s.cols.end());
+  cols[nnz / 2] = I(s.n);
+  std::vector<float> y(size_t(batch * s.m)), want(y.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t r = 0; r < s.m; ++r) {
+      for (int64_t p = s.indptr[r]; p < s.indptr[r + 1]; ++p) {
+        want[b * s.m + r] +=
+            cols[p] < s.n ? float(vals[b * nnz + p]) * float(x[b * s.n + cols[p]]) : 0.0f;
+      }
+    }
+  }
+  std::vector<I> table(static_cast<size_t>(chunks)), perm(1);
+  ms_emu::launch("chunk_rows", {1}, {kThreads}, [&](const ThreadPos& t) {
+    chunk_rows<I>(indptr.data(), table.data(), s.m, nnz, chunk, t.thread_position_in_grid,
+                  t.threads_per_grid);
+  }, order);
+  const ProductArgs a{s.m, s.n, nnz, 1, s.m, nnz, s.n, s.m};
+  auto* out = reinterpret_cast<metal::atomic_float*>(y.data());
+  ms_emu::launch("spmv_nnz_split", {uint32_t(chunks), uint32_t(batch)}, {kThreads},
+                 [&](const ThreadPos& t) {
+                   spmv_nnz_split<T, I>(indptr.data(), cols.data(), vals.data(), perm.data(),
+                                        x.data(), out, table.data(), a, 0,
+                                        t.threadgroup_position_in_grid,
+                                        t.thread_index_in_threadgroup);
+                 }, order);
+  check_all(y, want, sizeof(T) == 4 ? 1e-4f : 2e-2f, "spmv_nnz_split " + types);
+}
+
 template <typename T, typename I>
 static void test_types(const std::string& types) {
   const Csr s = random_csr(13, 9, 75, 5); // 13 rows: row 1 empty, row 3 of 75 entries
@@ -132,6 +170,7 @@ static void test_types(const std::string& types) {
     test_sddmm<T, I>(s, 70, 32, 1, order, what);
     test_softmax<T, I>(s, 2, order, what);
     test_todense<T, I>(random_csr(13, 9, 700, 6), 2, order, what);
+    test_spmv_nnz_split<T, I>(random_csr(300, 9, 1500, 8), 2, order, what); // 3 chunks
   }
 }
 
