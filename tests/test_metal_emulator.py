@@ -1,8 +1,8 @@
 """The Metal emulator's C++ tests (scripts/metal_emulator_tests.sh, docs/developer/
 metal_emulator.md): real kernels run against plain C++, and each seeded bug (missing barrier,
 off-by-one threadgroup index, wrong SIMD reduction, out-of-bounds read, divergent simd_sum,
-and a missing barrier in spmm.metal's spmv_nnz_split)
-must be caught. This runs Metal's execution model as emulated on Linux, not Apple's GPU."""
+and a missing barrier in spmm.metal's spmv_nnz_split) must be caught. This runs Metal's
+execution model as emulated on Linux, not Apple's compiler or GPU."""
 
 import shutil
 import subprocess
