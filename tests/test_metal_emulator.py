@@ -4,6 +4,7 @@ off-by-one threadgroup index, wrong SIMD reduction, out-of-bounds read, divergen
 and a missing barrier in spmm.metal's spmv_nnz_split) must be caught. This runs Metal's
 execution model as emulated on Linux, not Apple's compiler or GPU."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +20,10 @@ SEEDS = ["missing_barrier", "threadgroup_off_by_one", "divergent_simd_sum",
 def test_metal_emulator_runs_kernels_and_catches_every_seeded_bug():
     if not any(shutil.which(c) for c in ["g++", "clang++", "clang++-14", "clang++-19"]):
         pytest.skip("no C++ compiler (g++ or clang++) to build the Metal emulator's tests")
+    # not the sanitizer run's preloaded runtimes: the script builds its own ASan programs
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     run = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, env=env)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     assert log.count("ok: 0 failure(s)") == 2, log[-4000:]
