@@ -199,9 +199,7 @@ class CSRArray(dict):
     def check_format(self, full_check: bool = False):
         """Check the CSR rules: O(1) checks always, O(nnz) ones with ``full_check=True``."""
         data, indices, indptr = self["data"], self._indices, self._indptr
-        m, n = self._shape
-        if m < 0 or n < 0:
-            raise ValueError(f"[csr_array] shape must be non-negative, got {self._shape}")
+        m, n = self._shape  # non-negative ints: check_shape, when the array was made
         if indices.dtype not in _INDEX_DTYPES or indptr.dtype != indices.dtype:
             raise TypeError(
                 f"[csr_array] indices and indptr must both be int32 or both int64, got "
