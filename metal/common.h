@@ -11,13 +11,14 @@
 #include "gpu/core/csr.h"
 #include "gpu/core/params.h"
 #include "gpu/core/products.h"
+#include "gpu/core/sizes.h"
 
 using namespace metal;
 
 namespace mlx_sparse::gpu {
 
 // Apple GPUs run SIMD groups of 32 threads: the CUDA warp algorithms carry over as is.
-constant constexpr int kSimd = 32;
+constant constexpr int kSimd = kSimdWidth;
 
 template <typename T>
 inline T from_float(float v) {

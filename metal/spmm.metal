@@ -16,8 +16,7 @@
 // take part in its shuffles together.
 #include "common.h"
 
-constant constexpr int kSpmvBlock = 256;   // threads per group (as launched by spmm_metal.cpp)
-constant constexpr int kSpmvPerThread = 4; // entries each thread stages
+constant constexpr int kSpmvBlock = kBlock; // threads per group (gpu/core/sizes.h, as the host launches)
 
 // A group per chunk of kSpmvBlock * kSpmvPerThread consecutive entries: the products
 // v * x[c] are staged in threadgroup memory, then a thread per row of the chunk sums its
@@ -31,7 +30,7 @@ template <typename T, typename I>
     constant int& use_perm [[buffer(8)]], uint3 group [[threadgroup_position_in_grid]],
     uint tid [[thread_index_in_threadgroup]]) {
   threadgroup float prod[kSpmvBlock * kSpmvPerThread];
-  constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
+  constexpr int64_t kChunk = kSpmvChunk;
   const int64_t e0 = int64_t(group.x) * kChunk;
   if (e0 >= a.nnz || a.m <= 0) { // the whole group leaves: no barrier is skipped by part of it
     return;
@@ -126,7 +125,7 @@ template <int W, typename T, typename I>
     constant int& use_perm [[buffer(8)]], uint3 group [[threadgroup_position_in_grid]],
     uint3 group_size [[threads_per_threadgroup]], uint simd [[simdgroup_index_in_threadgroup]],
     uint lane [[thread_index_in_simdgroup]]) {
-  constexpr int64_t kChunk = 4 * kSimd;
+  constexpr int64_t kChunk = kSpmmChunk;
   const int64_t chunk = int64_t(group.x) * (group_size.x / kSimd) + simd;
   const int64_t e0 = chunk * kChunk;
   if (e0 >= a.nnz || a.m <= 0) {

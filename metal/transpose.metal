@@ -14,8 +14,7 @@
 #include "gpu/core/transpose.h"
 #include "sort.h"
 
-// One scan block: 1024 threads (the host checks the pipeline allows it), 32 SIMD groups.
-constant constexpr int kScanBlock = 1024;
+// One scan block: kScanBlock threads (the host checks the pipeline allows it), 32 SIMD groups.
 
 template <typename I>
 [[kernel]] void transpose_count(

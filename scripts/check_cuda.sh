@@ -18,15 +18,24 @@ for src in csrc/cuda/kernels/*.cu; do
   echo "check_cuda: $src ok"
 done
 
-# The CUDA host code (csrc/cuda/*.cpp but launch.cpp, whose MLX CUDA headers need the CUDA
-# toolkit and fmt), syntax-checked against the MLX headers of the Python environment
-# ($PYTHON, else .venv/bin/python, else python3), as check_metal.sh does for Metal's.
+# The CUDA host code (csrc/cuda/*.cpp and the GPU primitives), syntax-checked against the MLX
+# headers of the Python environment ($PYTHON, else .venv/bin/python, else python3), as
+# check_metal.sh does for Metal's; launch.cpp only where the CUDA toolkit's and fmt's
+# headers are (MLX's CUDA headers include them; FMT_INCLUDE_DIR points at fmt elsewhere).
 py=${PYTHON:-python3}
 [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && py=.venv/bin/python
 if inc=$("$py" -c 'import mlx, os; print(os.path.join(list(mlx.__path__)[0], "include"))' 2>/dev/null); then
-  for src in csrc/cuda/*.cpp; do
-    [ "$(basename "$src")" = launch.cpp ] && continue
-    "${CXX:-g++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -Icsrc -isystem "$inc" "$src"
+  cuda_inc=$(dirname "$(dirname "$(command -v "$NVCC")")")/include
+  fmt_inc=${FMT_INCLUDE_DIR:-/usr/include}
+  fmt_flag=() # /usr/include is searched already; naming it with -isystem breaks <cstdlib>
+  [ "$fmt_inc" != /usr/include ] && fmt_flag=(-isystem "$fmt_inc")
+  for src in csrc/cuda/*.cpp csrc/gpu/primitives_gpu.cpp; do
+    if [ "$(basename "$src")" = launch.cpp ] && [ ! -f "$fmt_inc/fmt/format.h" ]; then
+      echo "check_cuda: $src not checked (no fmt headers; apt install libfmt-dev)" >&2
+      continue
+    fi
+    "${CXX:-g++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -DFMT_HEADER_ONLY -Icsrc \
+      -isystem "$inc" -isystem "$cuda_inc" "${fmt_flag[@]}" "$src"
     echo "check_cuda: $src ok (host, syntax)"
   done
 else

@@ -90,7 +90,7 @@ if [ -z "$clangxx" ]; then
   echo "check_metal: clang++ not found (Debian: apt-get install clang); launch.cpp unchecked" >&2
   exit 1
 fi
-for src in csrc/metal/*.cpp; do
+for src in csrc/metal/*.cpp csrc/gpu/primitives_gpu.cpp; do
   if [ "$(basename "$src")" = launch.cpp ]; then
     "$clangxx" -std=c++20 -fblocks -fsyntax-only -Wall -Wextra -Werror -Icsrc -isystem "$inc" \
       -isystem "$inc/metal_cpp" -isystem metal/check/apple "$src"

@@ -82,39 +82,45 @@ CUfunction function(int device, const std::string& name) {
 
 } // namespace
 
-void Launch::allocate(array& out) {
+void Launch::allocate(gpu::array& out) {
   out.set_data(mx::allocator::malloc(out.nbytes()));
 }
 
-array Launch::temporary(size_t count, mx::Dtype dtype) {
+gpu::array Launch::temporary(size_t count, mx::Dtype dtype) {
   const size_t n = count > 0 ? count : 1;
-  array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
+  gpu::array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
   mx::cu::get_command_encoder(stream_).add_temporary(t);
   return t;
 }
 
-void* Launch::ptr(const array& a) {
-  // empty arrays may have no buffer at all
-  return a.data_size() == 0 || a.buffer().ptr() == nullptr ? nullptr : mx::gpu_ptr<void>(a);
-}
-
-void Launch::launch(const std::string& name, Dims grid, Dims block,
-                    const std::vector<array>& reads, const std::vector<array>& writes,
-                    void** params) {
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0) {
-    return;
-  }
+void Launch::launch(const std::string& name, gpu::Dims grid, gpu::Dims block,
+                    const gpu::Arg* args, size_t count) {
   auto& enc = mx::cu::get_command_encoder(stream_);
   enc.device().make_current();
   CUfunction f = function(enc.device().cuda_device(), name);
-  for (const auto& a : reads) {
-    enc.set_input_array(a);
-  }
-  for (const auto& a : writes) {
-    enc.set_output_array(a);
+  std::vector<void*> pointers(count, nullptr), params(count, nullptr);
+  for (size_t i = 0; i < count; ++i) {
+    if (const gpu::array* a = args[i].buffer) {
+      // empty arrays may have no buffer at all
+      if (a->data_size() != 0 && a->buffer().ptr() != nullptr) {
+        pointers[i] = mx::gpu_ptr<void>(*a);
+      }
+      args[i].written ? enc.set_output_array(*a) : enc.set_input_array(*a);
+      params[i] = &pointers[i];
+    } else {
+      params[i] = const_cast<void*>(args[i].bytes);
+    }
   }
   enc.add_kernel_node_raw(f, dim3(grid.x, grid.y, grid.z), dim3(block.x, block.y, block.z), {},
-                          0, params);
+                          0, params.data());
 }
 
 } // namespace mlx_sparse::cuda
+
+namespace mlx_sparse::gpu {
+
+std::unique_ptr<Launch> backend_launch(mlx::core::Stream s) {
+  return std::make_unique<cuda::Launch>(s);
+}
+
+} // namespace mlx_sparse::gpu

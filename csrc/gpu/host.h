@@ -1,5 +1,5 @@
-// Host-side helpers shared by the CUDA and Metal eval_gpu files: kernel names, launch
-// geometry (groups of kBlock threads, SIMD groups of 32 on both) and batch strides.
+// Host-side helpers of the GPU evaluation (csrc/gpu/*_gpu.cpp): kernel names, launch
+// geometry (blocks of kBlock threads, SIMD groups of 32 on every backend) and batch strides.
 #pragma once
 
 #include <cstdint>
@@ -9,13 +9,12 @@
 #include <vector>
 
 #include "gpu/core/params.h"
+#include "gpu/core/sizes.h"
 #include "gpu/core/spgemm.h"
 #include "mlx/array.h"
 #include "mlx/dtype.h"
 
 namespace mlx_sparse::gpu {
-
-constexpr unsigned kBlock = 256;
 
 inline std::string value_name(const char* op, mlx::core::Dtype t) {
   if (t == mlx::core::float32) return "float32";
@@ -55,9 +54,7 @@ inline int64_t batch_stride(const mlx::core::array& a, int64_t core, int64_t bat
 }
 
 // Threads per block of the spgemm hash kernels (each warp has its shared table).
-constexpr unsigned kSpgemmBlock = kSpgemmWarps * 32;
-// One inclusive scan block (scan_blocks / scan_totals / scan_add), as in the kernels.
-constexpr unsigned kScanBlock = 1024;
+constexpr unsigned kSpgemmBlock = kSpgemmWarps * kSimdWidth;
 
 // spgemm's symbolic sizes from its inputs (a_indptr, a_indices, b_indptr, b_indices, ...).
 inline SpgemmArgs spgemm_symbolic_args(const std::vector<mlx::core::array>& in, int64_t n_cols_b,
@@ -106,7 +103,7 @@ struct ProductPlan {
   bool by_row;
   std::string variant;
   unsigned grid[3];
-  int64_t chunk; // nnz_split: entries per chunk (kSpmvBlock * kSpmvPerThread, kChunk)
+  int64_t chunk; // nnz_split: entries per chunk (kSpmvChunk, kSpmmChunk)
 };
 
 constexpr int64_t kResidentGroups = 8192; // about as many warps as a large GPU keeps resident
@@ -141,11 +138,11 @@ inline ProductPlan product_plan(const ProductArgs& a, int64_t max_row, unsigned 
     return {true, "spmm_row_warp_w" + std::to_string(w), {blocks_for(a.m * 32), tiles, batch}, 0};
   }
   if (vector) {
-    const int64_t chunk = 1024;
+    const int64_t chunk = kSpmvChunk;
     return {false, "spmv_nnz_split", {blocks_for((a.nnz + chunk - 1) / chunk * kBlock), batch, 1},
             chunk};
   }
-  const int64_t chunk = 128;
+  const int64_t chunk = kSpmmChunk;
   return {false, "spmm_nnz_split_w" + std::to_string(w),
           {blocks_for((a.nnz + chunk - 1) / chunk * 32), tiles, batch}, chunk};
 }

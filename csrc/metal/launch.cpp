@@ -59,18 +59,19 @@ void compile_family(mlx::core::Device device, const Family& family) {
   library(mx::metal::device(device), family);
 }
 
-void Launch::allocate(array& out) {
+void Launch::allocate(gpu::array& out) {
   out.set_data(mx::allocator::malloc(out.nbytes()));
 }
 
-array Launch::temporary(size_t count, mx::Dtype dtype) {
+gpu::array Launch::temporary(size_t count, mx::Dtype dtype) {
   const size_t n = count > 0 ? count : 1;
-  array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
+  gpu::array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
   mx::metal::get_command_encoder(stream_).add_temporary(t);
   return t;
 }
 
-void Launch::begin(const std::string& name, Dims threads) {
+void Launch::launch(const std::string& name, gpu::Dims groups, gpu::Dims threads,
+                    const gpu::Arg* args, size_t count) {
   const Family* family = family_of(name);
   if (!family) {
     throw std::logic_error("[mlx_sparse] no Metal kernel family holds kernel " + name + ".");
@@ -82,25 +83,28 @@ void Launch::begin(const std::string& name, Dims threads) {
                              std::to_string(threads.x * threads.y * threads.z) +
                              " threads per threadgroup on this GPU.");
   }
-  mx::metal::get_command_encoder(stream_).set_compute_pipeline_state(kernel);
-}
-
-void Launch::bind(const In& in, int idx) {
-  mx::metal::get_command_encoder(stream_).set_input_array(in.a, idx);
-}
-
-void Launch::bind(const Out& out, int idx) {
-  mx::metal::get_command_encoder(stream_).set_output_array(out.a, idx);
-}
-
-void Launch::bind_bytes(const void* p, size_t n, int idx) {
-  mx::metal::get_command_encoder(stream_).set_bytes(static_cast<const char*>(p),
-                                                     static_cast<int>(n), idx);
-}
-
-void Launch::dispatch(Dims groups, Dims threads) {
-  mx::metal::get_command_encoder(stream_).dispatch_threadgroups(
-      MTL::Size(groups.x, groups.y, groups.z), MTL::Size(threads.x, threads.y, threads.z));
+  auto& enc = mx::metal::get_command_encoder(stream_);
+  enc.set_compute_pipeline_state(kernel);
+  for (size_t i = 0; i < count; ++i) {
+    const int idx = static_cast<int>(i);
+    if (const gpu::array* a = args[i].buffer) {
+      // MLX's set_output_array takes a mutable array; only the buffer is bound
+      args[i].written ? enc.set_output_array(const_cast<gpu::array&>(*a), idx)
+                      : enc.set_input_array(*a, idx);
+    } else {
+      enc.set_bytes(static_cast<const char*>(args[i].bytes), static_cast<int>(args[i].size), idx);
+    }
+  }
+  enc.dispatch_threadgroups(MTL::Size(groups.x, groups.y, groups.z),
+                            MTL::Size(threads.x, threads.y, threads.z));
 }
 
 } // namespace mlx_sparse::metal
+
+namespace mlx_sparse::gpu {
+
+std::unique_ptr<Launch> backend_launch(mlx::core::Stream s) {
+  return std::make_unique<metal::Launch>(s);
+}
+
+} // namespace mlx_sparse::gpu

@@ -11,10 +11,11 @@
 #include "gpu/core/csr.h"
 #include "gpu/core/params.h"
 #include "gpu/core/products.h"
+#include "gpu/core/sizes.h"
 
 namespace mlx_sparse::gpu {
 
-constexpr int kWarp = 32;
+constexpr int kWarp = kSimdWidth;
 
 template <typename T>
 __device__ __forceinline__ T from_float(float v) {

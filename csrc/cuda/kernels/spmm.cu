@@ -17,8 +17,7 @@
 
 namespace mlx_sparse::gpu {
 
-constexpr int kSpmvBlock = 256;   // threads per block (as launched by spmm_cuda.cpp)
-constexpr int kSpmvPerThread = 4; // entries each thread stages
+constexpr int kSpmvBlock = kBlock; // threads per block (gpu/core/sizes.h, as the host launches)
 
 // A block per chunk of kSpmvBlock * kSpmvPerThread consecutive entries: the products
 // v * x[c] are staged in shared memory with coalesced loads (every lane busy whatever the
@@ -31,7 +30,7 @@ __device__ __forceinline__ void spmv_nnz_split(const I* __restrict__ indptr,
                                                const T* __restrict__ x, float* y,
                                                const I* __restrict__ chunk_row, ProductArgs a) {
   __shared__ float prod[kSpmvBlock * kSpmvPerThread];
-  constexpr int64_t kChunk = kSpmvBlock * kSpmvPerThread;
+  constexpr int64_t kChunk = kSpmvChunk;
   const int64_t e0 = static_cast<int64_t>(blockIdx.x) * kChunk;
   if (e0 >= a.nnz || a.m <= 0) {
     return;
@@ -127,7 +126,7 @@ __device__ __forceinline__ void spmm_nnz_split(const I* __restrict__ indptr,
                                                const T* __restrict__ vals, const I* perm,
                                                const T* __restrict__ B, float* out,
                                                const I* chunk_row, ProductArgs a) {
-  constexpr int64_t kChunk = 4 * kWarp;
+  constexpr int64_t kChunk = kSpmmChunk;
   const int lane = threadIdx.x % kWarp;
   const int64_t chunk = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
   const int64_t e0 = chunk * kChunk;
@@ -256,22 +255,23 @@ using namespace mlx_sparse::gpu;
 #define MS_SPMM_NNZ_SPLIT(W, T, tn, I, in_)                                                   \
   extern "C" __global__ void spmm_nnz_split_w##W##_##tn##_##in_(                              \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, float* out,  \
-      const I* chunk_row, ProductArgs a) {                                                   \
-    spmm_nnz_split<W, T, I>(indptr, cols, vals, perm, B, out, chunk_row, a);                 \
+      const I* chunk_row, ProductArgs a, int use_perm) {                                     \
+    spmm_nnz_split<W, T, I>(indptr, cols, vals, use_perm ? perm : nullptr, B, out, chunk_row, \
+                            a);                                                              \
   }
 
 #define MS_SPMV_ROW_GROUP(L, T, tn, I, in_)                                                    \
   extern "C" __global__ void spmv_row_group_l##L##_##tn##_##in_(                              \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, T* y,        \
-      ProductArgs a) {                                                                       \
-    spmv_row_group<L, T, I>(indptr, cols, vals, perm, x, y, a);                              \
+      ProductArgs a, int use_perm) {                                                         \
+    spmv_row_group<L, T, I>(indptr, cols, vals, use_perm ? perm : nullptr, x, y, a);         \
   }
 
 #define MS_SPMM_ROW_WARP(W, T, tn, I, in_)                                                    \
   extern "C" __global__ void spmm_row_warp_w##W##_##tn##_##in_(                               \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* B, T* out,      \
-      ProductArgs a) {                                                                       \
-    spmm_row_warp<W, T, I>(indptr, cols, vals, perm, B, out, a);                             \
+      ProductArgs a, int use_perm) {                                                         \
+    spmm_row_warp<W, T, I>(indptr, cols, vals, use_perm ? perm : nullptr, B, out, a);        \
   }
 
 #define MS_PRODUCTS(T, tn, I, in_)                                                           \
@@ -286,8 +286,8 @@ using namespace mlx_sparse::gpu;
   MS_SPMM_ROW_WARP(4, T, tn, I, in_)                                                         \
   extern "C" __global__ void spmv_nnz_split_##tn##_##in_(                                   \
       const I* indptr, const I* cols, const T* vals, const I* perm, const T* x, float* y,    \
-      const I* chunk_row, ProductArgs a) {                                                   \
-    spmv_nnz_split<T, I>(indptr, cols, vals, perm, x, y, chunk_row, a);                      \
+      const I* chunk_row, ProductArgs a, int use_perm) {                                     \
+    spmv_nnz_split<T, I>(indptr, cols, vals, use_perm ? perm : nullptr, x, y, chunk_row, a); \
   }                                                                                          \
   MS_SPMM_NNZ_SPLIT(1, T, tn, I, in_)                                                        \
   MS_SPMM_NNZ_SPLIT(2, T, tn, I, in_)                                                        \

@@ -15,8 +15,6 @@
 
 namespace mlx_sparse::gpu {
 
-constexpr int kScanBlock = 1024;
-
 // Inclusive scan of one value per thread across the block (kScanBlock threads): warp scans
 // by shuffles, then a scan of the warp totals. Every thread must call it.
 template <typename I>

@@ -1,13 +1,10 @@
-// eval_gpu of sddmm on Metal (kernels in metal/sddmm.metal).
-#include "metal/eval_common.h"
-#include "primitives.h"
+// GPU evaluation of sddmm (kernels in csrc/cuda/kernels/sddmm.cu, metal/sddmm.metal).
+#include "gpu/eval.h"
+#include "gpu/eval_common.h"
 
-namespace mlx_sparse {
+namespace mlx_sparse::gpu {
 
-using namespace metal;
-
-void CsrSddmm::eval_gpu(const std::vector<array>& in, array& out) {
-  Launch l(stream());
+void eval(Launch& l, const CsrSddmm&, const Inputs& in, array& out) {
   const auto &indptr = in[0], &indices = in[1], &g = in[2], &b = in[3];
   l.allocate(out);
   const int64_t m = static_cast<int64_t>(indptr.size()) - 1, nnz = indices.size();
@@ -24,4 +21,4 @@ void CsrSddmm::eval_gpu(const std::vector<array>& in, array& out) {
            In{indices}, In{g}, In{b}, Out{out}, a);
 }
 
-} // namespace mlx_sparse
+} // namespace mlx_sparse::gpu

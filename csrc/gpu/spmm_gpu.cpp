@@ -1,17 +1,14 @@
-// eval_gpu of spmv and spmm on Metal (kernels in metal/spmm.metal); the choices follow
-// csrc/cuda/spmm_cuda.cpp: scatter, gather over A^T's structure, or A's own rows.
-#include "metal/eval_common.h"
-#include "primitives.h"
+// GPU evaluation of spmv and spmm (kernels in csrc/cuda/kernels/spmm.cu, metal/spmm.metal):
+// a scatter over A's entries, a gather over A^T's structure, or A's own rows.
+#include "gpu/eval.h"
+#include "gpu/eval_common.h"
 
-namespace mlx_sparse {
+namespace mlx_sparse::gpu {
 
 namespace {
 
-using namespace metal;
-
-void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, bool transpose,
-                  RowLengths lengths, const std::vector<array>& in, array& out) {
-  Launch l(s);
+void eval_product(Launch& l, const char* op, bool vector, int64_t n_cols, bool transpose,
+                  RowLengths lengths, const Inputs& in, array& out) {
   const auto &data = in[2], &b = in[3];
   const auto itype = in[0].dtype();
   auto [a, batch] = product_shape(vector, n_cols, transpose, in, out);
@@ -48,11 +45,11 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
     return;
   }
   Accumulator acc(l, out);
-  if (a.nnz == 0) { // zeros; CUDA runs empty kernels here, Metal would bind an empty table
+  if (a.nnz == 0) { // zeros (an empty chunk table would be bound otherwise)
     acc.finish();
     return;
   }
-  // nnz_split: the row each chunk of entries starts in (see chunk_rows in metal/spmm.metal)
+  // nnz_split: the row each chunk of entries starts in (chunk_rows)
   const int64_t chunks = (a.nnz + plan.chunk - 1) / plan.chunk;
   array table = l.temporary(chunks, itype);
   l.kernel("chunk_rows_" + index_name(itype), {stride_blocks(chunks)}, {kBlock}, In{indptr},
@@ -64,12 +61,12 @@ void eval_product(mx::Stream s, const char* op, bool vector, int64_t n_cols, boo
 
 } // namespace
 
-void CsrSpmv::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmv", true, n_cols_, transpose_, lengths_, inputs, out);
+void eval(Launch& l, const CsrSpmv& p, const Inputs& in, array& out) {
+  eval_product(l, "csr_spmv", true, p.n_cols_, p.transpose_, p.lengths_, in, out);
 }
 
-void CsrSpmm::eval_gpu(const std::vector<array>& inputs, array& out) {
-  eval_product(stream(), "csr_spmm", false, n_cols_, transpose_, lengths_, inputs, out);
+void eval(Launch& l, const CsrSpmm& p, const Inputs& in, array& out) {
+  eval_product(l, "csr_spmm", false, p.n_cols_, p.transpose_, p.lengths_, in, out);
 }
 
-} // namespace mlx_sparse
+} // namespace mlx_sparse::gpu

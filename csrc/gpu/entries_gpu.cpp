@@ -1,38 +1,35 @@
-// eval_gpu of todense, sum_duplicates and rows on Metal (kernels in metal/entries.metal).
-#include "metal/eval_common.h"
-#include "primitives.h"
+// GPU evaluation of todense, sum_duplicates and rows (kernels in
+// csrc/cuda/kernels/entries.cu, metal/entries.metal).
+#include "gpu/eval.h"
+#include "gpu/eval_common.h"
 
-namespace mlx_sparse {
+namespace mlx_sparse::gpu {
 
-using namespace metal;
-
-void CsrTodense::eval_gpu(const std::vector<array>& in, array& out) {
-  Launch l(stream());
+void eval(Launch& l, const CsrTodense& p, const Inputs& in, array& out) {
   const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
-  const int64_t mn = m * n_cols_;
+  const int64_t mn = m * p.n_cols_;
   const int64_t batch = mn == 0 ? 0 : static_cast<int64_t>(out.size()) / mn;
   if (batch == 0) {
     l.allocate(out);
     return;
   }
   Accumulator acc(l, out);
-  EntryArgs a{m, n_cols_, nnz, mn, batch_stride(in[2], nnz, batch), batch};
+  EntryArgs a{m, p.n_cols_, nnz, mn, batch_stride(in[2], nnz, batch), batch};
   l.kernel(kernel_name("csr_todense", "todense_scatter", out.dtype(), in[0].dtype()),
            {stride_blocks(nnz), static_cast<unsigned>(batch)}, {kBlock}, In{in[0]}, In{in[1]},
            In{in[2]}, Out{acc.array()}, a);
   acc.finish();
 }
 
-void CsrSumDuplicates::eval_gpu(const std::vector<array>& in, array& out) {
-  Launch l(stream());
+void eval(Launch& l, const CsrSumDuplicates& p, const Inputs& in, array& out) {
   const int64_t n_in = in[1].size();
-  const int64_t batch = n_out_ == 0 ? 0 : static_cast<int64_t>(out.size()) / n_out_;
+  const int64_t batch = p.n_out_ == 0 ? 0 : static_cast<int64_t>(out.size()) / p.n_out_;
   if (batch == 0) {
     l.allocate(out);
     return;
   }
   Accumulator acc(l, out);
-  EntryArgs a{0, 0, n_in, n_out_, n_in, batch};
+  EntryArgs a{0, 0, n_in, p.n_out_, n_in, batch};
   l.kernel(kernel_name("csr_sum_duplicates", "sum_duplicates_scatter", out.dtype(),
                        in[1].dtype()),
            {stride_blocks(n_in), static_cast<unsigned>(batch)}, {kBlock}, In{in[1]}, In{in[0]},
@@ -40,8 +37,7 @@ void CsrSumDuplicates::eval_gpu(const std::vector<array>& in, array& out) {
   acc.finish();
 }
 
-void CsrRows::eval_gpu(const std::vector<array>& in, array& out) {
-  Launch l(stream());
+void eval(Launch& l, const CsrRows&, const Inputs& in, array& out) {
   l.allocate(out);
   const int64_t m = static_cast<int64_t>(in[0].size()) - 1, nnz = in[1].size();
   EntryArgs a{m, 0, nnz, nnz, 0, 1};
@@ -49,4 +45,4 @@ void CsrRows::eval_gpu(const std::vector<array>& in, array& out) {
            In{in[0]}, Out{out}, a);
 }
 
-} // namespace mlx_sparse
+} // namespace mlx_sparse::gpu

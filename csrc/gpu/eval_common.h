@@ -1,14 +1,13 @@
-// The float32 accumulator that the Metal atomic kernels add into (names and launch
-// shapes come from gpu/host.h, shared with CUDA).
+// What several ops' GPU evaluations share: the zero-filled float32 accumulator of the atomic
+// kernels, and the three-pass inclusive scan.
 #pragma once
 
 #include "gpu/host.h"
-#include "metal/launch.h"
+#include "gpu/launch.h"
 
-namespace mlx_sparse::metal {
+namespace mlx_sparse::gpu {
 
 namespace mx = mlx::core;
-using namespace gpu;
 
 // A float32 buffer the atomic kernels add into, zero-filled: `out` itself when it is
 // float32, otherwise a temporary converted into `out` by finish().
@@ -39,7 +38,7 @@ class Accumulator {
 };
 
 // Inclusive prefix sum of v[0, count) (int32 or int64) in place, in three parallel passes:
-// per-group scans, an exclusive scan of the group totals, totals added back.
+// per-block scans, an exclusive scan of the block totals, totals added back.
 inline void inclusive_scan(Launch& l, mx::array& v, int64_t count) {
   const std::string it = index_name(v.dtype());
   const int64_t blocks = (count + kScanBlock - 1) / kScanBlock;
@@ -50,4 +49,4 @@ inline void inclusive_scan(Launch& l, mx::array& v, int64_t count) {
   l.kernel("scan_add_" + it, {stride_blocks(count)}, {kBlock}, Out{v}, In{totals}, count);
 }
 
-} // namespace mlx_sparse::metal
+} // namespace mlx_sparse::gpu

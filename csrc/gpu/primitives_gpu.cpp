@@ -1,0 +1,28 @@
+// eval_gpu of every primitive, on this build's GPU backend (CUDA or Metal): the evaluation
+// in csrc/gpu/<family>_gpu.cpp over the backend's launcher.
+#include "gpu/eval.h"
+
+namespace mlx_sparse {
+
+#define MLX_SPARSE_EVAL_GPU(Prim)                                          \
+  void Prim::eval_gpu(const std::vector<array>& in, array& out) {          \
+    gpu::eval(*gpu::backend_launch(stream()), *this, in, out);             \
+  }
+MLX_SPARSE_EVAL_GPU(CsrSpmv)
+MLX_SPARSE_EVAL_GPU(CsrSpmm)
+MLX_SPARSE_EVAL_GPU(CsrSddmm)
+MLX_SPARSE_EVAL_GPU(CsrSoftmax)
+MLX_SPARSE_EVAL_GPU(CsrTodense)
+MLX_SPARSE_EVAL_GPU(CsrSumDuplicates)
+MLX_SPARSE_EVAL_GPU(CsrRows)
+MLX_SPARSE_EVAL_GPU(CsrSpgemm)
+MLX_SPARSE_EVAL_GPU(CsrSpgemmWorkspace)
+MLX_SPARSE_EVAL_GPU(CsrSpgemmCount)
+MLX_SPARSE_EVAL_GPU(CsrSpgemmFill)
+#undef MLX_SPARSE_EVAL_GPU
+
+void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
+  gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
+}
+
+} // namespace mlx_sparse
