@@ -2,6 +2,9 @@
 
     python benchmarks/bench_gpu.py [--quick] [--json PATH]
 
+On Metal (or without torch's CUDA) there is no reference: ours is timed and checked against
+scipy alone, the torch columns print "-" (null in the JSON) and the bandwidth is MLX's x + 1.
+
 Each case prints two times per library: per call (one product, its result ready on return)
 and in-graph (many products per evaluation / per synchronisation, the kernel's own cost).
 Ratios are torch's time over ours (> 1: we are faster), medians of repeated runs.
@@ -19,9 +22,16 @@ import time
 import mlx.core as mx
 import numpy as np
 import scipy.sparse as sp
-import torch
+
+try:
+    import torch
+except ImportError:
+    torch = None
 
 import mlx_sparse as ms
+
+# cuSPARSE through torch.sparse is the reference, on CUDA only; set in main() after use_gpu()
+TORCH = False
 
 IN_GRAPH = 20
 
@@ -52,6 +62,8 @@ def mlx_times(make, repeats):
 
 
 def torch_times(run, repeats):
+    if not TORCH:
+        return None
     per_call = median_time(run, torch.cuda.synchronize, repeats)
     graph = median_time(lambda: [run() for _ in range(IN_GRAPH)], torch.cuda.synchronize,
                         max(3, repeats // 4)) / IN_GRAPH
@@ -93,7 +105,12 @@ def power_law(n, edges, seed):
 
 
 def copy_bandwidth():
-    """Device copy bandwidth (bytes read + written per second), torch, 1 GiB."""
+    """Device copy bandwidth (bytes read + written per second), torch, 1 GiB; without torch's
+    CUDA, MLX's x + 1 on 256 MiB (one read and one write per element)."""
+    if not TORCH:
+        x = mx.zeros((64 * 1024 * 1024,))
+        mx.eval(x)
+        return 2 * x.size * 4 / median_time(lambda: mx.eval(x + 1), ready, 10)
     x = torch.empty(256 * 1024 * 1024, dtype=torch.float32, device="cuda")
     y = torch.empty_like(x)
     t = median_time(lambda: y.copy_(x), torch.cuda.synchronize, 10)
@@ -102,6 +119,10 @@ def copy_bandwidth():
 
 def row(name, ours, theirs, extra=""):
     pc, g = ours
+    if theirs is None:
+        print(f"| {name} | {pc * 1e3:.3f} / {g * 1e3:.3f} | - | - | {extra} |", flush=True)
+        return dict(case=name, ours_ms=[pc * 1e3, g * 1e3], torch_ms=None, ratio=None,
+                    note=extra)
     tpc, tg = theirs
     print(f"| {name} | {pc * 1e3:.3f} / {g * 1e3:.3f} | {tpc * 1e3:.3f} / {tg * 1e3:.3f} | "
           f"{tpc / pc:.2f}x / {tg / g:.2f}x | {extra} |", flush=True)
@@ -135,7 +156,7 @@ def spgemm_case(name, S, reps, dense_check):
     alone: the pattern of C, which the numeric phase then fills."""
     from mlx_sparse import _ext
 
-    A, T = ms.csr_array(S), to_torch(S)
+    A, T = ms.csr_array(S), to_torch(S) if TORCH else None
     C = S @ S
     C.sort_indices()
     if dense_check:
@@ -150,8 +171,8 @@ def spgemm_case(name, S, reps, dense_check):
     ours = median_time(first_product, ready, n)
     symbolic = median_time(lambda: mx.eval(_ext.csr_spgemm_symbolic(
         A.indptr, A.indices, A.indptr, A.indices, A.shape[1])), ready, n)
-    theirs = median_time(lambda: T @ T, torch.cuda.synchronize, n)
-    return row(f"SpGEMM A @ A, {name}", (ours,) * 2, (theirs,) * 2,
+    theirs = median_time(lambda: T @ T, torch.cuda.synchronize, n) if TORCH else None
+    return row(f"SpGEMM A @ A, {name}", (ours,) * 2, (theirs,) * 2 if TORCH else None,
                f"nnz(C) {C.nnz:,}, max row of A {A._lengths().max_row:,}; symbolic phase "
                f"{symbolic * 1e3:.3f} ms of it")
 
@@ -170,6 +191,11 @@ def gcn_step(S, reps, features=64, hidden=64, classes=16):
 
     step = mx.value_and_grad(loss, argnums=(0, 1))
     w1, w2 = mx.array(W1), mx.array(W2)
+    if not TORCH:  # the loss against scipy, no gradient reference
+        h = np.maximum(S @ (X @ W1), 0)
+        check(step(w1, w2)[0], np.mean(np.square(S @ (h @ W2))), "gcn loss", rtol=1e-2)
+        ours = mlx_times(lambda: step(w1, w2), max(3, reps // 3))
+        return row("GCN step fwd+bwd, power-law graph, 64-64-16", ours, None, "grads of W1, W2")
     T, Xt = to_torch(S), torch.from_numpy(X).cuda()
     t1 = torch.from_numpy(W1).cuda().requires_grad_()
     t2 = torch.from_numpy(W2).cuda().requires_grad_()
@@ -194,10 +220,15 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     reps = 10 if args.quick else 30
-    ms.use_gpu()
+    if ms.use_gpu() != mx.gpu:  # warned why (no GPU, or a Metal family did not compile)
+        raise SystemExit("bench_gpu: the GPU is not in use; nothing to time")
+    global TORCH
+    TORCH = torch is not None and torch.cuda.is_available()
     rows = []
     bw = copy_bandwidth()
-    print(f"GPU: {torch.cuda.get_device_name()}; copy bandwidth {bw / 1e12:.2f} TB/s (read+write)")
+    gpu = torch.cuda.get_device_name() if TORCH else mx.device_info(mx.gpu)["device_name"]
+    print(f"GPU: {gpu}; copy bandwidth {bw / 1e12:.2f} TB/s (read+write)"
+          + ("" if TORCH else "; no torch CUDA here: no reference, ours checked against scipy"))
     print("| case | ours ms (call / in-graph) | torch ms (call / in-graph) | speed-up | note |")
     print("|---|---:|---:|---:|---|")
 
@@ -205,17 +236,20 @@ def main():
     S = uniform(1_000_000 if not args.quick else 200_000, 10, 0)
     x = np.random.default_rng(1).standard_normal(S.shape[1]).astype(np.float32)
     A, xm = ms.csr_array(S), mx.array(x)
-    T, xt = to_torch(S), torch.from_numpy(x).cuda()
+    T, xt = (to_torch(S), torch.from_numpy(x).cuda()) if TORCH else (None, None)
     check(A @ xm, S @ x, "spmv")
     ours, theirs = mlx_times(lambda: A @ xm, reps), torch_times(lambda: T @ xt, reps)
     moved = S.nnz * 8 + (S.shape[0] + 1) * 4 + S.shape[1] * 4 + S.shape[0] * 4
     # the gather every SpMV does, alone: x at the pattern's columns (random over 1M columns,
     # so each 4-byte read costs a 32-byte sector), by torch, in-graph
-    cols = T.col_indices().to(torch.int32)
-    gather = torch_times(lambda: torch.index_select(xt, 0, cols), reps)[1]
+    gather = ""
+    if TORCH:
+        cols = T.col_indices().to(torch.int32)
+        gather = torch_times(lambda: torch.index_select(xt, 0, cols), reps)[1]
+        gather = f"gather of x alone {gather * 1e3:.3f} ms; "
     rows.append(row(f"SpMV {S.shape[0]:,}^2, 10 nnz/row", ours, theirs,
-                    f"in-graph {moved / ours[1] / bw * 100:.0f}% of copy bandwidth; gather of x "
-                    f"alone {gather * 1e3:.3f} ms; " + kernel_families(A, xm, reps)))
+                    f"in-graph {moved / ours[1] / bw * 100:.0f}% of copy bandwidth; "
+                    + gather + kernel_families(A, xm, reps)))
 
     # SpMM and SDDMM on three patterns
     patterns = [("16384^2, 1e-3, k=64", random_density(16384, 1e-3, 2), 64),
@@ -226,22 +260,25 @@ def main():
         rng = np.random.default_rng(5)
         B = rng.standard_normal((S.shape[1], k)).astype(np.float32)
         A, Bm = ms.csr_array(S), mx.array(B)
-        T, Bt = to_torch(S), torch.from_numpy(B).cuda()
+        T, Bt = (to_torch(S), torch.from_numpy(B).cuda()) if TORCH else (None, None)
         check(A @ Bm, S @ B, "spmm " + name)
         ours, theirs = mlx_times(lambda: A @ Bm, reps), torch_times(lambda: T @ Bt, reps)
         rows.append(row(f"SpMM {name}", ours, theirs,
                         f"nnz {S.nnz:,}, max row {A._lengths().max_row:,}; "
                         + kernel_families(A, Bm, reps)))
         X = rng.standard_normal((S.shape[0], k)).astype(np.float32)
-        Xm, Xt = mx.array(X), torch.from_numpy(X).cuda()
-        BtT = Bt.t().contiguous()
-        Tp = torch.sparse_csr_tensor(T.crow_indices(), T.col_indices(), torch.ones_like(T.values()),
-                                     size=T.shape)
+        Xm = mx.array(X)
+        if TORCH:
+            Xt = torch.from_numpy(X).cuda()
+            BtT = Bt.t().contiguous()
+            Tp = torch.sparse_csr_tensor(T.crow_indices(), T.col_indices(),
+                                         torch.ones_like(T.values()), size=T.shape)
         ref = (X[S.tocoo().row] * B[S.tocoo().col]).sum(1)
         check(ms.sddmm(A, Xm, Bm).data, ref, "sddmm " + name)
         ours = mlx_times(lambda: ms.sddmm(A, Xm, Bm).data, reps)
         theirs = torch_times(lambda: torch.sparse.sampled_addmm(Tp, Xt, BtT, beta=0.0), reps)
-        rows.append(row(f"SDDMM {name}", ours, theirs, "torch.sparse.sampled_addmm"))
+        rows.append(row(f"SDDMM {name}", ours, theirs,
+                        "torch.sparse.sampled_addmm" if TORCH else ""))
 
     # SpGEMM A @ A: symbolic (hash count, fill) and numeric phases on the GPU
     rows.append(spgemm_case("16384^2, 8 nnz/row", uniform(16384, 8, 6), reps, args.quick))
@@ -254,15 +291,17 @@ def main():
         rows.append(gcn_step(patterns[-1][1], reps))
 
     # what one call costs each framework itself: an elementwise op on 1M floats
-    z, zt = mx.zeros((1_000_000,)), torch.zeros(1_000_000, device="cuda")
-    call = dict(mlx_ms=median_time(lambda: mx.eval(z + 1), ready, reps) * 1e3,
-                torch_ms=median_time(lambda: zt + 1, torch.cuda.synchronize, reps) * 1e3)
-    print(f"(per-call cost of z + 1 on 1M floats: MLX {call['mlx_ms']:.3f} ms, "
-          f"torch {call['torch_ms']:.3f} ms)")
+    z = mx.zeros((1_000_000,))
+    call = dict(mlx_ms=median_time(lambda: mx.eval(z + 1), ready, reps) * 1e3, torch_ms=None)
+    if TORCH:
+        zt = torch.zeros(1_000_000, device="cuda")
+        call["torch_ms"] = median_time(lambda: zt + 1, torch.cuda.synchronize, reps) * 1e3
+    print(f"(per-call cost of z + 1 on 1M floats: MLX {call['mlx_ms']:.3f} ms"
+          + (f", torch {call['torch_ms']:.3f} ms)" if TORCH else ")"))
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(gpu=torch.cuda.get_device_name(), copy_bandwidth=bw, rows=rows,
+            json.dump(dict(gpu=gpu, copy_bandwidth=bw, rows=rows,
                            elementwise_call=call), f, indent=1)
 
 

@@ -17,7 +17,8 @@ import mlx_sparse as ms
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # MLX_SPARSE_TEST_DEVICE=gpu runs the whole suite with the GPU as MLX's default device
-# (references stay scipy / numpy on the host). MLX has no float64 on the GPU.
+# (references stay scipy / numpy on the host). MLX has no float64 on the GPU. Otherwise the
+# CPU is the default device, also where MLX would pick the GPU (a Mac, MLX's CUDA build).
 GPU_TESTS = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu") == "gpu"
 VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16] + ([] if GPU_TESTS else [mx.float64])
 VALUE_IDS = ["f32", "f16", "bf16", "f64"][: len(VALUE_DTYPES)]
@@ -196,6 +197,8 @@ if GPU_TESTS:
     if not mx.is_available(mx.gpu) or ms.gpu_backend() is None:
         raise RuntimeError("MLX_SPARSE_TEST_DEVICE=gpu, but MLX or mlx_sparse has no GPU here")
     mx.set_default_device(mx.gpu)
+else:
+    mx.set_default_device(mx.cpu)  # MLX's default is the GPU where it has one (a Mac, CUDA)
 
 
 @pytest.hookimpl(hookwrapper=True)
