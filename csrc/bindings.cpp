@@ -7,6 +7,7 @@
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
+#include "emu/emulator.h"
 #include "ops.h"
 #include "ops/common.h"
 
@@ -91,4 +92,15 @@ NB_MODULE(_ext, m) {
   m.def("metal_compile_all", &metal_compile_all, nb::call_guard<nb::gil_scoped_release>(),
         "On Metal, compile every kernel family now; returns {family: error} for those that\n"
         "failed (empty when all compiled, and on other backends).");
+  // The Metal emulator, for tests on Linux (csrc/emu/emulator.h; docs/developer/metal_emulator.md).
+  m.def("metal_emulator_available", &emu::available,
+        "Whether this build has the Metal emulator (-DMLX_SPARSE_METAL_EMULATOR=ON).");
+  m.def("set_metal_emulator", &emu::set_enabled, "on"_a,
+        "Run the primitives evaluated on the CPU through their Metal kernels on the emulator\n"
+        "(float64 stays on the CPU kernels). Raises RuntimeError in a build without it.");
+  m.def("metal_emulator_errors", &emu::take_errors,
+        "Errors of emulated kernels since the last call, each naming its kernel.");
+  m.def("metal_emulator_kernels_run", &emu::kernels_run,
+        "Host names of the Metal kernels that have run on the emulator.");
+  m.def("metal_emulator_kernels", &emu::kernels, "Host names of every emulated Metal kernel.");
 }

@@ -1,10 +1,14 @@
 // eval_cpu of softmax.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void CsrSoftmax::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   SoftmaxParams p;
   p.a = cpu::csr_view(in[0], in[1], n_cols_);

@@ -1,10 +1,14 @@
 // eval_cpu of spgemm (numeric phase).
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void CsrSpgemm::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   SpgemmParams p;
   const int64_t l = static_cast<int64_t>(in[3].size()) - 1;

@@ -7,6 +7,7 @@
 #include "cpu/spgemm_pattern.h"
 #include "cpu/thread_pool.h"
 #include "gpu/core/spgemm.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
@@ -103,6 +104,9 @@ void dispatch(mlx::core::Stream s, const std::vector<array>& in, int64_t n_cols_
 } // namespace
 
 void CsrSpgemmWorkspace::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   int64_t* offsets = out.data<int64_t>();
   dispatch(stream(), in, n_cols_b_,
@@ -110,6 +114,9 @@ void CsrSpgemmWorkspace::eval_cpu(const std::vector<array>& in, array& out) {
 }
 
 void CsrSpgemmCount::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   int64_t* c_indptr = out.data<int64_t>();
   const Markers mk = markers(stream(), in, n_cols_b_);
@@ -117,6 +124,9 @@ void CsrSpgemmCount::eval_cpu(const std::vector<array>& in, array& out) {
 }
 
 void CsrSpgemmFill::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   const int64_t* c_indptr = in[5].data<int64_t>();
   void* c_cols = out.data<void>();

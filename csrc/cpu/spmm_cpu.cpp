@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
@@ -39,10 +40,16 @@ void eval_product(mlx::core::Stream s, bool vector, int64_t n_cols, bool transpo
 } // namespace
 
 void CsrSpmv::eval_cpu(const std::vector<array>& inputs, array& out) {
+  if (emu::emulated(*this, inputs, out)) {
+    return;
+  }
   eval_product(stream(), true, n_cols_, transpose_, inputs, out);
 }
 
 void CsrSpmm::eval_cpu(const std::vector<array>& inputs, array& out) {
+  if (emu::emulated(*this, inputs, out)) {
+    return;
+  }
   eval_product(stream(), false, n_cols_, transpose_, inputs, out);
 }
 

@@ -1,10 +1,14 @@
 // eval_cpu of sum_duplicates.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void CsrSumDuplicates::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   SumDuplicatesParams p;
   p.data = in[0].data<void>();

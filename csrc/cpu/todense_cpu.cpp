@@ -1,10 +1,14 @@
 // eval_cpu of todense and rows.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void CsrTodense::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   TodenseParams p;
   p.a = cpu::csr_view(in[0], in[1], n_cols_);
@@ -21,6 +25,9 @@ void CsrTodense::eval_cpu(const std::vector<array>& in, array& out) {
 }
 
 void CsrRows::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   RowsParams p;
   p.a = cpu::csr_view(in[0], in[1], 0);

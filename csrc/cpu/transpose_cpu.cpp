@@ -1,10 +1,14 @@
 // eval_cpu of transpose.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void CsrTranspose::eval_cpu(const std::vector<array>& in, std::vector<array>& outs) {
+  if (emu::emulated(*this, in, outs)) {
+    return;
+  }
   for (auto& o : outs) {
     cpu::allocate(o);
   }
