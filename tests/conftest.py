@@ -19,8 +19,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # MLX_SPARSE_TEST_DEVICE=gpu runs the whole suite with the GPU as MLX's default device
 # (references stay scipy / numpy on the host). MLX has no float64 on the GPU. Otherwise the
 # CPU is the default device, also where MLX would pick the GPU (a Mac, MLX's CUDA build).
-GPU_TESTS = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu") == "gpu"
-VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16] + ([] if GPU_TESTS else [mx.float64])
+# MLX_SPARSE_TEST_DEVICE=metal-emulator (a build with -DMLX_SPARSE_METAL_EMULATOR=ON) runs
+# every primitive through its Metal kernels on the emulator (docs/developer/metal_emulator.md);
+# float64, which Metal lacks, is left out as on the GPU.
+TEST_DEVICE = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu")
+GPU_TESTS = TEST_DEVICE == "gpu"
+EMULATOR_TESTS = TEST_DEVICE == "metal-emulator"
+VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16] + (
+    [] if GPU_TESTS or EMULATOR_TESTS else [mx.float64])
 VALUE_IDS = ["f32", "f16", "bf16", "f64"][: len(VALUE_DTYPES)]
 INDEX_DTYPES = [mx.int32, mx.int64]
 INDEX_IDS = ["i32", "i64"]
@@ -193,12 +199,42 @@ def planetoid_dir():
     return ms.datasets.PACKAGED
 
 
+if TEST_DEVICE not in ("cpu", "gpu", "metal-emulator"):
+    raise RuntimeError(f"MLX_SPARSE_TEST_DEVICE={TEST_DEVICE!r}: use cpu, gpu or metal-emulator")
 if GPU_TESTS:
     if not mx.is_available(mx.gpu) or ms.gpu_backend() is None:
         raise RuntimeError("MLX_SPARSE_TEST_DEVICE=gpu, but MLX or mlx_sparse has no GPU here")
     mx.set_default_device(mx.gpu)
 else:
     mx.set_default_device(mx.cpu)  # MLX's default is the GPU where it has one (a Mac, CUDA)
+if EMULATOR_TESTS:
+    from mlx_sparse import _ext
+
+    _ext.set_metal_emulator(True)  # raises, naming the build option, where it is missing
+
+
+@pytest.fixture(autouse=True)
+def _metal_emulator_errors():
+    """On the emulator, a kernel's error (divergence, an exception in a kernel) fails the test
+    that ran it: kernels run on MLX's stream thread, which cannot raise."""
+    yield
+    if EMULATOR_TESTS:
+        mx.synchronize()
+        errors = _ext.metal_emulator_errors()
+        assert not errors, "Metal emulator: " + "\n".join(errors[:5])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """MLX_SPARSE_EMULATOR_COVERAGE=1 (CI's full emulated run): every Metal kernel must have
+    run on the emulator at least once; those that did not are listed and fail the run."""
+    if not EMULATOR_TESTS or os.environ.get("MLX_SPARSE_EMULATOR_COVERAGE") != "1":
+        return
+    missing = sorted(set(_ext.metal_emulator_kernels()) - set(_ext.metal_emulator_kernels_run()))
+    print(f"\nMetal emulator: {len(_ext.metal_emulator_kernels_run())} of "
+          f"{len(_ext.metal_emulator_kernels())} kernels ran")
+    if missing:
+        print("Metal kernels no test ran on the emulator:\n  " + "\n  ".join(missing))
+        session.exitstatus = 1
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -31,6 +31,9 @@ import mlx_sparse as ms
 # which MLX has only on the CPU, is left out
 GPU = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu") == "gpu"
 mx.set_default_device(mx.gpu if GPU else mx.cpu)  # MLX's default is the GPU where it has one
+# MLX_SPARSE_TEST_DEVICE=metal-emulator: the CPU's primitives run their Metal kernels emulated
+if os.environ.get("MLX_SPARSE_TEST_DEVICE") == "metal-emulator":
+    ms._ext.set_metal_emulator(True)
 
 CLEAR = (ValueError, TypeError, OverflowError, NotImplementedError, MemoryError, IndexError)
 NAMED = re.compile(r"^\[[A-Za-z_][A-Za-z0-9_]*\] ")
@@ -296,6 +299,10 @@ def main():
         print(f"{fn.__name__}: {examples} examples passed", flush=True)
     failing_loops(args.failing_loops)
     print(f"failing_loops: {args.failing_loops} rounds passed", flush=True)
+    mx.synchronize()
+    errors = ms._ext.metal_emulator_errors()  # always empty unless emulated
+    if errors:
+        raise SystemExit("Metal emulator errors:\n" + "\n".join(errors[:10]))
     print(f"fuzz done in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
