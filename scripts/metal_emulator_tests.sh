@@ -18,11 +18,13 @@ flags=(-std=c++20 -pthread -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wa
 includes=(-Imetal/emu/include -Imetal/emu -Imetal/emu/tests/kernels -Imetal -Icsrc)
 export ASAN_OPTIONS=detect_leaks=0
 
-"$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/runtime.cpp -o "$out/runtime.o"
-build() { # build NAME TEST_SOURCE [EXTRA_FLAGS...]: a test program, against runtime.o
+"$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/runtime.cpp -o "$out/runtime.o" &
+"$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/fiber.cpp -o "$out/fiber.o" &
+wait %1 && wait %2
+build() { # build NAME TEST_SOURCE [EXTRA_FLAGS...]: a test program, against the runtime
   local name=$1 src=$2
   shift 2
-  "$CXX" "${flags[@]}" "$@" "${includes[@]}" "$src" "$out/runtime.o" -o "$out/$name"
+  "$CXX" "${flags[@]}" "$@" "${includes[@]}" "$src" "$out/runtime.o" "$out/fiber.o" -o "$out/$name"
 }
 
 # 1. the tests that must pass (built in parallel: two cores)

@@ -1,5 +1,5 @@
 // The emulator's scheduler: runs a kernel over a grid of threadgroups, one threadgroup after
-// another, the threads of a threadgroup concurrently (an OS thread each, one running at a time,
+// another, the threads of a threadgroup concurrently (a fiber each on the calling OS thread,
 // handing over at every barrier or SIMD-group function), so that runs are deterministic and a
 // thread that leaves its siblings at a rendezvous is reported as divergence, never a hang.
 #pragma once
@@ -42,6 +42,7 @@ using Body = std::function<void(const ThreadPos&)>;
 
 // Runs `body` once per thread of groups.x * groups.y * groups.z threadgroups of `threads`
 // threads (at most 1024). Throws Error on divergence or on an exception in a thread.
+// Safe from any OS thread: launches are serialised (threadgroup variables are statics).
 void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& body,
             Order order = Order::forward);
 
