@@ -1,6 +1,4 @@
 // The context switch behind fiber.h: hand-written on Linux x86-64, ucontext elsewhere.
-#include "fiber.h"
-
 #if defined(__x86_64__) && defined(__linux__) && !defined(MS_EMU_UCONTEXT)
 #define MS_EMU_ASM_SWITCH 1
 #elif defined(__APPLE__)
@@ -15,6 +13,8 @@
 #define MS_EMU_ASAN 1
 #endif
 #endif
+
+#include "fiber.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
