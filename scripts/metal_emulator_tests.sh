@@ -15,8 +15,12 @@ out=build/metal-emulator
 rm -rf "$out" && mkdir -p "$out/seeded"
 flags=(-std=c++20 -pthread -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra
        -Werror -Wno-unknown-pragmas -DMLX_SPARSE_METAL_CHECK)
-includes=(-Imetal/emu/include -Imetal/emu -Imetal/emu/tests/kernels -Imetal -Icsrc)
+gen=$out/gen # the kernels with threadgroup storage rewritten, and the registry's files
+includes=(-I"$gen/src" -I"$gen" -Imetal/emu/include -Imetal/emu -Icsrc)
 export ASAN_OPTIONS=detect_leaks=0
+python3 scripts/metal_emulator_kernels.py metal "$gen"
+python3 scripts/metal_emulator_kernels.py --transform metal/emu/tests/kernels/block_sum.metal \
+  "$gen/src/block_sum.metal"
 
 "$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/runtime.cpp -o "$out/runtime.o" &
 "$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/fiber.cpp -o "$out/fiber.o" &
@@ -41,11 +45,12 @@ seed() {
   shift 4
   local dir="$out/seeded/$name"
   mkdir -p "$dir"
-  sed -E "$edit" "$kernel" >"$dir/$(basename "$kernel")"
-  if cmp -s "$kernel" "$dir/$(basename "$kernel")"; then
+  sed -E "$edit" "$kernel" >"$dir/edited"
+  if cmp -s "$kernel" "$dir/edited"; then
     echo "metal_emulator_tests: seed '$name' changed nothing in $kernel" >&2
     return 1
   fi
+  python3 scripts/metal_emulator_kernels.py --transform "$dir/edited" "$dir/$(basename "$kernel")"
   build "seeded/$name/test" "$src" -DMS_EMU_SEEDED -I"$dir"
   if "$dir/test" >"$dir/log" 2>&1; then
     echo "metal_emulator_tests: seeded '$name' was NOT caught" >&2

@@ -125,11 +125,12 @@ inline bool simd_all(bool v) {
 } // namespace metal
 
 // Address spaces: device and constant memory are plain host memory (buffers are checked by
-// AddressSanitizer, see scripts/metal_emulator_tests.sh). A threadgroup variable is a static:
-// threadgroups run one after another, so one copy serves each in turn (threadgroup pointer
-// parameters are not supported yet).
+// AddressSanitizer, see scripts/metal_emulator_tests.sh); threadgroup and thread pointers are
+// plain pointers. A threadgroup storage declaration is rewritten to a static by
+// scripts/metal_emulator_kernels.py (threadgroups run one after another, so one copy serves
+// each in turn): compile the rewritten sources, not metal/ itself.
 #define device
 #define constant const
 #define thread
-#define threadgroup static
+#define threadgroup
 #include "../check/metal_attributes.h"
