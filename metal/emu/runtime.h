@@ -12,14 +12,11 @@
 #include <typeinfo>
 
 #include "../check/metal_types.h"
+#include "grid.h"
 
 namespace ms_emu {
 
 constexpr int kSimdWidth = 32;
-
-struct Dim3 {
-  uint32_t x = 1, y = 1, z = 1;
-};
 
 // The thread-position attributes of one thread ([[thread_position_in_grid]] and the others).
 struct ThreadPos {
@@ -28,15 +25,6 @@ struct ThreadPos {
   uint thread_index_in_threadgroup, thread_index_in_simdgroup, simdgroup_index_in_threadgroup;
   uint simdgroups_per_threadgroup, threads_per_simdgroup;
 };
-
-// A failed run: divergence, a kernel's exception; the message names the kernel.
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// Order in which the threads of a threadgroup take their turns between rendezvous: running
-// both shows a missing barrier whichever side of it the reader is on.
-enum class Order { forward, reverse };
 
 using Body = std::function<void(const ThreadPos&)>;
 
