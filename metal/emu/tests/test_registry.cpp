@@ -4,6 +4,7 @@
 // pipelines, in test_registry_pipelines.cpp). Usage: test_registry HOST_NAMES_FILE
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "gpu/core/params.h"
 #include "run.h"
@@ -228,6 +229,25 @@ static void test_sddmm_softmax(Order order) {
   check(std::fabs(total - rows) < 1e-4f, "softmax_row_warp: each row that has entries sums to 1");
 }
 
+// Runs from several OS threads are serialised, and fibers resume on whichever thread runs them.
+static void test_threads() {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([i] {
+      try {
+        for (int r = 0; r < 2; ++r) {
+          test_sddmm_softmax(i % 2 ? Order::forward : Order::reverse);
+        }
+      } catch (const ms_emu::Error& e) {
+        check(false, std::string("ERROR ") + e.what());
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
 template <typename T, typename I>
 static void test_types(Order order) {
   test_products<T, I>(order);
@@ -246,6 +266,7 @@ int main(int argc, char** argv) {
       test_sddmm_softmax(order);
       test_pipelines(order);
     }
+    test_threads();
     test_types<float, int64_t>(Order::forward);
     test_types<half, int32_t>(Order::reverse);
     test_types<half, int64_t>(Order::forward);
