@@ -7,8 +7,9 @@ docs/developer/metal_emulator.md).
 1. Threadgroup storage. The emulator defines `threadgroup` as nothing, so threadgroup
    pointers (parameters, casts, members) are plain pointers; a storage declaration at kernel
    scope (`threadgroup float prod[N];`) is rewritten here to `static`, one copy that the
-   threadgroup's threads share (threadgroups run one after another). Every other use of the
-   word is an error. Each METAL_DIR/*.metal and *.h goes to OUT_DIR/src/ (same line numbers).
+   threadgroup's threads share (threadgroups run one after another), which
+   ms_emu::threadgroup_storage fills with garbage as each threadgroup starts (as uninitialised
+   as on a GPU). Every other use of the word is an error. Each METAL_DIR/*.metal and *.h goes to OUT_DIR/src/ (same line numbers).
 2. Registry adapters. For every `[[kernel]]` template of metal/<family>.metal, an adapter
    calls it with its buffers from args[i] by `[[buffer(i)]]` and its position attributes from
    ms_emu::ThreadPos; OUT_DIR/kernels_<family>.cpp includes the family with MS_EMU_REGISTRY,
@@ -22,7 +23,7 @@ from pathlib import Path
 
 WORD = r"[A-Za-z_]\w*"
 TYPE = rf"(?:const\s+)?{WORD}(?:::{WORD})*(?:\s*<[^;{{}}()]*?>)?"
-STORAGE = re.compile(rf"\bthreadgroup(\s+{TYPE}\s+{WORD}\s*(?:\[[^\];]*\]\s*)*;)")
+STORAGE = re.compile(rf"\bthreadgroup\s+{TYPE}\s+(?P<name>{WORD})\s*(?:\[[^\];]*\]\s*)*;")
 POINTER = re.compile(rf"\bthreadgroup\s+{TYPE}\s*(?:const\s*)?[*&]")
 ANY = re.compile(r"\bthreadgroup\b")
 
@@ -58,12 +59,14 @@ def transform(text: str, name: str) -> str:
     for m in ANY.finditer(code):
         if POINTER.match(code, m.start()):
             continue
-        if not STORAGE.match(code, m.start()):
+        d = STORAGE.match(code, m.start())
+        if not d:
             fail(f"{name}:{line_of(code, m.start())}",
                  "`threadgroup` is neither a storage declaration (`threadgroup T name[N];`) "
                  "nor a pointer or reference type")
-        out.append(text[last:m.start()] + "static")
-        last = m.end()
+        out.append(text[last:m.start()] + "static" + text[m.end():d.end()] +
+                   f" ms_emu::threadgroup_storage(&{d['name']}, sizeof({d['name']}));")
+        last = d.end()
     return "".join(out) + text[last:]
 
 

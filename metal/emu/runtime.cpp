@@ -39,6 +39,7 @@ struct Group {
   bool abort = false;
   std::string error;
   Context scheduler; // the launching OS thread
+  std::vector<void*> storage; // threadgroup storage filled for this threadgroup
 
   void fail(const std::string& what) {
     if (error.empty()) {
@@ -243,6 +244,7 @@ void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& bo
           w->at = At::ready;
           w->parity = 0;
         }
+        g.storage.clear();
         ok = run_group(g, order);
       }
     }
@@ -272,6 +274,16 @@ const Arrival* const* simd_rendezvous(const Arrival& a) {
   }
   w.parity ^= 1;
   return w.seen;
+}
+
+void threadgroup_storage(void* storage, size_t bytes) {
+  (void)current("threadgroup storage"); // inside a launch, so `running` is set
+  Group& g = *running;
+  if (std::find(g.storage.begin(), g.storage.end(), storage) == g.storage.end()) {
+    g.storage.push_back(storage);
+    const uint3 at = g.at;
+    std::memset(storage, (at.x + at.y + at.z) % 2 ? 0x7f : 0xff, bytes);
+  }
 }
 
 uint lane_id() {

@@ -48,4 +48,10 @@ void threadgroup_rendezvous();
 const Arrival* const* simd_rendezvous(const Arrival& a);
 uint lane_id();
 
+// Called where a kernel declares threadgroup storage (rewritten to a static by
+// scripts/metal_emulator_kernels.py): the first thread of each threadgroup to pass fills it
+// with garbage, NaN or -1 in even threadgroups and a huge value in odd ones, so that reading
+// it before writing it, or relying on the last threadgroup's values, shows.
+void threadgroup_storage(void* storage, size_t bytes);
+
 } // namespace ms_emu
