@@ -117,6 +117,16 @@ inline bool simd_any(bool v) {
   const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_any", v));
   return ms_emu::fold<bool>(lanes, 32u, false, [](bool a, bool b) { return a || b; });
 }
+// Bit i for lane i (0 for lanes the SIMD group lacks).
+inline simd_vote simd_ballot(bool v) {
+  const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_ballot", v));
+  simd_vote::vote_t bits = 0, present = 0;
+  for (uint i = 0; i < 32u && lanes[i] != nullptr; ++i) {
+    bits |= simd_vote::vote_t(ms_emu::take<bool>(lanes, i, "simd_ballot")) << i;
+    present |= simd_vote::vote_t(1) << i;
+  }
+  return simd_vote(bits, present);
+}
 inline bool simd_all(bool v) {
   const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_all", v));
   return ms_emu::fold<bool>(lanes, 32u, true, [](bool a, bool b) { return a && b; });
