@@ -3,8 +3,8 @@
 # rewritten and given adapters by scripts/metal_emulator_kernels.py at build time
 # (docs/developer/metal_emulator.md). Needs no MLX and no Metal.
 #
-#   set(MLX_SPARSE_METAL_EMU_SOURCE_DIR <repository root>)  # default: CMAKE_CURRENT_LIST_DIR/..
-#   set(MLX_SPARSE_METAL_EMU_BINARY_DIR <folder>)           # default: CMAKE_CURRENT_BINARY_DIR/metal-emu
+#   set(MLX_SPARSE_METAL_EMU_SOURCE_DIR <repository root>) # default: this file's folder/..
+#   set(MLX_SPARSE_METAL_EMU_BINARY_DIR <folder>) # default: CMAKE_CURRENT_BINARY_DIR/metal-emu
 #   include(cmake/metal_emulator.cmake)
 #   target_link_libraries(<target> PRIVATE mlx_sparse_metal_emu)  # then #include "registry.h"
 #

@@ -31,7 +31,7 @@ for src in metal/*.metal; do
     tr -d '" '
 done >"$out/host_names.txt"
 
-two_at_a_time() { # two_at_a_time FUNCTION ARG...: FUNCTION ARG for each ARG, two at once (two cores)
+two_at_a_time() { # two_at_a_time FUNCTION ARG...: FUNCTION ARG for each ARG, two at once
   local fn=$1 first second
   shift
   while [ $# -gt 0 ]; do

@@ -33,7 +33,8 @@ static void test_names(const char* path) {
   }
 }
 
-static void expect_error(const std::string& name, std::vector<void*> args, const std::string& want) {
+static void expect_error(const std::string& name, std::vector<void*> args,
+                         const std::string& want) {
   try {
     run(name, {1}, {32}, args);
     check(false, name + ": ran without an error");
@@ -46,8 +47,10 @@ static void expect_error(const std::string& name, std::vector<void*> args, const
 static void test_errors() {
   int64_t count = 4;
   std::vector<float> v(4);
-  expect_error("spmm_row_warp_w3_float32_int32", {}, "no kernel named 'spmm_row_warp_w3_float32_int32'");
-  expect_error("fill_zero_float32", {buf(v)}, "kernel 'fill_zero_float32' reads buffers 0 to 1 but 1");
+  expect_error("spmm_row_warp_w3_float32_int32", {},
+               "no kernel named 'spmm_row_warp_w3_float32_int32'");
+  expect_error("fill_zero_float32", {buf(v)},
+               "kernel 'fill_zero_float32' reads buffers 0 to 1 but 1");
   expect_error("fill_zero_float32", {nullptr, bytes(count)}, "buffer 0 is null");
 }
 
@@ -181,7 +184,8 @@ static void test_entries(Order order) {
 
   std::vector<I> zeros(5, I(7));
   const int64_t five = 5;
-  run(std::string("fill_zero_") + index_name<I>(), {1}, {kThreads}, {buf(zeros), bytes(five)}, order);
+  run(std::string("fill_zero_") + index_name<I>(), {1}, {kThreads}, {buf(zeros), bytes(five)},
+      order);
   check_all(convert<float>(zeros), std::vector<float>(5), 0.0f, "fill_zero");
   std::vector<uint> wide{1, 2, 3, 4, 4000000000u};
   std::vector<I> widened(5);

@@ -44,15 +44,19 @@ static void test_transpose(const Csr& s, Order order) {
   }
   const EntryArgs a{s.m, n, nnz, count, 0, 1};
   std::vector<uint> counts(size_t(count), 7u), cursor(size_t(count), 7u);
-  std::vector<I> indptr_t(static_cast<size_t>(count)), perm(static_cast<size_t>(nnz)), indices_t(static_cast<size_t>(nnz));
+  std::vector<I> indptr_t(static_cast<size_t>(count)), perm(static_cast<size_t>(nnz));
+  std::vector<I> indices_t(static_cast<size_t>(nnz));
   run("fill_zero_uint32", {blocks(count)}, {kThreads}, {buf(counts), bytes(count)}, order);
-  run("transpose_count_" + it, {2}, {kThreads}, {buf(indptr), buf(cols), buf(counts), bytes(a)}, order);
-  run("widen_uint32_" + it, {blocks(count)}, {kThreads}, {buf(counts), buf(indptr_t), bytes(count)}, order);
+  run("transpose_count_" + it, {2}, {kThreads}, {buf(indptr), buf(cols), buf(counts), bytes(a)},
+      order);
+  run("widen_uint32_" + it, {blocks(count)}, {kThreads},
+      {buf(counts), buf(indptr_t), bytes(count)}, order);
   inclusive_scan(indptr_t, count, order);
   run("fill_zero_uint32", {blocks(count)}, {kThreads}, {buf(cursor), bytes(count)}, order);
   run("transpose_fill_" + it, {2}, {kThreads},
       {buf(indptr), buf(cols), buf(indptr_t), buf(cursor), buf(perm), bytes(a)}, order);
-  run("transpose_sort_" + it, {blocks(count * 32)}, {kThreads}, {buf(indptr_t), buf(perm), bytes(a)}, order);
+  run("transpose_sort_" + it, {blocks(count * 32)}, {kThreads},
+      {buf(indptr_t), buf(perm), bytes(a)}, order);
   run("transpose_rows_" + it, {2}, {kThreads},
       {buf(indptr), buf(indptr_t), buf(perm), buf(indices_t), bytes(a)}, order);
   const std::string what = "transpose_" + it + " n=" + std::to_string(n);
@@ -76,8 +80,8 @@ static void test_spgemm(const Csr& as, const Csr& bs, bool workspace_rows, Order
   for (int64_t r = 0; r < m; ++r) {
     std::map<int64_t, float> row;
     for (int64_t p = as.indptr[r]; p < as.indptr[r + 1]; ++p) {
-      for (int64_t q = 0; a_cols[p] < bs.m && q < bs.indptr[a_cols[p] + 1] - bs.indptr[a_cols[p]]; ++q) {
-        const int64_t e = bs.indptr[a_cols[p]] + q;
+      const int64_t j = a_cols[p];
+      for (int64_t e = j < bs.m ? bs.indptr[j] : 0; j < bs.m && e < bs.indptr[j + 1]; ++e) {
         if (b_cols[e] < bs.n) {
           row[b_cols[e]] += float(a_vals[p]) * float(b_vals[e]);
         }
@@ -97,10 +101,11 @@ static void test_spgemm(const Csr& as, const Csr& bs, bool workspace_rows, Order
   std::vector<uint> workspace(size_t(std::max<int64_t>(offsets[m], 1)));
   auto prepare = [&] { // clears the workspace, fills its long rows
     if (offsets[m] > 0) {
-      run("spgemm_clear", {blocks(m * 32)}, {kThreads}, {buf(offsets), buf(workspace), bytes(a)}, order);
-      run("spgemm_insert_long_" + it, {blocks(a_nnz)}, {kThreads},
-          {buf(a_ptr), buf(a_cols), buf(b_ptr), buf(b_cols), buf(offsets), buf(workspace), bytes(a)},
+      run("spgemm_clear", {blocks(m * 32)}, {kThreads}, {buf(offsets), buf(workspace), bytes(a)},
           order);
+      run("spgemm_insert_long_" + it, {blocks(a_nnz)}, {kThreads},
+          {buf(a_ptr), buf(a_cols), buf(b_ptr), buf(b_cols), buf(offsets), buf(workspace),
+           bytes(a)}, order);
     }
   };
   const uint32_t block = mlx_sparse::gpu::kSpgemmWarps * 32;
@@ -126,8 +131,9 @@ static void test_spgemm(const Csr& as, const Csr& bs, bool workspace_rows, Order
   std::vector<float> acc(size_t(a.c_nnz));
   const int64_t split_threads = (a_nnz + mlx_sparse::gpu::kSpgemmEntries - 1) /
                                 mlx_sparse::gpu::kSpgemmEntries * 32;
-  for (const auto& [variant, threads] : {std::pair<std::string, int64_t>{"spgemm_row_warp_", m * 32},
-                                         {"spgemm_nnz_split_", split_threads}}) {
+  using Variant = std::pair<std::string, int64_t>; // name and threads, as the host launches
+  for (const auto& [variant, threads] :
+       {Variant{"spgemm_row_warp_", m * 32}, Variant{"spgemm_nnz_split_", split_threads}}) {
     run(variant + types, {blocks(threads)}, {kThreads},
         {buf(a_ptr), buf(a_cols), buf(a_vals), buf(b_ptr), buf(b_cols),
          buf(b_vals), buf(c_ptr_i), buf(c_cols), buf(acc), bytes(a)}, order);
