@@ -84,6 +84,11 @@ void yield(Worker& w) {
   }
 }
 
+std::string who(const Worker& w) {
+  return "thread " + std::to_string(w.index) + " (lane " + std::to_string(w.index % kSimdWidth) +
+         " of SIMD group " + std::to_string(w.index / kSimdWidth) + ")";
+}
+
 // A fiber's life: run the body for the threadgroup it is resumed for, then hand on.
 void worker_main(void* arg) {
   Worker& w = *static_cast<Worker*>(arg);
@@ -93,9 +98,9 @@ void worker_main(void* arg) {
       (*g.body)(w.pos);
     } catch (const Abort&) {
     } catch (const std::exception& e) {
-      g.fail("thread " + std::to_string(w.index) + ": " + e.what());
+      g.fail(who(w) + ": " + e.what());
     } catch (...) {
-      g.fail("thread " + std::to_string(w.index) + ": an exception of unknown type");
+      g.fail(who(w) + ": an exception of unknown type");
     }
     w.at = At::exited;
     pass_on(g, w);
@@ -103,14 +108,11 @@ void worker_main(void* arg) {
 }
 
 std::string describe(const Worker& w) {
-  const std::string who = "thread " + std::to_string(w.index) + " (lane " +
-                          std::to_string(w.index % kSimdWidth) + " of SIMD group " +
-                          std::to_string(w.index / kSimdWidth) + ")";
   switch (w.at) {
-    case At::threadgroup_barrier: return who + " waits at threadgroup_barrier";
-    case At::simd: return who + " calls " + w.slot[w.parity].op;
-    case At::exited: return who + " has returned";
-    default: return who + " runs";
+    case At::threadgroup_barrier: return who(w) + " waits at threadgroup_barrier";
+    case At::simd: return who(w) + " calls " + w.slot[w.parity].op;
+    case At::exited: return who(w) + " has returned";
+    default: return who(w) + " runs";
   }
 }
 

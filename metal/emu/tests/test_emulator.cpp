@@ -133,7 +133,8 @@ static void test_reports() {
   expect_error("missing_lane", {40}, [](const ThreadPos& t) {
     metal::simd_shuffle_xor(1.0f, ushort(16));
     (void)t;
-  }, {"simd_shuffle_xor reads lane", "does not have"});
+  }, {"kernel 'missing_lane', threadgroup (0, 0, 0): thread 32 (lane 0 of SIMD group 1)",
+        "simd_shuffle_xor reads lane 16", "does not have"});
   expect_error("too_many_threads", {1025}, [](const ThreadPos&) {}, {"1 to 1024"});
 }
 
