@@ -44,6 +44,12 @@ add_library(mlx_sparse_metal_emu STATIC
   ${_emu_src}/metal/emu/fiber.cpp ${_emu_src}/metal/emu/runtime.cpp
   ${_emu_src}/metal/emu/registry.cpp ${_emu_generated})
 set_target_properties(mlx_sparse_metal_emu PROPERTIES POSITION_INDEPENDENT_CODE ON)
+# fiber.cpp switches stacks by `ret`, which a CET shadow stack forbids: its object must not be
+# marked shadow-stack compatible (some toolchains default to -fcf-protection)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND NOT MSVC)
+  set_source_files_properties(${_emu_src}/metal/emu/fiber.cpp PROPERTIES
+    COMPILE_OPTIONS -fcf-protection=none)
+endif()
 target_compile_features(mlx_sparse_metal_emu PUBLIC cxx_std_20)
 # -O2 whatever the build type: the emulator runs the whole test suite through the kernels
 target_compile_options(mlx_sparse_metal_emu PRIVATE -O2)
