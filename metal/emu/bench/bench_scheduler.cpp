@@ -1,11 +1,13 @@
 // Scheduler throughput (turns per second): a 1024-thread threadgroup doing 10 barriers, and
-// a large grid of a trivial kernel. A turn is one thread running to its next rendezvous or
-// its end. Build with -O2, no sanitizer: see docs/developer/metal_emulator.md.
+// a large grid of a trivial kernel (a turn is one thread running to its next rendezvous or
+// its end); and the bare cost of a fiber switch. Build with -O2, no sanitizer; see
+// docs/developer/metal_emulator.md.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
+#include "fiber.h"
 #include "runtime.h"
 #include "metal_emu.h"
 #include "kernels_end.h"
@@ -14,7 +16,25 @@ static double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Switches to a fiber that switches straight back, `rounds` times: two switches a round.
+static void bench_switch(int rounds) {
+  static ms_emu::Context main_context;
+  static ms_emu::Fiber* fiber = nullptr;
+  fiber = new ms_emu::Fiber([](void*) {
+    for (;;) {
+      ms_emu::switch_context(fiber->context(), main_context);
+    }
+  }, nullptr, ms_emu::default_stack_bytes());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    ms_emu::switch_context(main_context, fiber->context());
+  }
+  const double s = seconds_since(t0);
+  std::printf("fiber switch: %.1f ns\n", s * 1e9 / (2.0 * rounds));
+}
+
 int main(int argc, char** argv) {
+  bench_switch(1000000);
   const uint32_t groups = argc > 1 ? uint32_t(std::atoi(argv[1])) : 4096;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 20;
   std::vector<float> sink(1024);
