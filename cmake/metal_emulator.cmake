@@ -6,7 +6,8 @@
 #   set(MLX_SPARSE_METAL_EMU_SOURCE_DIR <repository root>) # default: this file's folder/..
 #   set(MLX_SPARSE_METAL_EMU_BINARY_DIR <folder>) # default: CMAKE_CURRENT_BINARY_DIR/metal-emu
 #   include(cmake/metal_emulator.cmake)
-#   target_link_libraries(<target> PRIVATE mlx_sparse_metal_emu)  # then #include "registry.h"
+#   target_link_libraries(<target> PRIVATE mlx_sparse_metal_emu)
+#   # then #include "registry.h" (or host.h, the same in plain types)
 #
 # Needs a Python 3 interpreter: Python_EXECUTABLE if set, else Python3_EXECUTABLE, else one found.
 if(NOT MLX_SPARSE_METAL_EMU_SOURCE_DIR)
@@ -42,7 +43,7 @@ add_custom_command(
 
 add_library(mlx_sparse_metal_emu STATIC
   ${_emu_src}/metal/emu/fiber.cpp ${_emu_src}/metal/emu/runtime.cpp
-  ${_emu_src}/metal/emu/registry.cpp ${_emu_generated})
+  ${_emu_src}/metal/emu/registry.cpp ${_emu_src}/metal/emu/host.cpp ${_emu_generated})
 set_target_properties(mlx_sparse_metal_emu PROPERTIES POSITION_INDEPENDENT_CODE ON)
 # fiber.cpp switches stacks by `ret`, which a CET shadow stack forbids: its object must not be
 # marked shadow-stack compatible (some toolchains default to -fcf-protection)

@@ -69,12 +69,6 @@ void run_kernel(const std::string& name, Dim3 groups, Dim3 threads, void* const*
                 std::to_string(e.buffers - 1) + " but " + std::to_string(n_args) +
                 " were bound");
   }
-  for (size_t i = 0; i < e.buffers; ++i) {
-    if (args[i] == nullptr) { // Metal has no null buffers
-      throw Error("[metal-emulator] kernel '" + name + "': buffer " + std::to_string(i) +
-                  " is null");
-    }
-  }
   launch(name, groups, threads, [&](const ThreadPos& t) { e.adapter(args, t); }, order);
 }
 

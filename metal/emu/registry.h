@@ -15,9 +15,9 @@ namespace ms_emu {
 bool has_kernel(const std::string& name);
 
 // Runs kernel `name` over `groups` threadgroups of `threads` threads; args[i] is what the
-// host bound at [[buffer(i)]]. Throws ms_emu::Error (message names the kernel) for an unknown
-// name, too few or null buffers, divergence, or an exception in the kernel. Thread-safe:
-// runs are serialised.
+// host bound at [[buffer(i)]] (null for an empty buffer: reading it faults). Throws
+// ms_emu::Error (message names the kernel) for an unknown name, too few buffers, divergence,
+// or an exception in the kernel. Thread-safe: runs are serialised.
 void run_kernel(const std::string& name, Dim3 groups, Dim3 threads, void* const* args,
                 size_t n_args, Order order = Order::forward);
 
