@@ -176,14 +176,14 @@ inline void write_table(DeviceSlots t, int64_t words, device I* c_cols, Range cr
   const int64_t len = cr.end - cr.start;
   pack_keys(t, words, c_cols + cr.start, len, lane);
   simdgroup_barrier(mem_flags::mem_device);
-  sort_segment(c_cols + cr.start, len, int(lane));
+  sort_segment(c_cols + cr.start, len, int(lane), mem_flags::mem_device);
 }
 template <typename I>
 inline void write_table(SharedSlots t, int64_t words, device I* c_cols, Range cr, uint lane) {
   threadgroup uint* keys = reinterpret_cast<threadgroup uint*>(t.p);
   const int64_t n = pack_keys(t, words, keys, cr.end - cr.start, lane);
   simdgroup_barrier(mem_flags::mem_threadgroup);
-  sort_segment(keys, n, int(lane));
+  sort_segment(keys, n, int(lane), mem_flags::mem_threadgroup);
   for (int64_t s = lane; s < n; s += kSimd) {
     c_cols[cr.start + s] = static_cast<I>(keys[s]);
   }

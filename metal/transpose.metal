@@ -126,7 +126,7 @@ template <typename I>
   const int64_t row = int64_t(gid.x) / kSimd; // one row per SIMD group: uniform control flow
   if (row <= a.n) {
     const Range r = perm_segment(indptr_t, row, a);
-    sort_segment(perm + r.start, r.end - r.start, int(lane));
+    sort_segment(perm + r.start, r.end - r.start, int(lane), mem_flags::mem_device);
   }
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs the Metal emulator's tests (metal/emu; docs/developer/metal_emulator.md):
-# real kernels (sddmm, softmax, todense_scatter, spmv_nnz_split) against plain C++, the emulator's own
-# tests, then bugs seeded into copies of kernels, each of which must fail with its message.
-# Everything is built under AddressSanitizer, which is what catches out-of-bounds accesses.
-# Needs g++ or clang++ with C++20 and ASan. Usage: bash scripts/metal_emulator_tests.sh
+# the emulator's own tests, real kernels (sddmm, softmax, todense_scatter, spmv_nnz_split)
+# against plain C++, the kernel registry (every host name registered; a kernel of every family
+# run by name, transpose and spgemm as whole pipelines), then bugs seeded into copies of
+# kernels, each of which must fail with its message. Everything is built under
+# AddressSanitizer, which is what catches out-of-bounds accesses.
+# Needs g++ or clang++ with C++20 and ASan, and python3. Usage: bash scripts/metal_emulator_tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CXX=${CXX:-$(command -v g++ clang++ clang++-{19,18,17,16,15,14} | head -1 || true)}
@@ -12,25 +14,65 @@ if [ -z "$CXX" ]; then
   exit 2
 fi
 out=build/metal-emulator
-rm -rf "$out" && mkdir -p "$out/seeded"
+rm -rf "$out" && mkdir -p "$out/seeded" "$out/obj"
 flags=(-std=c++20 -pthread -g -O1 -fsanitize=address -fno-omit-frame-pointer -Wall -Wextra
-       -Werror -Wno-unknown-pragmas -DMLX_SPARSE_METAL_CHECK)
-includes=(-Imetal/emu/include -Imetal/emu -Imetal/emu/tests/kernels -Imetal -Icsrc)
+       -Werror -Wno-unknown-pragmas)
+metal=(-DMLX_SPARSE_METAL_CHECK) # what a file that includes Metal sources needs
+gen=$out/gen # the kernels with threadgroup storage rewritten, and the registry's files
+includes=(-I"$gen/src" -I"$gen" -Imetal/emu/include -Imetal/emu -Icsrc)
 export ASAN_OPTIONS=detect_leaks=0
+python3 scripts/metal_emulator_kernels.py metal "$gen"
+python3 scripts/metal_emulator_kernels.py --transform metal/emu/tests/kernels/block_sum.metal \
+  "$gen/src/block_sum.metal"
+# the host names as Metal sees them (as scripts/check_metal.sh lists them), for test_registry
+for src in metal/*.metal; do
+  "$CXX" -E -std=c++20 -DMS_LIST_HOST_NAMES "${metal[@]}" -Imetal/check/include \
+    -Imetal/emu/include -Icsrc -Imetal -x c++ "$src" | grep -oP 'ms_host_name = \K("\w*" *)+' |
+    tr -d '" '
+done >"$out/host_names.txt"
 
-"$CXX" "${flags[@]}" "${includes[@]}" -c metal/emu/runtime.cpp -o "$out/runtime.o"
-build() { # build NAME TEST_SOURCE [EXTRA_FLAGS...]: a test program, against runtime.o
+two_at_a_time() { # two_at_a_time FUNCTION ARG...: FUNCTION ARG for each ARG, two at once
+  local fn=$1 first second
+  shift
+  while [ $# -gt 0 ]; do
+    "$fn" "$1" &
+    first=$!
+    shift
+    if [ $# -gt 0 ]; then
+      "$fn" "$1" &
+      second=$!
+      shift
+      wait "$second"
+    fi
+    wait "$first"
+  done
+}
+compile() { # compile SOURCE: $out/obj/<name>.o (the registry tests include no Metal source)
+  local name
+  name=$(basename "${1%.*}")
+  case $name in
+    test_registry*) "$CXX" "${flags[@]}" "${includes[@]}" -c "$1" -o "$out/obj/$name.o" ;;
+    *) "$CXX" "${flags[@]}" "${metal[@]}" "${includes[@]}" -c "$1" -o "$out/obj/$name.o" ;;
+  esac
+}
+build() { # build NAME TEST_SOURCE [EXTRA_FLAGS...]: a test program, against the runtime
   local name=$1 src=$2
   shift 2
-  "$CXX" "${flags[@]}" "$@" "${includes[@]}" "$src" "$out/runtime.o" -o "$out/$name"
+  "$CXX" "${flags[@]}" "${metal[@]}" "$@" "${includes[@]}" "$src" "$out/obj/runtime.o" \
+    "$out/obj/fiber.o" -o "$out/$name"
+}
+run_test() { # run_test NAME: builds and runs metal/emu/tests/NAME.cpp
+  build "$1" "metal/emu/tests/$1.cpp"
+  "$out/$1"
 }
 
-# 1. the tests that must pass (built in parallel: two cores)
-build test_emulator metal/emu/tests/test_emulator.cpp &
-build test_kernels metal/emu/tests/test_kernels.cpp &
-wait %1 && wait %2
-"$out/test_emulator"
-"$out/test_kernels"
+# 1. the tests that must pass
+two_at_a_time compile metal/emu/runtime.cpp metal/emu/fiber.cpp
+two_at_a_time run_test test_emulator test_kernels
+two_at_a_time compile metal/emu/registry.cpp "$gen"/families.cpp "$gen"/kernels_*.cpp \
+  metal/emu/tests/test_registry.cpp metal/emu/tests/test_registry_pipelines.cpp
+"$CXX" "${flags[@]}" "$out"/obj/*.o -o "$out/test_registry"
+"$out/test_registry" "$out/host_names.txt"
 
 # 2. seeded bugs: seed NAME KERNEL_FILE TEST_SOURCE SED_SCRIPT EXPECTED_TEXT...: the kernel's
 # copy (found first on the include path) with the edit must make the test fail, saying each text.
@@ -39,11 +81,12 @@ seed() {
   shift 4
   local dir="$out/seeded/$name"
   mkdir -p "$dir"
-  sed -E "$edit" "$kernel" >"$dir/$(basename "$kernel")"
-  if cmp -s "$kernel" "$dir/$(basename "$kernel")"; then
+  sed -E "$edit" "$kernel" >"$dir/edited"
+  if cmp -s "$kernel" "$dir/edited"; then
     echo "metal_emulator_tests: seed '$name' changed nothing in $kernel" >&2
     return 1
   fi
+  python3 scripts/metal_emulator_kernels.py --transform "$dir/edited" "$dir/$(basename "$kernel")"
   build "seeded/$name/test" "$src" -DMS_EMU_SEEDED -I"$dir"
   if "$dir/test" >"$dir/log" 2>&1; then
     echo "metal_emulator_tests: seeded '$name' was NOT caught" >&2

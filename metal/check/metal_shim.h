@@ -73,6 +73,7 @@ MS_SHIM_SIMD_LANE(simd_broadcast)
   }
 inline bool simd_any(bool v) { return v; }
 inline bool simd_all(bool v) { return v; }
+inline simd_vote simd_ballot(bool v) { return simd_vote(v ? 1 : 0); }
 MS_SHIM_SIMD_REDUCE(simd_sum)
 MS_SHIM_SIMD_REDUCE(simd_max)
 MS_SHIM_SIMD_REDUCE(simd_min)

@@ -94,6 +94,20 @@ template <typename T>
 constexpr bool simd_lane_operand = simd_scalar<T> || std::is_same_v<T, uint2> ||
                                    std::is_same_v<T, int2> || std::is_same_v<T, bfloat>;
 
+// simd_ballot's result: bit i for lane i; all() and any() look at the lanes the SIMD group
+// has (its active threads), which the emulator records beside the bits.
+class simd_vote {
+ public:
+  using vote_t = uint64_t;
+  explicit constexpr simd_vote(vote_t v = 0, vote_t lanes = 0xffffffffu) : v_(v), lanes_(lanes) {}
+  explicit constexpr operator vote_t() const { return v_; }
+  constexpr bool all() const { return (v_ & lanes_) == lanes_; }
+  constexpr bool any() const { return v_ != 0; }
+
+ private:
+  vote_t v_, lanes_;
+};
+
 // Metal has atomic int, uint and (device) float; no 64-bit atomics.
 template <typename T>
 struct atomic {

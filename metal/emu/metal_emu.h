@@ -117,6 +117,16 @@ inline bool simd_any(bool v) {
   const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_any", v));
   return ms_emu::fold<bool>(lanes, 32u, false, [](bool a, bool b) { return a || b; });
 }
+// Bit i for lane i (0 for lanes the SIMD group lacks).
+inline simd_vote simd_ballot(bool v) {
+  const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_ballot", v));
+  simd_vote::vote_t bits = 0, present = 0;
+  for (uint i = 0; i < 32u && lanes[i] != nullptr; ++i) {
+    bits |= simd_vote::vote_t(ms_emu::take<bool>(lanes, i, "simd_ballot")) << i;
+    present |= simd_vote::vote_t(1) << i;
+  }
+  return simd_vote(bits, present);
+}
 inline bool simd_all(bool v) {
   const auto lanes = ms_emu::simd_rendezvous(ms_emu::arrive("simd_all", v));
   return ms_emu::fold<bool>(lanes, 32u, true, [](bool a, bool b) { return a && b; });
@@ -125,11 +135,12 @@ inline bool simd_all(bool v) {
 } // namespace metal
 
 // Address spaces: device and constant memory are plain host memory (buffers are checked by
-// AddressSanitizer, see scripts/metal_emulator_tests.sh). A threadgroup variable is a static:
-// threadgroups run one after another, so one copy serves each in turn (threadgroup pointer
-// parameters are not supported yet).
+// AddressSanitizer, see scripts/metal_emulator_tests.sh); threadgroup and thread pointers are
+// plain pointers. A threadgroup storage declaration is rewritten to a static by
+// scripts/metal_emulator_kernels.py (threadgroups run one after another, so one copy serves
+// each in turn): compile the rewritten sources, not metal/ itself.
 #define device
 #define constant const
 #define thread
-#define threadgroup static
+#define threadgroup
 #include "../check/metal_attributes.h"

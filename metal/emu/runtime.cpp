@@ -1,12 +1,14 @@
-// The scheduler behind runtime.h. Each thread of a threadgroup is an OS thread, but only one
-// runs at a time: it runs to its next rendezvous and hands back, so a round leaves every
-// thread at a rendezvous or finished, and the scheduler sees at once who left whom waiting.
+// The scheduler behind runtime.h. Each thread of a threadgroup is a fiber (fiber.h) on the
+// launching OS thread: it runs to its next rendezvous and hands the turn on, so a round leaves
+// every thread at a rendezvous or finished, and the scheduler sees at once who left whom waiting.
 #include "runtime.h"
 
+#include <algorithm>
 #include <memory>
-#include <semaphore>
-#include <thread>
+#include <mutex>
 #include <vector>
+
+#include "fiber.h"
 
 namespace ms_emu {
 namespace {
@@ -15,37 +17,44 @@ enum class At { ready, threadgroup_barrier, simd, exited };
 struct Abort {}; // unwinds a thread of a failed run
 
 struct Group;
+// A GPU thread: a fiber kept for later launches (its stack is mapped once), which runs the
+// body of whatever launch resumes it.
 struct Worker {
-  Group* group = nullptr;
+  std::unique_ptr<Fiber> fiber;
   int index = 0;
-  std::binary_semaphore go{0};
   At at = At::exited;
   Arrival slot[2]; // alternate, so a lane's next arrival leaves the last one readable
   int parity = 0;
   const Arrival* seen[kSimdWidth];
   ThreadPos pos;
-  std::thread os_thread;
 };
 
 struct Group {
   std::string kernel;
-  std::string where; // "threadgroup (x, y, z)"
+  uint3 at; // the threadgroup running
   const Body* body = nullptr;
-  std::vector<std::unique_ptr<Worker>> workers;
-  std::binary_semaphore done{0};
+  std::vector<Worker*> workers;
   std::vector<Worker*> round; // the threads taking a turn this round, in order
   size_t next = 0;
-  bool abort = false, shutdown = false;
+  bool abort = false;
   std::string error;
+  Context scheduler; // the launching OS thread
+  std::vector<void*> storage; // threadgroup storage filled for this threadgroup
 
   void fail(const std::string& what) {
     if (error.empty()) {
-      error = "[metal-emulator] kernel '" + kernel + "', " + where + ": " + what;
+      error = "[metal-emulator] kernel '" + kernel + "', threadgroup (" + std::to_string(at.x) +
+              ", " + std::to_string(at.y) + ", " + std::to_string(at.z) + "): " + what;
     }
   }
 };
 
-thread_local Worker* self = nullptr;
+// One launch at a time (threadgroup variables are statics, the fibers are shared): these are
+// plain globals, not thread_local, since a fiber may resume on another OS thread next launch.
+std::mutex launch_mutex;
+std::vector<std::unique_ptr<Worker>> pool;
+Group* running = nullptr;
+Worker* self = nullptr;
 
 Worker& current(const char* what) {
   if (self == nullptr) {
@@ -56,51 +65,54 @@ Worker& current(const char* what) {
 
 // Hands the turn to the round's next thread, after the last back to the scheduler (one
 // switch per turn, not two).
-void pass_on(Group& g) {
+void pass_on(Group& g, Worker& from) {
   if (++g.next < g.round.size()) {
-    g.round[g.next]->go.release();
+    self = g.round[g.next];
+    switch_context(from.fiber->context(), self->fiber->context());
   } else {
-    g.done.release();
+    self = nullptr;
+    switch_context(from.fiber->context(), g.scheduler);
   }
 }
 
 // Ends this thread's turn and waits for its next one.
 void yield(Worker& w) {
-  pass_on(*w.group);
-  w.go.acquire();
-  if (w.group->abort) {
+  Group& g = *running;
+  pass_on(g, w);
+  if (g.abort) {
     throw Abort{};
   }
 }
 
-void worker_main(Worker& w) {
-  self = &w;
-  Group& g = *w.group;
+std::string who(const Worker& w) {
+  return "thread " + std::to_string(w.index) + " (lane " + std::to_string(w.index % kSimdWidth) +
+         " of SIMD group " + std::to_string(w.index / kSimdWidth) + ")";
+}
+
+// A fiber's life: run the body for the threadgroup it is resumed for, then hand on.
+void worker_main(void* arg) {
+  Worker& w = *static_cast<Worker*>(arg);
   for (;;) {
-    w.go.acquire();
-    if (g.shutdown) {
-      return;
-    }
+    Group& g = *running;
     try {
       (*g.body)(w.pos);
     } catch (const Abort&) {
     } catch (const std::exception& e) {
-      g.fail("thread " + std::to_string(w.index) + ": " + e.what());
+      g.fail(who(w) + ": " + e.what());
+    } catch (...) {
+      g.fail(who(w) + ": an exception of unknown type");
     }
     w.at = At::exited;
-    pass_on(g);
+    pass_on(g, w);
   }
 }
 
 std::string describe(const Worker& w) {
-  const std::string who = "thread " + std::to_string(w.index) + " (lane " +
-                          std::to_string(w.index % kSimdWidth) + " of SIMD group " +
-                          std::to_string(w.index / kSimdWidth) + ")";
   switch (w.at) {
-    case At::threadgroup_barrier: return who + " waits at threadgroup_barrier";
-    case At::simd: return who + " calls " + w.slot[w.parity].op;
-    case At::exited: return who + " has returned";
-    default: return who + " runs";
+    case At::threadgroup_barrier: return who(w) + " waits at threadgroup_barrier";
+    case At::simd: return who(w) + " calls " + w.slot[w.parity].op;
+    case At::exited: return who(w) + " has returned";
+    default: return who(w) + " runs";
   }
 }
 
@@ -113,7 +125,7 @@ bool resolve(Group& g) {
     const int last = std::min(n, first + kSimdWidth);
     const Worker* caller = nullptr;
     for (int i = first; i < last && caller == nullptr; ++i) {
-      caller = g.workers[i]->at == At::simd ? g.workers[i].get() : nullptr;
+      caller = g.workers[i]->at == At::simd ? g.workers[i] : nullptr;
     }
     if (caller == nullptr) {
       continue;
@@ -139,7 +151,7 @@ bool resolve(Group& g) {
   }
   const Worker* waiting = nullptr;
   for (const auto& w : g.workers) {
-    waiting = w->at == At::threadgroup_barrier ? w.get() : waiting;
+    waiting = w->at == At::threadgroup_barrier ? w : waiting;
   }
   for (const auto& w : g.workers) {
     if (w->at == At::exited) {
@@ -160,15 +172,15 @@ void run_round(Group& g, Order order, Takes takes) {
   const int n = static_cast<int>(g.workers.size());
   g.round.clear();
   for (int k = 0; k < n; ++k) {
-    Worker* w = g.workers[order == Order::forward ? k : n - 1 - k].get();
+    Worker* w = g.workers[order == Order::forward ? k : n - 1 - k];
     if (takes(*w)) {
       g.round.push_back(w);
     }
   }
   if (!g.round.empty()) {
     g.next = 0;
-    g.round[0]->go.release();
-    g.done.acquire();
+    self = g.round[0];
+    switch_context(g.scheduler, self->fiber->context());
   }
 }
 
@@ -204,25 +216,27 @@ void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& bo
     throw Error("[metal-emulator] kernel '" + kernel + "': " + std::to_string(n) +
                 " threads per threadgroup; Metal allows 1 to 1024");
   }
+  std::lock_guard<std::mutex> lock(launch_mutex);
+  while (pool.size() < n) { // stacks are mapped once, for the largest threadgroup yet
+    auto w = std::make_unique<Worker>();
+    w->index = static_cast<int>(pool.size());
+    w->fiber = std::make_unique<Fiber>(worker_main, w.get(), default_stack_bytes());
+    pool.push_back(std::move(w));
+  }
   Group g;
   g.kernel = kernel;
   g.body = &body;
   for (uint64_t i = 0; i < n; ++i) {
-    g.workers.push_back(std::make_unique<Worker>());
-    g.workers.back()->group = &g;
-    g.workers.back()->index = static_cast<int>(i);
+    g.workers.push_back(pool[i].get());
   }
-  for (auto& w : g.workers) {
-    w->os_thread = std::thread(worker_main, std::ref(*w));
-  }
+  running = &g;
   const uint simd_groups = static_cast<uint>((n + kSimdWidth - 1) / kSimdWidth);
   bool ok = true;
   for (uint32_t gz = 0; ok && gz < groups.z; ++gz) {
     for (uint32_t gy = 0; ok && gy < groups.y; ++gy) {
       for (uint32_t gx = 0; ok && gx < groups.x; ++gx) {
-        g.where = "threadgroup (" + std::to_string(gx) + ", " + std::to_string(gy) + ", " +
-                  std::to_string(gz) + ")";
-        for (auto& w : g.workers) {
+        g.at = {gx, gy, gz};
+        for (Worker* w : g.workers) {
           const uint i = static_cast<uint>(w->index);
           const uint3 t{i % threads.x, i / threads.x % threads.y, i / (threads.x * threads.y)};
           w->pos = {mul_add({gx, gy, gz}, threads, t), mul_add(groups, threads, {}), t,
@@ -232,15 +246,12 @@ void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& bo
           w->at = At::ready;
           w->parity = 0;
         }
+        g.storage.clear();
         ok = run_group(g, order);
       }
     }
   }
-  g.shutdown = true;
-  for (auto& w : g.workers) {
-    w->go.release();
-    w->os_thread.join();
-  }
+  running = nullptr;
   if (!ok) {
     throw Error(g.error);
   }
@@ -257,7 +268,7 @@ const Arrival* const* simd_rendezvous(const Arrival& a) {
   w.slot[w.parity] = a;
   w.at = At::simd;
   yield(w);
-  const auto& workers = w.group->workers;
+  const auto& workers = running->workers;
   const size_t first = size_t(w.index) / kSimdWidth * kSimdWidth;
   for (size_t lane = 0; lane < kSimdWidth; ++lane) {
     const size_t i = first + lane;
@@ -265,6 +276,16 @@ const Arrival* const* simd_rendezvous(const Arrival& a) {
   }
   w.parity ^= 1;
   return w.seen;
+}
+
+void threadgroup_storage(void* storage, size_t bytes) {
+  (void)current("threadgroup storage"); // inside a launch, so `running` is set
+  Group& g = *running;
+  if (std::find(g.storage.begin(), g.storage.end(), storage) == g.storage.end()) {
+    g.storage.push_back(storage);
+    const uint3 at = g.at;
+    std::memset(storage, (at.x + at.y + at.z) % 2 ? 0x7f : 0xff, bytes);
+  }
 }
 
 uint lane_id() {

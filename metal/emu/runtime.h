@@ -1,5 +1,5 @@
 // The emulator's scheduler: runs a kernel over a grid of threadgroups, one threadgroup after
-// another, the threads of a threadgroup concurrently (an OS thread each, one running at a time,
+// another, the threads of a threadgroup concurrently (a fiber each on the calling OS thread,
 // handing over at every barrier or SIMD-group function), so that runs are deterministic and a
 // thread that leaves its siblings at a rendezvous is reported as divergence, never a hang.
 #pragma once
@@ -12,14 +12,11 @@
 #include <typeinfo>
 
 #include "../check/metal_types.h"
+#include "grid.h"
 
 namespace ms_emu {
 
 constexpr int kSimdWidth = 32;
-
-struct Dim3 {
-  uint32_t x = 1, y = 1, z = 1;
-};
 
 // The thread-position attributes of one thread ([[thread_position_in_grid]] and the others).
 struct ThreadPos {
@@ -29,19 +26,11 @@ struct ThreadPos {
   uint simdgroups_per_threadgroup, threads_per_simdgroup;
 };
 
-// A failed run: divergence, a kernel's exception; the message names the kernel.
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// Order in which the threads of a threadgroup take their turns between rendezvous: running
-// both shows a missing barrier whichever side of it the reader is on.
-enum class Order { forward, reverse };
-
 using Body = std::function<void(const ThreadPos&)>;
 
 // Runs `body` once per thread of groups.x * groups.y * groups.z threadgroups of `threads`
 // threads (at most 1024). Throws Error on divergence or on an exception in a thread.
+// Safe from any OS thread: launches are serialised (threadgroup variables are statics).
 void launch(const std::string& kernel, Dim3 groups, Dim3 threads, const Body& body,
             Order order = Order::forward);
 
@@ -58,5 +47,11 @@ struct Arrival {
 void threadgroup_rendezvous();
 const Arrival* const* simd_rendezvous(const Arrival& a);
 uint lane_id();
+
+// Called where a kernel declares threadgroup storage (rewritten to a static by
+// scripts/metal_emulator_kernels.py): the first thread of each threadgroup to pass fills it
+// with garbage, NaN or -1 in even threadgroups and a huge value in odd ones, so that reading
+// it before writing it, or relying on the last threadgroup's values, shows.
+void threadgroup_storage(void* storage, size_t bytes);
 
 } // namespace ms_emu

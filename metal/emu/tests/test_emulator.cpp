@@ -1,6 +1,7 @@
-// Tests of the emulator itself: SIMD-group functions against their definitions, threadgroup
-// memory and barriers through block_sum.metal, device atomics, and the reports it must give
-// (divergence, a lane the SIMD group lacks) instead of a hang or a wrong answer.
+// Tests of the emulator itself: SIMD-group functions (simd_ballot too) against their
+// definitions, threadgroup memory and barriers through block_sum.metal, device atomics, and
+// the reports it must give (divergence, a lane the SIMD group lacks) instead of a hang or a
+// wrong answer.
 #include "block_sum.metal"
 
 #include "kernels_end.h"
@@ -71,6 +72,27 @@ static void test_simd_functions() {
   }
 }
 
+// simd_ballot over a full SIMD group and a partial one (8 lanes): bits, all() and any().
+static void test_simd_ballot() {
+  std::vector<uint64_t> bits(40);
+  std::vector<int> all(40), any(40);
+  ms_emu::launch("simd_ballot", {1}, {40}, [&](const ThreadPos& t) {
+    const uint i = t.thread_index_in_threadgroup;
+    const metal::simd_vote v = metal::simd_ballot(i % 3 == 0 || i >= 32);
+    bits[i] = uint64_t(metal::simd_vote::vote_t(v));
+    all[i] = v.all();
+    any[i] = v.any();
+  });
+  uint64_t every_third = 0;
+  for (int lane = 0; lane < 32; lane += 3) {
+    every_third |= uint64_t(1) << lane;
+  }
+  check(bits[0] == every_third && bits[31] == every_third && !all[0] && any[0],
+        "simd_ballot, full SIMD group: " + std::to_string(bits[0]));
+  check(bits[32] == 0xff && bits[39] == 0xff && all[32] && any[39],
+        "simd_ballot, 8 lanes: " + std::to_string(bits[32]));
+}
+
 static void test_atomics() {
   metal::atomic_uint counter{0};
   ms_emu::launch("atomics", {3, 2}, {128}, [&](const ThreadPos&) {
@@ -111,7 +133,8 @@ static void test_reports() {
   expect_error("missing_lane", {40}, [](const ThreadPos& t) {
     metal::simd_shuffle_xor(1.0f, ushort(16));
     (void)t;
-  }, {"simd_shuffle_xor reads lane", "does not have"});
+  }, {"kernel 'missing_lane', threadgroup (0, 0, 0): thread 32 (lane 0 of SIMD group 1)",
+        "simd_shuffle_xor reads lane 16", "does not have"});
   expect_error("too_many_threads", {1025}, [](const ThreadPos&) {}, {"1 to 1024"});
 }
 
@@ -124,6 +147,7 @@ int main() {
       test_block_sum(1, 32, order);
     }
     test_simd_functions();
+    test_simd_ballot();
     test_atomics();
     test_reports();
   } catch (const ms_emu::Error& e) { // a run the emulator stopped: the test fails
