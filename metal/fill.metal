@@ -38,7 +38,6 @@ instantiate_kernel("fill_zero_uint32", fill_zero, uint)
 instantiate_kernel("from_float32_float16", from_float32, half)
 instantiate_kernel("from_float32_bfloat16", from_float32, bfloat16_t)
 
-#define MS_FILL_INDEX(I, in_)                                   \
-  instantiate_kernel("fill_zero_" #in_, fill_zero, I)           \
-  instantiate_kernel("widen_uint32_" #in_, widen_uint32, I)
-MS_FOR_INDEX_TYPES(MS_FILL_INDEX)
+// no fill_zero_<index type>: CUDA's transpose counts in the index type, Metal's in uint32
+#define MS_WIDEN(I, in_) instantiate_kernel("widen_uint32_" #in_, widen_uint32, I)
+MS_FOR_INDEX_TYPES(MS_WIDEN)

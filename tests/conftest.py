@@ -25,6 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TEST_DEVICE = os.environ.get("MLX_SPARSE_TEST_DEVICE", "cpu")
 GPU_TESTS = TEST_DEVICE == "gpu"
 EMULATOR_TESTS = TEST_DEVICE == "metal-emulator"
+GPU_KERNELS = GPU_TESTS or EMULATOR_TESTS  # the primitives run the GPU kernels (CUDA or Metal)
 VALUE_DTYPES = [mx.float32, mx.float16, mx.bfloat16] + (
     [] if GPU_TESTS or EMULATOR_TESTS else [mx.float64])
 VALUE_IDS = ["f32", "f16", "bf16", "f64"][: len(VALUE_DTYPES)]
@@ -222,6 +223,22 @@ def _metal_emulator_errors():
         mx.synchronize()
         errors = _ext.metal_emulator_errors()
         assert not errors, "Metal emulator: " + "\n".join(errors[:5])
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "large: minutes on the Metal emulator (training on a real graph, the "
+        "emulator's own C++ build); the emulated run leaves it out unless "
+        "MLX_SPARSE_EMULATOR_LARGE=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if EMULATOR_TESTS and os.environ.get("MLX_SPARSE_EMULATOR_LARGE") != "1":
+        skip = pytest.mark.skip(reason="large: minutes on the Metal emulator "
+                                       "(MLX_SPARSE_EMULATOR_LARGE=1 runs it)")
+        for item in items:
+            if "large" in item.keywords:
+                item.add_marker(skip)
 
 
 def pytest_sessionfinish(session, exitstatus):

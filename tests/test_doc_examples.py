@@ -23,6 +23,9 @@ def examples(path: Path):
 
 
 WITH_EXAMPLES = [f for f in FILES if examples(f)]
+# a page whose examples train a model on a real graph takes minutes on the Metal emulator
+RUNS = [pytest.param(f, marks=pytest.mark.large) if "train_node_classifier(" in f.read_text()
+        else f for f in WITH_EXAMPLES]
 
 
 def test_examples_are_found_and_few_skipped():
@@ -34,7 +37,7 @@ def test_examples_are_found_and_few_skipped():
     assert len(skipped) <= MAX_SKIPPED, skipped
 
 
-@pytest.mark.parametrize("path", WITH_EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: str(p.relative_to(ROOT)))
 @pytest.mark.filterwarnings(r"ignore:\[use_gpu\] MLX has no GPU")  # devices.md, on a CPU machine
 def test_examples_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here

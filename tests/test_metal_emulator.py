@@ -18,6 +18,7 @@ SEEDS = ["missing_barrier", "threadgroup_off_by_one", "divergent_simd_sum",
          "wrong_simd_reduction", "out_of_bounds_read", "missing_barrier_spmv"]
 
 
+@pytest.mark.large  # its own C++ build: the plain run covers it, whatever the device switch
 def test_metal_emulator_runs_kernels_and_catches_every_seeded_bug():
     if not any(shutil.which(c) for c in ["g++", "clang++", "clang++-14", "clang++-19"]):
         pytest.skip("no C++ compiler (g++ or clang++) to build the Metal emulator's tests")

@@ -158,6 +158,7 @@ def cora():
     return ms.datasets.load_planetoid("cora")
 
 
+@pytest.mark.large
 def test_gcn_trains_on_cora(cora):
     mx.random.seed(0)
     model = ms.models.GCN(cora.features.shape[1], 16, cora.num_classes)
@@ -166,6 +167,7 @@ def test_gcn_trains_on_cora(cora):
     assert result.history["loss"][-1] < result.history["loss"][0]
 
 
+@pytest.mark.large
 def test_gat_trains_on_cora(cora):
     mx.random.seed(0)
     model = ms.models.GAT(cora.features.shape[1], 8, cora.num_classes, heads=8)
@@ -199,6 +201,7 @@ def test_train_callback_sees_each_epoch_and_stops_early(cora):
     assert all(isinstance(c[1], float) and 0 <= c[2] <= 1 for c in calls)
 
 
+@pytest.mark.large
 def test_train_verbose_prints_progress(cora, capsys):
     model = ms.models.GCN(cora.features.shape[1], 16, cora.num_classes)
     result = ms.models.train_node_classifier(model, cora, epochs=12, verbose=5)

@@ -42,9 +42,10 @@ LENGTHS = {
     "too_small": lambda S: _ext.RowLengths(1, 1),  # claims short rows: by-row kernels anyway
     "too_large": lambda S: _ext.RowLengths(10**9, 10**9),
 }
-# mean row lengths that pick 2, 4, 8, 16 and 32 lanes per row; one long row of 3000
-PATTERNS = [(300, 200, 1, 0), (300, 200, 3, 0), (200, 150, 6, 0), (120, 400, 12, 0),
-            (90, 500, 40, 0), (400, 3500, 4, 3000), (0, 5, 0, 0), (5, 0, 0, 0), (6, 9, 0, 0)]
+# mean row lengths that pick 1, 2, 4, 8, 16 and 32 lanes per row; one long row of 3000
+PATTERNS = [(300, 200, 1, 0), (200, 150, 6, 0), (120, 400, 12, 0), (150, 300, 24, 0),
+            (90, 500, 40, 0), (60, 900, 80, 0), (400, 3500, 4, 3000), (0, 5, 0, 0),
+            (5, 0, 0, 0), (6, 9, 0, 0)]
 
 
 @pytest.mark.parametrize("shape", PATTERNS, ids=lambda p: f"{p[0]}x{p[1]}~{p[2]}+{p[3]}")
@@ -70,11 +71,13 @@ def test_products_whatever_the_lengths(shape, lengths, k, index_dtype):
 
 @pytest.mark.parametrize("dtype", VALUE_DTYPES, ids=VALUE_IDS)
 @pytest.mark.parametrize("long_row", [0, 3000])
-@pytest.mark.parametrize("k", [None, 5, 64])
-def test_value_dtypes_and_batches(dtype, long_row, k):
-    S = pattern(300, 3500, 9, long_row, seed=3)
+@pytest.mark.parametrize("k", [None, 5, 64, 128])  # each column tile width of the GPU kernels
+@pytest.mark.parametrize("index_dtype", [mx.int32, mx.int64], ids=["i32", "i64"])
+def test_value_dtypes_and_batches(dtype, long_row, k, index_dtype):
+    # rows of about 80 entries (spmv's widest group, 32 lanes per row), or one long row
+    S = pattern(300, 3500, 9 if long_row else 80, long_row, seed=3)
     L = true_lengths(S)
-    ip, ix = mx.array(S.indptr).astype(mx.int32), mx.array(S.indices).astype(mx.int32)
+    ip, ix = mx.array(S.indptr).astype(index_dtype), mx.array(S.indices).astype(index_dtype)
     data = np.stack([S.data, 2 * S.data])  # a batch of two value sets
     B = rand((2, 3500) if k is None else (2, 3500, k), seed=4, dtype=dtype)
     prod = _ext.csr_spmv if k is None else _ext.csr_spmm
@@ -83,6 +86,12 @@ def test_value_dtypes_and_batches(dtype, long_row, k):
     want = np.stack([D @ B[0], 2 * D @ B[1]])
     scale = np.stack([np.abs(D) @ np.abs(B[0]), 2 * np.abs(D) @ np.abs(B[1])])
     assert got.dtype == dtype
+    assert_close(got, want, dtype, scale=scale)
+    # A^T @ W by atomic scatter (no A^T structure given), in this value and index type
+    W = rand((2, 300) if k is None else (2, 300, k), seed=5, dtype=dtype)
+    got = prod(ip, ix, to_mx(data, dtype), to_mx(W, dtype), 3500, True, [], L)
+    want = np.stack([D.T @ W[0], 2 * D.T @ W[1]])
+    scale = np.stack([np.abs(D.T) @ np.abs(W[0]), 2 * np.abs(D.T) @ np.abs(W[1])])
     assert_close(got, want, dtype, scale=scale)
 
 

@@ -245,7 +245,7 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
                                        const array& b_indptr, const array& b_indices,
                                        int64_t n_cols_b, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
-  if (s.device == mx::Device::gpu) {
+  if (detail::gpu_path(s)) {
     return spgemm_symbolic_steps(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);
   }
   detail::check_spgemm_operands(a_indptr, a_indices, b_indptr, b_indices, n_cols_b, s);

@@ -1,3 +1,4 @@
+#include "emu/emulator.h"
 #include "message.h"
 #include "ops/common.h"
 
@@ -9,6 +10,10 @@
 #include <string>
 
 namespace mlx_sparse::detail {
+
+bool gpu_path(mx::Stream s) {
+  return s.device.type == mx::Device::gpu || emu::enabled();
+}
 
 std::string shape_str(const mx::Shape& shape) {
   Message os;

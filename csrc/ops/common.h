@@ -11,6 +11,10 @@ namespace mlx_sparse::detail {
 
 namespace mx = mlx::core;
 
+// Whether the ops take the GPU's path on stream s (structural steps as lazy primitives rather
+// than on the host): on a GPU stream, and in the Metal emulator's tests (csrc/emu/emulator.h).
+bool gpu_path(mx::Stream s);
+
 // indptr / indices: 1-D, int32 or int64, the same dtype. Returns m (rows).
 int64_t check_structure(const char* op, const array& indptr, const array& indices);
 

@@ -4,7 +4,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include "emu/emulator.h"
 #include "message.h"
 #include "mlx/transforms.h"
 #include "ops/common.h"
@@ -106,8 +105,7 @@ std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, in
                              bool sum_duplicates, StreamOrDevice sd) {
   auto s = mx::to_stream(sd);
   auto [r, c] = coo_inputs(rows, cols, m, n, s);
-  // the Metal emulator's tests take the GPU's path too
-  if (s.device.type == mx::Device::gpu || emu::enabled()) {
+  if (gpu_path(s)) {
     return composed(r, c, m, n, sum_duplicates, s);
   }
   return coo_tocsr_host(r, c, m, n, sum_duplicates, s);

@@ -3,7 +3,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include "emu/emulator.h"
 #include "message.h"
 #include "ops/common.h"
 #include "primitives.h"
@@ -25,8 +24,7 @@ int64_t detail::check_spgemm_operands(const array& a_indptr, const array& a_indi
   if (n_cols_b < 0) {
     throw std::invalid_argument("[csr_spgemm] n_cols_b must be non-negative.");
   }
-  if ((s.device == mx::Device::gpu || emu::enabled()) &&
-      n_cols_b > std::numeric_limits<int32_t>::max()) {
+  if (gpu_path(s) && n_cols_b > std::numeric_limits<int32_t>::max()) {
     Message msg;
     msg << "[csr_spgemm] the GPU symbolic phase hashes columns in 32 bits: B has " << n_cols_b
         << " columns, at most 2^31 - 1 are supported (use the CPU).";
