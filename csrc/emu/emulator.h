@@ -32,7 +32,7 @@ bool has_float64(const std::vector<array>& in, const std::vector<array>& outs);
 
 // Called first by each eval_cpu: true when the emulator has evaluated the primitive.
 template <typename P, typename Out>
-bool emulated(const P& p, const std::vector<array>& in, Out& out) {
+bool emulated(P& p, const std::vector<array>& in, Out& out) {
 #ifdef MLX_SPARSE_METAL_EMULATOR
   if constexpr (std::is_same_v<Out, array>) {
     if (!enabled() || has_float64(in, {out})) {
