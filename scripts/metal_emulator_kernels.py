@@ -120,7 +120,7 @@ def argument(param: str, where: str, buffers: dict) -> str:
     if attr not in POSITIONS:
         fail(where, f"unknown attribute [[{attr}]] on {param!r}")
     vector = POSITIONS[attr]
-    if ptype in ("uint3",) and vector:
+    if ptype == "uint3" and vector:
         return f"t.{attr}"
     if ptype in ("uint", "ushort"):
         return f"{ptype}(t.{attr}{'.x' if vector else ''})"
@@ -133,7 +133,8 @@ TEMPLATE = re.compile(r"template\s*<([^<>]*)>\s*$")
 
 
 def kernels(text: str, name: str):
-    """(kernel, template parameter list, template argument names, adapter body, buffers)."""
+    """(kernel, template parameter list, template argument names, the call's arguments,
+    number of buffers) for each [[kernel]] template."""
     code = code_only(text)
     for m in KERNEL.finditer(code):
         where = f"{name}:{line_of(code, m.start())} ({m[1]})"
