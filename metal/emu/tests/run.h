@@ -57,7 +57,7 @@ float tolerance() {
   return sizeof(T) == 4 ? 1e-4f : 3e-2f;
 }
 
-// Inclusive prefix sum of v[0, count) in place, as csrc/metal/eval_common.h runs it.
+// Inclusive prefix sum of v[0, count) in place, as csrc/gpu/eval_common.h runs it.
 template <typename I>
 void inclusive_scan(std::vector<I>& v, int64_t count, ms_emu::Order order) {
   const std::string it = index_name<I>();

@@ -70,7 +70,7 @@ static std::vector<float> product(const Csr& s, const std::vector<I>& cols, Valu
 }
 
 // spmv_row_group_l{L}, spmm_row_warp_w{W}, spmv_nnz_split and spmm_nnz_split_w{W} (after
-// chunk_rows), spmm_scatter: grids as csrc/metal/spmm_metal.cpp launches them.
+// chunk_rows), spmm_scatter: grids as csrc/gpu/spmm_gpu.cpp launches them.
 template <typename T, typename I>
 static void test_products(Order order) {
   const std::string types = std::string(value_name<T>()) + "_" + index_name<I>();

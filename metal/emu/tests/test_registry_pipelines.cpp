@@ -1,4 +1,4 @@
-// Whole pipelines by host name, as csrc/metal/transpose_metal.cpp and spgemm_metal.cpp launch
+// Whole pipelines by host name, as csrc/gpu/transpose_gpu.cpp and spgemm_gpu.cpp launch
 // them: transpose (count, widen, scan, fill, sort, rows) and spgemm (workspace, clear,
 // insert_long, count_hash, fill_hash, then the numeric kernels), against plain C++.
 #include <map>
