@@ -6,7 +6,8 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes, _ext
-from ._csr import CSRArray, _to_numpy, _tracing, check_shape
+from ._base import _to_numpy, _tracing, check_shape
+from ._csr import CSRArray
 from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DTYPES as _VALUE_DTYPES
 
 
@@ -152,34 +153,42 @@ def _is_scipy_sparse(x) -> bool:
     return sp.issparse(x)
 
 
-def _value_dtype_of(src, requested):
+def _value_dtype_of(src, requested, op="csr_array"):
     if requested is not None:
         return requested
     if src in _VALUE_DTYPES:
         return src
     if src == mx.complex64:
-        raise TypeError("[csr_array] complex values are not supported")
+        raise TypeError(f"[{op}] complex values are not supported")
     return mx.float32
 
 
-def _check_numeric(host: np.ndarray, what: str) -> np.ndarray:
+def _check_numeric(host: np.ndarray, what: str, op="csr_array") -> np.ndarray:
     """Host values that MLX can hold: numbers, not strings, objects or complex."""
     if host.dtype.kind == "c":
-        raise TypeError("[csr_array] complex values are not supported")
+        raise TypeError(f"[{op}] complex values are not supported")
     if host.dtype.kind not in "biuf":
-        raise TypeError(f"[csr_array] {what} must be numeric, got dtype {host.dtype}")
+        raise TypeError(f"[{op}] {what} must be numeric, got dtype {host.dtype}")
     return host
 
 
 def _values(data, dtype, copy) -> mx.array:
     """Values as a 1-D floating mx.array; integers become float32 when exact, else float64."""
+    out = _floating(data, dtype, copy)
+    if out.ndim != 1:
+        raise ValueError(f"[csr_array] data must be 1-D, got shape {tuple(out.shape)}")
+    return out
+
+
+def _floating(data, dtype, copy, op="csr_array") -> mx.array:
+    """Values as a floating mx.array of any shape (see _values)."""
     if isinstance(data, mx.array):
-        vdt = _value_dtype_of(data.dtype, dtype)
+        vdt = _value_dtype_of(data.dtype, dtype, op)
         if dtype is None and data.dtype not in _VALUE_DTYPES and not _tracing(data):
             vdt = _exact_float(np.asarray(data))
         out = data.astype(vdt) if data.dtype != vdt else (mx.array(data) if copy else data)
     else:
-        host = _check_numeric(np.asarray(data), "data")
+        host = _check_numeric(np.asarray(data), "data", op)
         if dtype is not None:
             vdt = dtype
         elif host.dtype in _NP_VALUE:
@@ -190,8 +199,6 @@ def _values(data, dtype, copy) -> mx.array:
             out = mx.array(host.astype(np.float32)).astype(mx.bfloat16)
         else:
             out = mx.array(host, dtype=vdt)
-    if out.ndim != 1:
-        raise ValueError(f"[csr_array] data must be 1-D, got shape {tuple(out.shape)}")
     return out
 
 
@@ -202,38 +209,38 @@ def _exact_float(host: np.ndarray):
     return mx.float32
 
 
-def _dense_from_host(x, dtype):
-    host = _check_numeric(np.asarray(x), "a dense array")
+def _dense_from_host(x, dtype, op="csr_array"):
+    host = _check_numeric(np.asarray(x), "a dense array", op)
     vdt = dtype or _NP_VALUE.get(host.dtype) or _exact_float(host)
     if vdt == mx.bfloat16:
         return mx.array(host.astype(np.float32)).astype(mx.bfloat16)
     return mx.array(host, dtype=vdt)
 
 
-def _index_array(x, name) -> mx.array:
+def _index_array(x, name, op="csr_array") -> mx.array:
     if isinstance(x, mx.array):
         if not mx.issubdtype(x.dtype, mx.integer):
-            raise TypeError(f"[csr_array] {name} must hold integers, got {x.dtype}")
+            raise TypeError(f"[{op}] {name} must hold integers, got {x.dtype}")
         a = x if x.dtype in (mx.int32, mx.int64) else x.astype(mx.int64)
     else:
         host = np.asarray(x)
         if host.size == 0:
             host = host.astype(np.int32)
         if host.dtype.kind not in "iu":
-            raise TypeError(f"[csr_array] {name} must hold integers, got {host.dtype}")
+            raise TypeError(f"[{op}] {name} must hold integers, got {host.dtype}")
         if host.dtype.kind == "u" and host.size and host.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"[csr_array] {name} holds {host.max()}, beyond int64 indices")
+            raise ValueError(f"[{op}] {name} holds {host.max()}, beyond int64 indices")
         a = mx.array(host if host.dtype in (np.int32, np.int64) else host.astype(np.int64))
     if a.ndim != 1:
-        raise ValueError(f"[csr_array] {name} must be 1-D, got shape {tuple(a.shape)}")
+        raise ValueError(f"[{op}] {name} must be 1-D, got shape {tuple(a.shape)}")
     return a
 
 
-def _choose_index_dtype(requested, sizes, *arrays):
+def _choose_index_dtype(requested, sizes, *arrays, op="csr_array"):
     """int32 when every size fits (and the arrays' values do), else int64."""
     wants_int32 = requested is not None and requested == mx.int32
     if wants_int32 and max(sizes, default=0) > _INT32_MAX:
-        raise OverflowError(f"[csr_array] sizes {sizes} do not fit int32 indices")
+        raise OverflowError(f"[{op}] sizes {sizes} do not fit int32 indices")
     if requested is None and max(sizes, default=0) > _INT32_MAX:
         return mx.int64
     for a in arrays:
@@ -243,7 +250,7 @@ def _choose_index_dtype(requested, sizes, *arrays):
             if wants_int32:
                 bad = host[(host > _INT32_MAX) | (host < -_INT32_MAX - 1)][0]
                 raise ValueError(
-                    f"[csr_array] index {bad} does not fit index_dtype=int32 (and is out of range "
+                    f"[{op}] index {bad} does not fit index_dtype=int32 (and is out of range "
                     f"for sizes {sizes})"
                 )
             return mx.int64

@@ -9,27 +9,17 @@ respect to the stored values.
 
 from __future__ import annotations
 
-import operator
-
 import mlx.core as mx
 import numpy as np
 
 from . import _dtypes, _ext
+from ._base import SparseArray, _dtype_name, _to_numpy, _tracing, _values_from_host, check_shape
 from ._dtypes import INDEX_DTYPES as _INDEX_DTYPES, VALUE_DTYPES as _VALUE_DTYPES
 
 _UNKNOWN_LENGTHS = _ext.RowLengths()
 
 
-def _tracing(a: mx.array) -> bool:
-    """True when a's value cannot be read now (inside mx.compile tracing)."""
-    try:
-        mx.eval(a)
-        return False
-    except Exception:  # MLX raises when a traced value is evaluated
-        return True
-
-
-class CSRArray(dict):
+class CSRArray(SparseArray):
     """A sparse matrix in CSR format with MLX values. Make one with :func:`csr_array`.
 
     Attributes follow ``scipy.sparse.csr_array``: ``data`` (values, ``nnz``), ``indices``
@@ -38,9 +28,8 @@ class CSRArray(dict):
     """
 
     format = "csr"
-    ndim = 2
-    __array_ufunc__ = None  # numpy defers `ndarray @ A` to A.__rmatmul__
-    __hash__ = None
+    _op = "csr_array"
+    _read_entries = ".tocoo() or .toarray()"
 
     def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
                  check=True):
@@ -56,45 +45,6 @@ class CSRArray(dict):
 
     # ---- scipy-style attributes
     @property
-    def data(self) -> mx.array:
-        """The stored values, shape ``(nnz,)``: an MLX array, lazy and differentiable."""
-        return self["data"]
-
-    @data.setter
-    def data(self, values):
-        values = mx.array(values) if not isinstance(values, mx.array) else values
-        if values.shape != self["data"].shape:
-            raise ValueError(
-                f"[csr_array] data must keep shape {tuple(self['data'].shape)}, got {tuple(values.shape)}"
-            )
-        self["data"] = values
-
-    # A dict for MLX's trees, which hold its values under "data" only. Other keys would be
-    # silently ignored by every op (A[i, j] = v left the matrix unchanged): refuse them.
-    def __setitem__(self, key, value):
-        if key != "data":
-            raise TypeError(
-                f"[csr_array] item assignment (A[{key!r}] = ...) is not supported: the pattern "
-                "is fixed; build a new array, e.g. A + ms.csr_array((values, (rows, cols)), shape=A.shape)"
-            )
-        if not isinstance(value, mx.array) or value.ndim < 1 or value.shape[-1] != self.nnz:
-            shape = tuple(value.shape) if isinstance(value, mx.array) else type(value).__name__
-            raise ValueError(f"[csr_array] data must be an mx.array of shape (..., {self.nnz}), got {shape}")
-        dict.__setitem__(self, key, value)
-
-    def __getitem__(self, key):
-        if key != "data":
-            raise NotImplementedError(
-                f"[csr_array] indexing (A[{key!r}]) is not supported yet; use A.toarray()[...] or A.tocoo()"
-            )
-        return dict.__getitem__(self, key)
-
-    def _refuse(self, *args, **kwargs):
-        raise TypeError("[csr_array] a CSRArray's entries cannot be added or removed like a dict's")
-
-    __delitem__ = update = setdefault = pop = popitem = clear = _refuse
-
-    @property
     def indices(self) -> mx.array:
         """The column of each stored value, shape ``(nnz,)`` (int32 or int64)."""
         return self._indices
@@ -105,29 +55,18 @@ class CSRArray(dict):
         return self._indptr
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """``(m, n)``."""
-        return self._shape
-
-    @property
     def nnz(self) -> int:
         """Number of stored entries (explicit zeros and duplicates included)."""
         return int(self._indices.size)
 
     @property
-    def dtype(self):
-        """Dtype of the values."""
-        return self["data"].dtype
+    def _data_shape(self) -> tuple:
+        return (self.nnz,)
 
     @property
     def index_dtype(self):
         """Dtype of ``indices`` and ``indptr`` (int32 or int64)."""
         return self._indices.dtype
-
-    @property
-    def size(self) -> int:
-        """Number of stored entries, as scipy's ``size``."""
-        return self.nnz
 
     @property
     def has_sorted_indices(self) -> bool:
@@ -152,48 +91,17 @@ class CSRArray(dict):
             self._cache[key] = _rows_sorted(*self._host_structure(), strict=strict)
         return self._cache[key]
 
-    def __repr__(self):
-        return (
-            f"CSRArray(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype}, "
-            f"index_dtype={self.index_dtype}, sorted_indices={self.has_sorted_indices}, "
-            f"has_canonical_format={self.has_canonical_format})"
-        )
-
-    # A dict for MLX's trees, but not for people: no len(), iteration or dict equality.
-    def __len__(self):
-        raise TypeError("sparse array length is ambiguous; use .nnz or .shape[0]")
-
-    def __iter__(self):
-        raise TypeError("iteration over a CSRArray is not supported; use .tocoo() or .toarray()")
-
-    def __bool__(self):
-        if self.shape == (1, 1):
-            return bool(self.toarray()[0, 0] != 0)
-        raise ValueError("the truth value of a CSRArray with more than one element is ambiguous")
-
-    def __eq__(self, other):
-        raise NotImplementedError("[csr_array] comparison operators are not supported yet")
-
-    __ne__ = __eq__
+    def _repr_fields(self):
+        return [("shape", self.shape), ("nnz", self.nnz), ("dtype", self.dtype),
+                ("index_dtype", self.index_dtype), ("sorted_indices", self.has_sorted_indices),
+                ("has_canonical_format", self.has_canonical_format)]
 
     def __reduce__(self):
         # values travel with their dtype's name: mx.array(float64 ndarray) would be float32,
         # and bfloat16 (which numpy lacks) goes through float32, exactly
-        return (_rebuild, (_to_numpy(self["data"]), str(self.dtype).replace("mlx.core.", ""),
+        return (_rebuild, (_to_numpy(self["data"]), _dtype_name(self.dtype),
                            np.asarray(self._indices), np.asarray(self._indptr), self._shape,
                            self._sorted, self._canonical))
-
-    # numpy functions such as np.dot(X, A) would treat a CSRArray as an object scalar
-    # (np.matmul, a ufunc, is refused by __array_ufunc__ = None)
-    def __array_function__(self, func, types, args, kwargs):
-        if func is np.dot and len(args) == 2 and not kwargs:
-            from ._ops import matmul
-
-            return _to_numpy(matmul(*args))
-        raise TypeError(
-            f"[csr_array] numpy.{func.__name__} does not take a CSRArray; use A.toarray() first, "
-            "or the mlx_sparse op"
-        )
 
     # ---- checks
     def check_format(self, full_check: bool = False):
@@ -318,22 +226,11 @@ class CSRArray(dict):
         out._cache = self._cache  # structure caches are shared: same pattern
         return out
 
-    def with_data(self, data) -> "CSRArray":
-        """A CSRArray of this pattern with the given values, e.g. trainable ones."""
-        data = data if isinstance(data, mx.array) else mx.array(data)
-        if data.shape != (self.nnz,):
-            raise ValueError(f"[csr_array] values must have shape ({self.nnz},), got {tuple(data.shape)}")
-        return self._with_data(data)
-
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
         """The dense matrix as an mx.array (duplicates summed)."""
         self._check_structure("csr_todense")
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
-
-    def toarray(self) -> np.ndarray:
-        """The dense matrix as a numpy array (bfloat16, which numpy lacks, as float32)."""
-        return _to_numpy(self.todense())
 
     def toscipy(self):
         """A ``scipy.sparse.csr_array`` with the same entries (values copied to the host)."""
@@ -371,10 +268,6 @@ class CSRArray(dict):
                            sorted_indices=self._sorted, canonical=self._canonical, check=False)
             mx.eval(out._indices, out._indptr)
         return out
-
-    def copy(self) -> "CSRArray":
-        """A copy with its own values; the structure, never changed in place by ops, is shared."""
-        return self._with_data(mx.array(self["data"]))
 
     # ---- canonical forms (in place, as scipy; each also returns self)
     def sum_duplicates(self, *, stream=None) -> "CSRArray":
@@ -473,30 +366,6 @@ class CSRArray(dict):
                 t["T_view"]["T_view"] = t
         return t
 
-    @property
-    def T(self) -> "CSRArray":
-        """The transpose (see :meth:`transpose`)."""
-        return self.transpose()
-
-    def __neg__(self):
-        return self._with_data(-self["data"])
-
-    def __pos__(self):
-        return self
-
-    def __mul__(self, other):
-        if _dtypes.real_scalar(other, "multiply") is not None:
-            return self._with_data(self["data"] * other)
-        return self.multiply(other)
-
-    def __rmul__(self, other):
-        return self.__mul__(other)
-
-    def __truediv__(self, other):
-        if _dtypes.real_scalar(other, "divide") is not None:
-            return self._with_data(self["data"] / other)
-        raise NotImplementedError("[csr_array] division is supported by scalars only")
-
     def __add__(self, other):
         from ._ops import add
 
@@ -512,32 +381,6 @@ class CSRArray(dict):
 
     def __rsub__(self, other):
         return (-self).__add__(other)
-
-    def __matmul__(self, other):
-        """``self @ other``: spmv, (batched) spmm or spgemm by operand (see :func:`matmul`)."""
-        if type(other) is mx.array and other.ndim:  # the common case, kept short: per-call cost
-            if "valid" not in self._cache:
-                self._require_valid("csr_spmv" if other.ndim == 1 else "csr_spmm")
-            lengths = self._cache.get("lengths", _UNKNOWN_LENGTHS)
-            if other.ndim == 1:
-                return _ext.csr_spmv(self._indptr, self._indices, self["data"], other,
-                                     self._shape[1], False, [], lengths)
-            t = self._cache.get("T") or self._transposed()
-            return _ext.csr_spmm(self._indptr, self._indices, self["data"], other,
-                                 self._shape[1], False, t, lengths)
-        from ._ops import matmul
-
-        return matmul(self, other)
-
-    def __rmatmul__(self, other):
-        """``other @ self`` for numpy operands (see :func:`matmul`; MLX arrays do not defer)."""
-        from ._ops import matmul
-
-        return matmul(other, self)
-
-    def dot(self, other):
-        """``self @ other``."""
-        return self @ other
 
     def multiply(self, other):
         """Elementwise product with a scalar, a dense array (broadcast) or a CSRArray."""
@@ -562,20 +405,8 @@ def _swapped(cache: dict) -> dict:
 
 
 def _rebuild(data, dtype, indices, indptr, shape, sorted_indices, canonical):
-    values = mx.array(data, dtype=mx.float32 if dtype == "bfloat16" else getattr(mx, dtype))
-    return CSRArray(values.astype(getattr(mx, dtype)), mx.array(indices), mx.array(indptr), shape,
+    return CSRArray(_values_from_host(data, dtype), mx.array(indices), mx.array(indptr), shape,
                     sorted_indices=sorted_indices, canonical=canonical)
-
-
-def check_shape(shape, op: str = "csr_array") -> tuple[int, int]:
-    """(m, n) as two non-negative ints; like scipy, 3.7 is no size (operator.index)."""
-    try:
-        m, n = (operator.index(v) for v in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"[{op}] shape must be a pair of integers, got {shape!r}") from None
-    if m < 0 or n < 0:
-        raise ValueError(f"[{op}] shape must be non-negative, got {(m, n)}")
-    return (m, n)
 
 
 def _rows_sorted(indptr: np.ndarray, indices: np.ndarray, strict: bool) -> bool:
@@ -600,10 +431,3 @@ def _row_lengths(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
     else:
         longest_col = np.unique(indices, return_counts=True)[1].max()
     return _ext.RowLengths(int(np.diff(indptr).max()), int(longest_col))
-
-
-def _to_numpy(a: mx.array) -> np.ndarray:
-    """Host copy of values; bfloat16 (which numpy lacks) goes through float32 exactly."""
-    if a.dtype == mx.bfloat16:
-        return np.array(a.astype(mx.float32))
-    return np.array(a)
