@@ -1,4 +1,4 @@
-"""mlx_sparse: sparse (CSR) arrays for MLX.
+"""mlx_sparse: sparse (CSR, BSR) arrays for MLX.
 
 Ops (each a differentiable MLX primitive in C++):
 
@@ -14,7 +14,8 @@ Ops (each a differentiable MLX primitive in C++):
 ``softmax``    row-wise softmax of the stored values (attention over a graph)
 =============  ===========================================================
 
-Construction: ``csr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
+Formats: ``CSRArray`` and ``BSRArray`` (block sparse rows, multiplied through CSR for now),
+both ``SparseArray``. Construction: ``csr_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
 ``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
 ``save_safetensors`` and ``load`` (MLX's files, CSRArrays included), ``save_npz`` and
 ``load_npz`` (scipy's format). Devices: ``use_gpu`` and
@@ -43,6 +44,8 @@ except ImportError as _error:
     raise _no_backend(_error) from _error
 
 from . import _ext
+from ._base import SparseArray
+from ._bsr import BSRArray, bsr_array
 from ._construct import csr_array, fromdense
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
@@ -59,7 +62,7 @@ kernel_isa = _ext.kernel_isa
 
 # No builtin's name (sum): `from mlx_sparse import *` must not shadow it; ms.sum stays.
 __all__ = [
-    "CSRArray", "csr_array", "fromdense",
+    "SparseArray", "CSRArray", "BSRArray", "csr_array", "bsr_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
     "savez", "save_safetensors", "load", "save_npz", "load_npz",

@@ -246,6 +246,14 @@ class CSRArray(SparseArray):
         """This array, already CSR (a copy with ``copy=True``)."""
         return self.copy() if copy else self
 
+    def tobsr(self, blocksize=None, copy=False):
+        """The BSRArray of these entries in ``blocksize=(R, C)`` blocks (see :func:`bsr_array`):
+        every block holding a stored entry is stored, its other entries zero; the blocks are
+        a fixed gather of the values, so gradients flow back to them."""
+        from ._bsr import csr_to_bsr
+
+        return csr_to_bsr(self, blocksize)
+
     def tocoo(self):
         """``(row, col, data)`` as mx arrays, in CSR order."""
         return self._rows(), self._indices, self["data"]

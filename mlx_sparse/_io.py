@@ -1,10 +1,12 @@
-"""Saving and loading CSRArrays: MLX's files (``savez``, ``save_safetensors``, ``load``), which
-may hold CSRArrays beside dense arrays, and scipy's ``save_npz`` / ``load_npz`` format.
+"""Saving and loading sparse arrays: MLX's files (``savez``, ``save_safetensors``, ``load``),
+which may hold CSRArrays and BSRArrays beside dense arrays, and scipy's ``save_npz`` /
+``load_npz`` format (CSRArrays).
 
-A CSRArray named ``w`` is stored as the arrays ``w.data``, ``w.indices``, ``w.indptr`` and
-``w.shape``, and listed in one more array, ``__mlx_sparse__`` (the names, as JSON bytes), so
-that ``load`` puts it back together: values keep their dtype, bfloat16 included, and the
-pattern travels with them.
+A sparse array named ``w`` is stored as the arrays ``w.data``, ``w.indices``, ``w.indptr`` and
+``w.shape`` (a BSRArray's blocksize is the shape of its ``data``' blocks), and listed under
+its format in one more array, ``__mlx_sparse__`` (``{"csr": [names], "bsr": [names]}``, as
+JSON bytes), so that ``load`` puts it back together: values keep their dtype, bfloat16
+included, and the pattern travels with them.
 """
 
 from __future__ import annotations
@@ -14,58 +16,67 @@ import json
 import mlx.core as mx
 import numpy as np
 
-from ._csr import CSRArray, _to_numpy
+from ._base import SparseArray, _to_numpy
+from ._bsr import BSRArray
+from ._csr import CSRArray
+
+_FORMATS = {"csr": CSRArray, "bsr": BSRArray}
 
 _MANIFEST = "__mlx_sparse__"
 _PARTS = ("data", "indices", "indptr", "shape")
 
 
 def _flatten(arrays: dict) -> dict:
-    flat, sparse = {}, []
+    flat, sparse = {}, {}
     for name, value in arrays.items():
         if name == _MANIFEST:
             raise ValueError(f"[save] the name {name!r} is reserved")
-        if isinstance(value, CSRArray):
-            sparse.append(name)
+        if isinstance(value, SparseArray) and value.format in _FORMATS:
+            sparse.setdefault(value.format, []).append(name)
             flat.update({f"{name}.data": value.data, f"{name}.indices": value.indices,
                          f"{name}.indptr": value.indptr,
                          f"{name}.shape": mx.array(value.shape, dtype=mx.int64)})
         elif isinstance(value, mx.array):
             flat[name] = value
         else:
-            raise TypeError(f"[save] {name!r} must be an mx.array or a CSRArray, got {type(value).__name__}")
-    clash = set(arrays) & {f"{s}.{p}" for s in sparse for p in _PARTS}
+            raise TypeError(f"[save] {name!r} must be an mx.array or a CSRArray (or a BSRArray), got {type(value).__name__}")
+    clash = set(arrays) & {f"{s}.{p}" for names in sparse.values() for s in names for p in _PARTS}
     if clash:
-        raise ValueError(f"[save] the names {sorted(clash)} clash with a CSRArray's parts")
+        raise ValueError(f"[save] the names {sorted(clash)} clash with a sparse array's parts")
     if sparse:
-        flat[_MANIFEST] = mx.array(np.frombuffer(json.dumps({"csr": sparse}).encode(), dtype=np.uint8))
+        flat[_MANIFEST] = mx.array(np.frombuffer(json.dumps(sparse).encode(), dtype=np.uint8))
     return flat
 
 
 def _unflatten(flat: dict) -> dict:
     manifest = flat.pop(_MANIFEST, None)
-    names = [] if manifest is None else json.loads(bytes(np.asarray(manifest)).decode())["csr"]
+    listed = {} if manifest is None else json.loads(bytes(np.asarray(manifest)).decode())
+    unknown = set(listed) - set(_FORMATS)
+    if unknown:
+        raise ValueError(f"[load] the file lists sparse formats {sorted(unknown)} this version cannot read")
     out = {}
-    for name in names:
-        try:
-            data, indices, indptr, shape = (flat.pop(f"{name}.{p}") for p in _PARTS)
-        except KeyError as e:
-            raise ValueError(f"[load] the file lists CSRArray {name!r} but lacks its part {e}") from None
-        out[name] = CSRArray(data, indices, indptr, tuple(int(v) for v in np.asarray(shape)))
-        out[name].check_format(full_check=True)
+    for fmt, names in listed.items():
+        cls = _FORMATS[fmt]
+        for name in names:
+            try:
+                data, indices, indptr, shape = (flat.pop(f"{name}.{p}") for p in _PARTS)
+            except KeyError as e:
+                raise ValueError(f"[load] the file lists {cls.__name__} {name!r} but lacks its part {e}") from None
+            out[name] = cls(data, indices, indptr, tuple(int(v) for v in np.asarray(shape)))
+            out[name].check_format(full_check=True)
     out.update(flat)
     return out
 
 
 def savez(file, *args, **kwargs):
-    """``mx.savez``, where arrays may also be CSRArrays (read back by :func:`load`)."""
+    """``mx.savez``, where arrays may also be CSRArrays or BSRArrays (read back by :func:`load`)."""
     named = {f"arr_{i}": a for i, a in enumerate(args)}
     named.update(kwargs)
     mx.savez(file, **_flatten(named))
 
 
 def save_safetensors(file, arrays: dict, metadata: dict | None = None):
-    """``mx.save_safetensors``, where the dict's values may also be CSRArrays (MLX's
+    """``mx.save_safetensors``, where the dict's values may also be CSRArrays or BSRArrays (MLX's
     safetensors hold no float64: use :func:`savez` for those)."""
     flat = _flatten(arrays)
     wide = sorted(k for k, v in flat.items() if v.dtype == mx.float64)
@@ -77,7 +88,7 @@ def save_safetensors(file, arrays: dict, metadata: dict | None = None):
 
 def load(file, *, return_metadata: bool = False):
     """``mx.load`` of a ``.npz`` or ``.safetensors`` file: a dict of names to mx.arrays and
-    CSRArrays (checked in full, as a file may come from anywhere)."""
+    CSRArrays and BSRArrays (checked in full, as a file may come from anywhere)."""
     if return_metadata:
         flat, metadata = mx.load(file, return_metadata=True)
         return _unflatten(flat), metadata
@@ -89,7 +100,8 @@ def save_npz(file, A: CSRArray, compressed: bool = True):
     (bfloat16 values, which numpy lacks, are stored as float32, exactly, and marked so that
     :func:`load_npz` restores them)."""
     if not isinstance(A, CSRArray):
-        raise TypeError(f"[save_npz] expected a CSRArray, got {type(A).__name__}")
+        hint = " (A.tocsr() saves its entries; ms.savez keeps its blocks)" if isinstance(A, SparseArray) else ""
+        raise TypeError(f"[save_npz] expected a CSRArray, got {type(A).__name__}{hint}")
     parts = dict(indices=np.asarray(A.indices), indptr=np.asarray(A.indptr), format=b"csr",
                  shape=np.array(A.shape), data=_to_numpy(A.data), _is_array=True)
     if A.dtype == mx.bfloat16:

@@ -1,8 +1,9 @@
-"""The products and elementwise ops on CSRArrays, and the ``@`` dispatcher.
+"""The products and elementwise ops on CSRArrays, and the ``@`` dispatcher of every format.
 
 Every product is one of the C++ primitives (``csr_spmv``, ``csr_spmm``, ``csr_sddmm``,
 ``csr_spgemm``): lazy, differentiable with respect to values and dense operands, usable in
-``mx.compile`` and ``mx.vmap``.
+``mx.compile`` and ``mx.vmap``. ``@`` on any :class:`SparseArray` comes to :func:`matmul`;
+other formats (BSR) are multiplied through their CSR form for now.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import mlx.core as mx
 import numpy as np
 
 from . import _ext
-from ._csr import CSRArray
+from ._base import SparseArray
+from ._bsr import BSRArray
+from ._csr import _UNKNOWN_LENGTHS, CSRArray
 from ._dtypes import INT32_MAX as _INT32_MAX, real_scalar
 
 
@@ -49,15 +52,23 @@ def _is_scipy_sparse(x) -> bool:
     return type(x).__module__.startswith("scipy.sparse")
 
 
-def _sparse(x, op: str, stream=None):
-    """A scipy.sparse operand as a CSRArray (scipy users write ``A @ S``), else x; float64
-    values stay float64, so on the GPU they are refused as a dense operand's are."""
+def _sparse(x, op: str, stream=None, *, keep_bsr: bool = False):
+    """A scipy.sparse operand as a CSRArray (scipy users write ``A @ S``), or as a BSRArray
+    when it is BSR and ``keep_bsr``; another format of ours as a CSRArray unless
+    ``keep_bsr``; else x. float64 values stay float64, so on the GPU they are refused as a
+    dense operand's are."""
     if _is_scipy_sparse(x):
         from ._construct import csr_array
 
         if x.dtype == np.float64:
             _check_float64_device(op, stream)
+        if keep_bsr and x.format == "bsr":
+            from ._bsr import bsr_array
+
+            return bsr_array(x)
         return csr_array(x)
+    if isinstance(x, SparseArray) and not isinstance(x, CSRArray) and not keep_bsr:
+        return x.tocsr()
     return x
 
 
@@ -148,25 +159,44 @@ def _spgemm_pattern(A: CSRArray, B: CSRArray, stream):
 
 
 def matmul(a, b, *, stream=None):
-    """``a @ b`` where either operand is a CSRArray (the other dense or sparse).
+    """``a @ b`` where either operand is sparse (the other dense or sparse): the one
+    dispatcher behind ``@`` of every format.
 
     sparse @ (n,) -> spmv; sparse @ (..., n, k) -> batched spmm; sparse @ sparse -> spgemm;
     dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
+
+    A :class:`BSRArray` is multiplied through its CSR form (a fixed gather of its values,
+    differentiable on every backend); block kernels are still to come, so this is no
+    faster than CSR. BSR (R, n) @ BSR (n, C) is a BSRArray of blocksize (R, C), as in
+    scipy; any other sparse product (blocksizes that do not line up, a CSRArray operand)
+    is a CSRArray (scipy gives a BSR there too).
     """
-    a, b = _sparse(a, "matmul", stream), _sparse(b, "matmul", stream)
-    a_sparse, b_sparse = isinstance(a, CSRArray), isinstance(b, CSRArray)
+    if type(b) is mx.array and b.ndim and isinstance(a, SparseArray):
+        # the common case first, kept short: a small product pays this per call
+        A = a if type(a) is CSRArray else a.tocsr()
+        if "valid" not in A._cache:
+            A._require_valid("csr_spmv" if b.ndim == 1 else "csr_spmm")
+        lengths = A._cache.get("lengths", _UNKNOWN_LENGTHS)
+        if b.ndim == 1:
+            return _ext.csr_spmv(A._indptr, A._indices, A["data"], b, A._shape[1], False, [],
+                                 lengths, stream=stream)
+        t = A._cache.get("T") or A._transposed()
+        return _ext.csr_spmm(A._indptr, A._indices, A["data"], b, A._shape[1], False, t,
+                             lengths, stream=stream)
+    a, b = _sparse(a, "matmul", stream, keep_bsr=True), _sparse(b, "matmul", stream, keep_bsr=True)
+    a_sparse, b_sparse = isinstance(a, SparseArray), isinstance(b, SparseArray)
     if a_sparse and b_sparse:
-        return spgemm(a, b, stream=stream)
+        return _sparse_product(a, b, stream)
     if not (a_sparse or b_sparse):
         return mx.matmul(_dense(a, "matmul", stream), _dense(b, "matmul", stream), stream=stream)
     if real_scalar(a, "matmul") is not None or real_scalar(b, "matmul") is not None:
         raise ValueError("[matmul] scalar operands are not allowed, use '*' instead")
     if a_sparse:
-        b = _dense(b, "matmul", stream)
+        a, b = a.tocsr(), _dense(b, "matmul", stream)
         if b.ndim == 1:
             return spmv(a, b, stream=stream)
         return spmm(a, b, stream=stream)
-    A, x = b, _dense(a, "matmul", stream)
+    A, x = b.tocsr(), _dense(a, "matmul", stream)
     A._check_structure("csr_spmv" if x.ndim == 1 else "csr_spmm")
     if x.ndim == 1:  # x @ A = A^T x
         return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], True, A._transposed(),
@@ -175,6 +205,20 @@ def matmul(a, b, *, stream=None):
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
                       A._transposed(), A._lengths(), stream=stream)
     return mx.swapaxes(y, -1, -2)
+
+
+def _sparse_product(a: SparseArray, b: SparseArray, stream):
+    """sparse @ sparse: an spgemm of the CSR forms; BSR (R, n) @ BSR (n, C) gives a BSRArray
+    of blocksize (R, C): the product of full blocks is full blocks, so the CSR product's
+    pattern is exactly scipy's block pattern."""
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"[csr_spgemm] dimension mismatch with signature (m,n={a.shape[1]}),(n={b.shape[0]},k)->(m,k)"
+        )
+    c = spgemm(a.tocsr(), b.tocsr(), stream=stream)
+    if isinstance(a, BSRArray) and isinstance(b, BSRArray) and a.blocksize[1] == b.blocksize[0]:
+        return c.tobsr((a.blocksize[0], b.blocksize[1]))
+    return c
 
 
 def multiply(A: CSRArray, other) -> CSRArray:

@@ -1,0 +1,479 @@
+"""BSRArray: a block compressed-sparse-row matrix whose blocks are an MLX array, and
+bsr_array (scipy's constructor forms).
+
+The matrix is cut into (R, C) blocks; ``indptr`` and ``indices`` are a CSR pattern of the
+blocks (block row ``I`` holds blocks ``indptr[I]:indptr[I + 1]``, at block columns
+``indices[...]``) and ``data`` holds the stored blocks, (nnzb, R, C). As for CSRArray, the
+structure is evaluated (and here checked in full) when the array is made; the values stay
+lazy and differentiable, the only leaf of the array's MLX tree.
+
+Every conversion is a fixed gather of ``data`` computed once per pattern on the host
+(numpy index arithmetic), so gradients flow through MLX's own ops on every backend.
+Products go through the CSR form (:func:`mlx_sparse.matmul`); block kernels are a later
+step, so a BSRArray is not faster than a CSRArray yet.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import mlx.core as mx
+import numpy as np
+
+from . import _dtypes
+from ._base import SparseArray, _dtype_name, _to_numpy, _tracing, _values_from_host, check_shape
+from ._csr import CSRArray, _rows_sorted
+from ._dtypes import INDEX_DTYPES as _INDEX_DTYPES, INT32_MAX as _INT32_MAX, VALUE_DTYPES as _VALUE_DTYPES
+
+_OP = "bsr_array"
+
+
+class BSRArray(SparseArray):
+    """A sparse matrix in BSR (block sparse row) format with MLX values. Make one with
+    :func:`bsr_array`.
+
+    Attributes follow ``scipy.sparse.bsr_array``: ``data`` (the stored blocks, shape
+    ``(nnzb, R, C)``), ``indices`` (block column of each block), ``indptr`` (block row ``I``
+    holds blocks ``indptr[I]:indptr[I + 1]``), ``blocksize`` ``(R, C)``, ``shape``, ``nnz``
+    (stored entries, ``nnzb * R * C``, as scipy counts them), ``dtype``, ``format``.
+    """
+
+    format = "bsr"
+    _op = _OP
+
+    def __init__(self, data, indices, indptr, shape, *, check=True):
+        dict.__init__(self, data=data)
+        self._indices = indices
+        self._indptr = indptr
+        self._shape = check_shape(shape, _OP)
+        self._cache = {}
+        if check:
+            self.check_format(full_check=True)
+
+    # ---- scipy-style attributes
+    @property
+    def indices(self) -> mx.array:
+        """The block column of each stored block, shape ``(nnzb,)`` (int32 or int64)."""
+        return self._indices
+
+    @property
+    def indptr(self) -> mx.array:
+        """Block row pointers, ``(m / R + 1,)``: block row ``I`` holds blocks ``indptr[I]:indptr[I + 1]``."""
+        return self._indptr
+
+    @property
+    def blocksize(self) -> tuple[int, int]:
+        """``(R, C)``, the shape of every block."""
+        return tuple(self["data"].shape[-2:])
+
+    @property
+    def nnzb(self) -> int:
+        """Number of stored blocks."""
+        return int(self._indices.size)
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries, ``nnzb * R * C`` (zeros inside stored blocks included)."""
+        R, C = self.blocksize
+        return self.nnzb * R * C
+
+    @property
+    def _data_shape(self) -> tuple:
+        return (self.nnzb, *self.blocksize)
+
+    @property
+    def index_dtype(self):
+        """Dtype of ``indices`` and ``indptr`` (int32 or int64)."""
+        return self._indices.dtype
+
+    @property
+    def has_sorted_indices(self) -> bool:
+        """Whether the block columns of every block row are sorted."""
+        if "sorted" not in self._cache:
+            self._cache["sorted"] = _rows_sorted(*self._host_structure(), strict=False)
+        return self._cache["sorted"]
+
+    @property
+    def has_canonical_format(self) -> bool:
+        """Whether the block columns of every block row are sorted and unique."""
+        if "canonical" not in self._cache:
+            self._cache["canonical"] = _rows_sorted(*self._host_structure(), strict=True)
+        return self._cache["canonical"]
+
+    def _repr_fields(self):
+        return [("shape", self.shape), ("blocksize", self.blocksize), ("nnzb", self.nnzb),
+                ("nnz", self.nnz), ("dtype", self.dtype), ("index_dtype", self.index_dtype)]
+
+    def __reduce__(self):
+        return (_rebuild, (_to_numpy(self["data"]), _dtype_name(self.dtype),
+                           np.asarray(self._indices), np.asarray(self._indptr), self._shape))
+
+    # ---- checks
+    def check_format(self, full_check: bool = False):
+        """Check the BSR rules: O(1) checks always, O(nnzb) ones with ``full_check=True``
+        (construction runs both)."""
+        data, indices, indptr = self["data"], self._indices, self._indptr
+        m, n = self._shape
+        if indices.dtype not in _INDEX_DTYPES or indptr.dtype != indices.dtype:
+            raise TypeError(
+                f"[bsr_array] indices and indptr must both be int32 or both int64, got "
+                f"{indices.dtype} and {indptr.dtype}"
+            )
+        if data.dtype not in _VALUE_DTYPES:
+            raise TypeError(f"[bsr_array] data must be floating point, got {data.dtype}")
+        if indices.ndim != 1 or indptr.ndim != 1:
+            raise ValueError(
+                f"[bsr_array] indices and indptr must be 1-D, got shapes {tuple(indices.shape)} "
+                f"and {tuple(indptr.shape)}"
+            )
+        _check_block_data(data)
+        R, C = self.blocksize
+        _check_divides((R, C), (m, n))
+        if indptr.size != m // R + 1:
+            raise ValueError(f"[bsr_array] index pointer size {indptr.size} should be {m // R + 1}")
+        if data.shape[0] != indices.size:
+            raise ValueError(
+                f"[bsr_array] indices and data should have the same number of blocks, got "
+                f"{indices.size} and {data.shape[0]}"
+            )
+        if _tracing(indptr) or _tracing(indices):
+            raise ValueError(
+                "[bsr_array] the block structure (indices, indptr) must be known when the array "
+                "is made, not traced inside mx.compile: capture the array and pass its values "
+                "(A.with_data(values))"
+            )
+        ip, ix = self._host_structure()
+        if ip[0] != 0:
+            raise ValueError(f"[bsr_array] index pointer should start with 0, got {int(ip[0])}")
+        if ip[-1] != ix.size:
+            raise ValueError(
+                f"[bsr_array] last value of index pointer should be the number of blocks {ix.size}, "
+                f"got {int(ip[-1])}"
+            )
+        if full_check:
+            if np.any(np.diff(ip) < 0):
+                row = int(np.argmax(np.diff(ip) < 0))
+                raise ValueError(f"[bsr_array] index pointer (indptr) should not decrease (block row {row})")
+            if ix.size and (ix.min() < 0 or ix.max() >= n // C):
+                bad = int(ix[(ix < 0) | (ix >= n // C)][0])
+                raise ValueError(f"[bsr_array] block column index {bad} is out of range for {n // C} block columns")
+
+    def _host_structure(self):
+        if "host" not in self._cache:
+            self._cache["host"] = (np.asarray(self._indptr), np.asarray(self._indices))
+        return self._cache["host"]
+
+    def _with_data(self, data, **flags) -> "BSRArray":
+        """The same pattern with other values (which may be a traced array)."""
+        out = BSRArray(data, self._indices, self._indptr, self._shape, check=False)
+        out._cache = self._cache  # structure caches are shared: same pattern
+        return out
+
+    # ---- conversions
+    def tocsr(self, copy=False) -> CSRArray:
+        """The CSRArray of the stored entries, as scipy's ``bsr.tocsr()``: every entry of every
+        stored block, explicit zeros and duplicate blocks kept, blocks in stored order. Its
+        values are a fixed gather of ``data`` (differentiable); its structure is found once
+        per pattern and shared, with its caches, by every CSR form of this pattern."""
+        perm, indices, indptr, sorted_, canonical, cache = self._csr_structure()
+        flat = mx.reshape(self["data"], (-1,))
+        values = flat if perm is None else mx.take(flat, perm)
+        out = CSRArray(values, indices, indptr, self._shape, sorted_indices=sorted_, canonical=canonical,
+                       check=False)
+        out._cache = cache
+        return out
+
+    def _csr_structure(self):
+        """(perm, indices, indptr, sorted, canonical, cache) of the CSR form: its value e is
+        ``data.reshape(-1)[perm[e]]`` (perm None when it is the identity)."""
+        if "csr" in self._cache:
+            return self._cache["csr"]
+        ip, ix = self._host_structure()
+        R, C = self.blocksize
+        nnzb, nnz = ix.size, self.nnz
+        counts = np.diff(ip).astype(np.int64)
+        brow = np.repeat(np.arange(counts.size, dtype=np.int64), counts)  # block row of block p
+        start = ip.astype(np.int64)[brow]  # first block of its block row
+        k = counts[brow]  # blocks in its block row
+        p = np.arange(nnzb, dtype=np.int64)
+        # row r of block row I holds k*C entries; entry (p, r, c) lands at this position
+        pos = ((start * R * C + (p - start) * C)[:, None, None]
+               + (k[:, None, None] * C) * np.arange(R)[None, :, None] + np.arange(C)[None, None, :])
+        pos = pos.reshape(-1)
+        npi = np.int64 if self.index_dtype == mx.int64 or max(nnz, *self._shape) > _INT32_MAX else np.int32
+        perm = np.empty(nnz, dtype=npi)
+        perm[pos] = np.arange(nnz, dtype=npi)
+        cols = np.empty(nnz, dtype=npi)
+        cols[pos] = np.broadcast_to((ix.astype(np.int64) * C)[:, None, None] + np.arange(C)[None, None, :],
+                                    (nnzb, R, C)).reshape(-1)
+        indptr = np.zeros(self._shape[0] + 1, dtype=npi)
+        np.cumsum(np.repeat(counts * C, R), out=indptr[1:])
+        identity = bool(np.array_equal(perm, np.arange(nnz, dtype=npi)))
+        canonical = self.has_canonical_format
+        sorted_ = canonical or (C == 1 and self.has_sorted_indices)
+        found = (None if identity else mx.array(perm), mx.array(cols), mx.array(indptr), sorted_,
+                 canonical, {})
+        mx.eval(found[1], found[2])
+        self._cache["csr"] = found
+        return found
+
+    def todense(self, *, stream=None) -> mx.array:
+        """The dense matrix as an mx.array (duplicate blocks summed)."""
+        return self.tocsr().todense(stream=stream)
+
+    def toscipy(self):
+        """A ``scipy.sparse.bsr_array`` with the same blocks (values copied to the host)."""
+        import scipy.sparse as sp
+
+        data = _to_numpy(self["data"])
+        if data.dtype == np.float16:  # scipy's kernels have no float16; float32 is exact
+            data = data.astype(np.float32)
+        return sp.bsr_array((data, np.array(self._indices), np.array(self._indptr)),
+                            shape=self._shape, blocksize=self.blocksize)
+
+    def tobsr(self, blocksize=None, copy=False) -> "BSRArray":
+        """This array (a copy with ``copy=True``), or its entries in blocks of another size."""
+        if blocksize is None or _blocksize(blocksize, self._shape) == self.blocksize:
+            return self.copy() if copy else self
+        return csr_to_bsr(self.tocsr(), blocksize)
+
+    def astype(self, dtype, index_dtype=None) -> "BSRArray":
+        """Values (and optionally indices) cast to other dtypes (MLX or numpy dtypes, or
+        names such as ``"float32"``)."""
+        dtype = _dtypes.value_dtype(dtype, _OP)
+        out = self._with_data(self["data"].astype(dtype))
+        index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype, _OP)
+        if index_dtype is not None and index_dtype != self.index_dtype:
+            if index_dtype == mx.int32 and max(self._shape + (self.nnzb,)) > _INT32_MAX:
+                raise OverflowError(
+                    f"[bsr_array] shape {self._shape} with {self.nnzb} blocks does not fit int32 indices"
+                )
+            out = BSRArray(out["data"], self._indices.astype(index_dtype),
+                           self._indptr.astype(index_dtype), self._shape, check=False)
+            mx.eval(out._indices, out._indptr)
+        return out
+
+    def transpose(self, axes=None) -> "BSRArray":
+        """The transpose: a BSRArray of blocksize (C, R) with sorted block indices; its blocks
+        are gathered and transposed lazily (differentiable)."""
+        if axes is not None and tuple(axes) != (1, 0):
+            raise ValueError("[bsr_transpose] axes must be None or (1, 0)")
+        perm, indices, indptr, cache = self._transpose_structure()
+        data = mx.swapaxes(mx.take(self["data"], perm, axis=0), 1, 2)
+        out = BSRArray(data, indices, indptr, self._shape[::-1], check=False)
+        out._cache = cache
+        return out
+
+    def _transpose_structure(self):
+        """(perm, indices, indptr, cache) of the transpose: its block q is this array's
+        block perm[q], transposed. Found once per pattern."""
+        if "T" not in self._cache:
+            ip, ix = self._host_structure()
+            nb = self._shape[1] // self.blocksize[1]
+            npi = ip.dtype
+            brow = np.repeat(np.arange(ip.size - 1, dtype=npi), np.diff(ip))
+            order = np.argsort(ix, kind="stable")  # blocks of a block column keep their row order
+            t_indptr = np.zeros(nb + 1, dtype=npi)
+            np.cumsum(np.bincount(ix, minlength=nb), out=t_indptr[1:])
+            found = (mx.array(order.astype(npi)), mx.array(brow[order]), mx.array(t_indptr),
+                     {"sorted": True, "canonical": self.has_canonical_format})
+            mx.eval(found[:3])
+            self._cache["T"] = found
+        return self._cache["T"]
+
+
+def _rebuild(data, dtype, indices, indptr, shape):
+    return BSRArray(_values_from_host(data, dtype), mx.array(indices), mx.array(indptr), shape)
+
+
+def _check_block_data(data: mx.array):
+    if data.ndim != 3:
+        batch = " (a leading batch dimension is not supported yet)" if data.ndim == 4 else ""
+        raise ValueError(f"[bsr_array] data must have shape (nnzb, R, C), got {tuple(data.shape)}{batch}")
+    if data.shape[1] < 1 or data.shape[2] < 1:
+        raise ValueError(f"[bsr_array] blocksize must be positive, got {tuple(data.shape[1:])}")
+
+
+def _check_divides(blocksize, shape):
+    R, C = blocksize
+    if shape[0] % R or shape[1] % C:
+        raise ValueError(f"[bsr_array] shape {tuple(shape)} is not divisible by blocksize {(R, C)}")
+
+
+def _blocksize(blocksize, shape) -> tuple[int, int]:
+    """(R, C) as two positive ints dividing shape."""
+    try:
+        R, C = (operator.index(v) for v in blocksize)
+    except (TypeError, ValueError):
+        raise TypeError(f"[bsr_array] blocksize must be a pair of integers, got {blocksize!r}") from None
+    if R < 1 or C < 1:
+        raise ValueError(f"[bsr_array] blocksize must be positive, got {(R, C)}")
+    _check_divides((R, C), shape)
+    return (R, C)
+
+
+def csr_to_bsr(A: CSRArray, blocksize) -> BSRArray:
+    """The BSRArray of A's entries (duplicates summed) in (R, C) blocks: every block that
+    holds a stored entry is stored, its other entries zero; block columns sorted. The blocks
+    are a fixed gather of A's values (differentiable), found once per pattern."""
+    if blocksize is None:
+        raise TypeError("[bsr_array] blocksize=(R, C) is needed to make a BSRArray of a CSRArray")
+    R, C = _blocksize(blocksize, A.shape)
+    if _tracing(A.indptr) or _tracing(A.indices):
+        raise ValueError("[bsr_array] the structure of a CSRArray traced inside mx.compile cannot be blocked")
+    A._require_valid(_OP)
+    A = A._canonical_copy()
+    key = ("bsr", R, C)
+    if key not in A._cache:
+        ip, ix = A._host_structure()
+        m, n = A.shape
+        nb = n // C
+        rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(ip))
+        cols = ix.astype(np.int64)
+        blocks, block_of = np.unique((rows // R) * nb + cols // C, return_inverse=True)
+        nnzb = blocks.size
+        npi = np.int32 if A.index_dtype == mx.int32 and nnzb * R * C < _INT32_MAX else np.int64
+        gather = np.full(nnzb * R * C, A.nnz, dtype=npi)  # A.nnz: the zero appended below
+        gather[block_of.reshape(-1) * (R * C) + (rows % R) * C + cols % C] = np.arange(A.nnz)
+        full = A.nnz == gather.size
+        identity = full and bool(np.array_equal(gather, np.arange(gather.size)))
+        indptr = np.zeros(m // R + 1, dtype=np.asarray(ip).dtype)
+        np.cumsum(np.bincount(blocks // nb, minlength=m // R), out=indptr[1:])
+        found = (None if identity else mx.array(gather), full,
+                 mx.array((blocks % nb).astype(indptr.dtype)), mx.array(indptr),
+                 {"sorted": True, "canonical": True})
+        mx.eval(found[2], found[3])
+        A._cache[key] = found
+    gather, full, indices, indptr, cache = A._cache[key]
+    values = A.data
+    if gather is not None:
+        if not full:
+            values = mx.concatenate([values, mx.zeros((1,), dtype=values.dtype)])
+        values = mx.take(values, gather)
+    out = BSRArray(mx.reshape(values, (indices.size, R, C)), indices, indptr, A.shape, check=False)
+    out._cache = cache
+    return out
+
+
+def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
+              copy=False) -> BSRArray:
+    """Make a BSRArray, with the forms of ``scipy.sparse.bsr_array``.
+
+    Parameters
+    ----------
+    arg
+        One of: ``(data, indices, indptr)`` with ``data`` of shape ``(nnzb, R, C)``; ``(M, N)``
+        for an empty array; a ``scipy.sparse`` array or matrix (any format; a BSR one keeps its
+        blocks, another is blocked by scipy's ``tobsr(blocksize)``, which picks a blocksize
+        when none is given); a :class:`CSRArray` (needs ``blocksize``: every block holding a
+        stored entry is stored, its other entries zero); another BSRArray; a dense
+        ``mx.array``, numpy array or nested list (needs ``blocksize``: every block holding a
+        nonzero is stored; its values are gathered lazily, so gradients flow back to it).
+    shape : tuple of int, optional
+        ``(M, N)``, divisible by the blocksize. Inferred when omitted, as scipy does.
+    blocksize : tuple of int, optional
+        ``(R, C)``. For ``(data, indices, indptr)``, it must match ``data.shape[1:]``.
+    dtype, index_dtype
+        As for :func:`csr_array` (MLX or numpy dtypes, or names).
+    copy : bool
+        Copy the values even when they could be shared.
+
+    The structure is checked in full when the array is made. Products go through the CSR
+    form for now (see :func:`matmul`).
+    """
+    from ._construct import _is_scipy_sparse
+
+    dtype = None if dtype is None else _dtypes.value_dtype(dtype, _OP)
+    index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype, _OP)
+    if isinstance(arg, BSRArray):
+        out = arg.tobsr(blocksize)
+        out = out.astype(dtype or out.dtype, index_dtype)
+        return out
+    if isinstance(arg, CSRArray):
+        out = csr_to_bsr(arg, blocksize)
+        return out if dtype is None and index_dtype is None else out.astype(dtype or out.dtype, index_dtype)
+    if _is_scipy_sparse(arg):
+        return _from_scipy(arg, shape, blocksize, dtype, index_dtype)
+    if isinstance(arg, tuple):
+        if len(arg) == 2 and all(isinstance(v, (int, np.integer)) for v in arg):
+            return _empty((int(arg[0]), int(arg[1])), blocksize, dtype, index_dtype)
+        if len(arg) == 3:
+            return _from_parts(*arg, shape, blocksize, dtype, index_dtype, copy)
+        raise ValueError(
+            f"[bsr_array] expected (data, indices, indptr) or (M, N); got a tuple of length {len(arg)}"
+        )
+    return _from_dense(arg, blocksize, dtype, index_dtype)
+
+
+def _from_parts(data, indices, indptr, shape, blocksize, dtype, index_dtype, copy):
+    from ._construct import _cast_index, _choose_index_dtype, _floating, _index_array
+
+    indices, indptr = _index_array(indices, "indices", _OP), _index_array(indptr, "indptr", _OP)
+    values = _floating(data, dtype, copy, _OP)
+    _check_block_data(values)
+    R, C = values.shape[1:]
+    if blocksize is not None and _pair(blocksize) != (R, C):
+        raise ValueError(f"[bsr_array] blocksize {tuple(blocksize)} does not match data's blocks {(R, C)}")
+    if shape is None:
+        ix = np.asarray(indices)
+        shape = ((indptr.size - 1) * R, (int(ix.max()) + 1) * C if ix.size else 0)
+    shape = check_shape(shape, _OP)
+    idt = _choose_index_dtype(index_dtype, (*shape, indices.size), indices, indptr, op=_OP)
+    return BSRArray(values, _cast_index(indices, idt), _cast_index(indptr, idt), shape)
+
+
+def _from_scipy(s, shape, blocksize, dtype, index_dtype):
+    from ._construct import _choose_index_dtype, _floating
+
+    if blocksize is not None:
+        blocksize = _blocksize(blocksize, s.shape)
+    if s.format != "bsr" or (blocksize is not None and blocksize != s.blocksize):
+        s = s.tobsr(blocksize=blocksize)  # scipy picks a blocksize when none is given
+    if shape is not None and tuple(shape) != s.shape:
+        raise ValueError(f"[bsr_array] shape {tuple(shape)} does not match the scipy array's {s.shape}")
+    idt = _choose_index_dtype(index_dtype, (*s.shape, s.indices.size), s.indices, s.indptr, op=_OP)
+    npi = np.int32 if idt == mx.int32 else np.int64
+    return BSRArray(_floating(s.data, dtype, True, _OP), mx.array(s.indices.astype(npi)),
+                    mx.array(s.indptr.astype(npi)), s.shape)
+
+
+def _empty(shape, blocksize, dtype, index_dtype):
+    from ._construct import _choose_index_dtype
+
+    shape = check_shape(shape, _OP)
+    R, C = _blocksize((1, 1) if blocksize is None else blocksize, shape)
+    idt = _choose_index_dtype(index_dtype, shape, op=_OP)
+    return BSRArray(mx.zeros((0, R, C), dtype=dtype or mx.float32), mx.zeros((0,), dtype=idt),
+                    mx.zeros((shape[0] // R + 1,), dtype=idt), shape)
+
+
+def _from_dense(x, blocksize, dtype, index_dtype):
+    from ._construct import _choose_index_dtype, _dense_from_host, _exact_float, _value_dtype_of
+
+    w = x if isinstance(x, mx.array) else _dense_from_host(x, dtype, _OP)
+    if w.ndim != 2:
+        raise ValueError(f"[bsr_array] expected a 2-D dense array, got shape {tuple(w.shape)}")
+    if blocksize is None:
+        raise TypeError("[bsr_array] blocksize=(R, C) is needed to make a BSRArray of a dense array")
+    R, C = _blocksize(blocksize, w.shape)
+    host = _to_numpy(w)
+    vdt = _value_dtype_of(w.dtype, dtype, _OP)
+    if dtype is None and w.dtype not in _VALUE_DTYPES:
+        vdt = _exact_float(host)
+    (m, n), mb, nb = w.shape, w.shape[0] // R, w.shape[1] // C
+    kept = (host.reshape(mb, R, nb, C) != 0).any(axis=(1, 3))
+    brows, bcols = np.nonzero(kept)
+    idt = _choose_index_dtype(index_dtype, (m, n, brows.size), op=_OP)
+    npi = np.int32 if idt == mx.int32 else np.int64
+    indptr = np.zeros(mb + 1, dtype=npi)
+    np.cumsum(np.bincount(brows, minlength=mb), out=indptr[1:])
+    blocks = mx.reshape(mx.swapaxes(mx.reshape(w, (mb, R, nb, C)), 1, 2), (mb * nb, R, C))
+    data = mx.take(blocks, mx.array((brows.astype(np.int64) * nb + bcols).astype(npi)), axis=0)
+    return BSRArray(data.astype(vdt), mx.array(bcols.astype(npi)), mx.array(indptr), (m, n))
+
+
+def _pair(blocksize):
+    try:
+        return tuple(operator.index(v) for v in blocksize)
+    except TypeError:
+        raise TypeError(f"[bsr_array] blocksize must be a pair of integers, got {blocksize!r}") from None
