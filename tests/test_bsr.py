@@ -1,0 +1,417 @@
+"""BSRArray: construction (scipy, CSR, dense, parts), conversions, products and gradients,
+against scipy.sparse.bsr_array and dense numpy in float64."""
+
+import pickle
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from mlx.utils import tree_flatten, tree_map
+
+import mlx_sparse as ms
+from conftest import assert_close, index_dtypes, rand, rounded, to_mx, to_np, value_dtypes
+
+F32 = mx.float32
+BLOCKSIZES = [(1, 1), (2, 3), (4, 4), (16, 16)]
+# shapes in blocks: odd, one block row or column, empty
+BLOCK_GRIDS = [(3, 5), (1, 4), (5, 1), (2, 2), (0, 3), (3, 0)]
+
+
+def random_bsr(grid, blocksize, density=0.4, seed=0, empty_rows=False, nnzb0=False):
+    """A canonical scipy bsr_array of grid (block rows, block cols), values in [-1, 1)."""
+    rng = np.random.default_rng(seed)
+    (mb, nb), (R, C) = grid, blocksize
+    mask = rng.random((mb, nb)) < density
+    if empty_rows and mb:
+        mask[::2] = False
+    if nnzb0:
+        mask[:] = False
+    brows, bcols = np.nonzero(mask)
+    data = rng.uniform(-1.0, 1.0, (brows.size, R, C))
+    indptr = np.zeros(mb + 1, np.int64)
+    np.cumsum(np.bincount(brows, minlength=mb), out=indptr[1:])
+    return sp.bsr_array((data, bcols.astype(np.int64), indptr), shape=(mb * R, nb * C))
+
+
+def assert_same_bsr(B, S):
+    """B (a BSRArray) stores the same blocks as the scipy bsr_array S, in the same order."""
+    assert isinstance(B, ms.BSRArray)
+    assert B.shape == S.shape and B.blocksize == S.blocksize and B.nnz == S.nnz
+    np.testing.assert_array_equal(np.asarray(B.indptr), S.indptr)
+    np.testing.assert_array_equal(np.asarray(B.indices), S.indices)
+    np.testing.assert_array_equal(to_np(B.data), S.data)
+
+
+# ---- round trips with scipy
+
+@pytest.mark.parametrize("blocksize", BLOCKSIZES, ids=str)
+@pytest.mark.parametrize("grid", BLOCK_GRIDS, ids=str)
+@pytest.mark.parametrize("kind", ["random", "empty_rows", "nnzb0"])
+def test_scipy_round_trip(blocksize, grid, kind):
+    S = random_bsr(grid, blocksize, seed=sum(grid), empty_rows=kind == "empty_rows",
+                   nnzb0=kind == "nnzb0")
+    B = ms.bsr_array(S)
+    assert_same_bsr(B, S)
+    assert B.dtype == mx.float64 and B.index_dtype == mx.int32
+    assert B.nnzb == S.indices.size and B.size == S.nnz
+    np.testing.assert_array_equal(B.toarray(), S.toarray())
+    T = B.toscipy()
+    assert isinstance(T, sp.bsr_array) and T.blocksize == S.blocksize
+    np.testing.assert_array_equal(T.toarray(), S.toarray())
+    assert_same_bsr(ms.bsr_array(T), S)
+
+
+@value_dtypes
+@index_dtypes
+def test_dtypes(dtype, index_dtype):
+    S = random_bsr((3, 4), (2, 3), seed=1)
+    B = ms.bsr_array(S, dtype=dtype, index_dtype=index_dtype)
+    assert B.dtype == dtype and B.index_dtype == index_dtype and B.indptr.dtype == index_dtype
+    np.testing.assert_array_equal(B.toarray(), rounded(S.toarray(), dtype))
+    C = B.tocsr()
+    assert C.dtype == dtype and C.index_dtype == index_dtype
+    np.testing.assert_array_equal(to_np(C.data), rounded(S.tocsr().data, dtype))
+    name = str(dtype).replace("mlx.core.", "")
+    assert B.astype(name).dtype == dtype  # names, as numpy and scipy take them
+    if dtype in (mx.float32, mx.float16, mx.float64):
+        assert ms.bsr_array(S, dtype=np.dtype(name)).dtype == dtype
+    assert pickle.loads(pickle.dumps(B)).dtype == dtype
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(B)).toarray(), B.toarray())
+
+
+def test_non_canonical_blocks_match_scipy_tocsr():
+    """Unsorted and duplicate blocks and an all-zero block: tocsr keeps every stored entry in
+    stored order, as scipy's bsr.tocsr(); dense forms sum the duplicates."""
+    data = np.arange(1.0, 13.0).reshape(3, 2, 2)
+    data[0] = 0.0
+    parts = (data, np.array([2, 0, 2]), np.array([0, 3, 3]))
+    S = sp.bsr_array(parts, shape=(4, 6))
+    B = ms.bsr_array(parts, shape=(4, 6))
+    assert not B.has_sorted_indices and not B.has_canonical_format
+    C, Cs = B.tocsr(), S.tocsr()
+    np.testing.assert_array_equal(np.asarray(C.indptr), Cs.indptr)
+    np.testing.assert_array_equal(np.asarray(C.indices), Cs.indices)
+    np.testing.assert_array_equal(to_np(C.data), Cs.data)
+    assert C.nnz == Cs.nnz == 12 and not C.has_canonical_format
+    np.testing.assert_array_equal(B.toarray(), S.toarray())
+    np.testing.assert_array_equal(B.T.toarray(), S.toarray().T)
+    assert B.T.has_sorted_indices
+
+
+@pytest.mark.parametrize("blocksize", BLOCKSIZES, ids=str)
+def test_tocsr_matches_scipy(blocksize):
+    S = random_bsr((3, 5), blocksize, seed=2)
+    C, Cs = ms.bsr_array(S).tocsr(), S.tocsr()
+    assert isinstance(C, ms.CSRArray) and C.has_canonical_format
+    np.testing.assert_array_equal(np.asarray(C.indptr), Cs.indptr)
+    np.testing.assert_array_equal(np.asarray(C.indices), Cs.indices)
+    np.testing.assert_array_equal(to_np(C.data), Cs.data)
+
+
+# ---- constructors
+
+@pytest.mark.parametrize("blocksize", [(1, 1), (2, 3), (4, 4)], ids=str)
+@pytest.mark.parametrize("variant", ["canonical", "duplicates", "explicit_zeros", "unsorted"])
+def test_from_csrarray(blocksize, variant):
+    from conftest import random_case
+
+    case = random_case((12, 12), variant, density=0.1, seed=3)
+    A = case.csr(mx.float64)
+    B = ms.bsr_array(A, blocksize=blocksize)
+    # scipy's tobsr of the canonical matrix, explicit zeros kept: the same blocks (scipy
+    # orders a block row's blocks by first entry, ours are sorted)
+    Sc = case.scipy()
+    Sc.sum_duplicates()
+    ref = Sc.tobsr(blocksize)
+    ref.sort_indices()
+    assert_same_bsr(B, ref)
+    assert_same_bsr(A.tobsr(blocksize), ref)
+    assert B.has_canonical_format
+    np.testing.assert_allclose(B.toarray(), case.dense(), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["mx", "numpy", "list"])
+def test_from_dense(kind):
+    rng = np.random.default_rng(4)
+    dense = np.zeros((6, 9), np.float32)
+    dense[0:2, 3:6] = rng.uniform(1, 2, (2, 3))
+    dense[4, 0] = 5.0  # one nonzero keeps its whole block
+    arg = {"mx": mx.array(dense), "numpy": dense, "list": dense.tolist()}[kind]
+    B = ms.bsr_array(arg, blocksize=(2, 3))
+    assert_same_bsr(B.astype(mx.float64), sp.bsr_array(dense.astype(np.float64), blocksize=(2, 3)))
+    assert B.nnzb == 2
+    assert B.dtype == (mx.float64 if kind == "list" else mx.float32)
+    np.testing.assert_array_equal(B.toarray(), dense)
+
+
+def test_from_dense_gradient_reaches_dense():
+    W = mx.array(rand((4, 6), seed=5).astype(np.float32))
+    W = mx.where(mx.abs(W) > 0.5, W, 0)
+    g = mx.grad(lambda w: mx.square(ms.bsr_array(w, blocksize=(2, 2)).todense()).sum())(W)
+    kept = np.kron((np.abs(np.array(W)).reshape(2, 2, 3, 2).sum(axis=(1, 3)) > 0), np.ones((2, 2)))
+    assert_close(g, 2 * np.array(W) * kept, F32)
+
+
+def test_from_parts_and_shape_inference():
+    data = np.arange(12.0).reshape(2, 2, 3)
+    B = ms.bsr_array((data, [1, 0], [0, 1, 2]))
+    S = sp.bsr_array((data, np.array([1, 0]), np.array([0, 1, 2])))
+    assert B.shape == S.shape == (4, 6)
+    assert_same_bsr(B, S)
+    B = ms.bsr_array((mx.array(data), mx.array([1, 0]), mx.array([0, 1, 2])), shape=(4, 9),
+                     blocksize=(2, 3), dtype=mx.float32, index_dtype="int64")
+    assert B.shape == (4, 9) and B.dtype == mx.float32 and B.index_dtype == mx.int64
+    np.testing.assert_array_equal(B.toarray(), sp.bsr_array((data, [1, 0], [0, 1, 2]), shape=(4, 9)).toarray())
+
+
+def test_from_scipy_formats_and_blocksize():
+    S = sp.random(8, 12, density=0.2, format="coo", random_state=6)
+    B = ms.bsr_array(S, blocksize=(4, 3))
+    assert_same_bsr(B, S.tobsr((4, 3)))
+    assert ms.bsr_array(S).blocksize == S.tobsr().blocksize  # scipy's choice without one
+    assert_same_bsr(ms.bsr_array(B.toscipy(), blocksize=(2, 6)), S.tobsr((2, 6)))
+    assert_same_bsr(ms.bsr_array(B, blocksize=(2, 6)).astype(mx.float64), S.tobsr((2, 6)))
+
+
+def test_empty_and_copy():
+    E = ms.bsr_array((4, 6), blocksize=(2, 3))
+    assert E.nnz == 0 and E.blocksize == (2, 3) and E.data.shape == (0, 2, 3)
+    np.testing.assert_array_equal(E.toarray(), np.zeros((4, 6)))
+    np.testing.assert_array_equal(np.array(E @ mx.ones((6, 2))), np.zeros((4, 2)))
+    assert E.T.shape == (6, 4) and E.T.blocksize == (3, 2)
+    B = ms.bsr_array(random_bsr((2, 2), (2, 2), density=1.0), dtype=F32)
+    Bc = B.copy()
+    Bc.data = Bc.data * 0
+    assert np.abs(B.toarray()).sum() > 0 and np.abs(Bc.toarray()).sum() == 0
+
+
+# ---- conversions
+
+@pytest.mark.parametrize("blocksize", BLOCKSIZES, ids=str)
+def test_transpose(blocksize):
+    S = random_bsr((3, 5), blocksize, seed=7)
+    B = ms.bsr_array(S)
+    T = B.T
+    assert T.blocksize == blocksize[::-1] and T.shape == S.shape[::-1]
+    assert_same_bsr(T, S.T.tocsr().tobsr(blocksize[::-1]))  # scipy's canonical transpose
+    np.testing.assert_array_equal(B.transpose().T.toarray(), S.toarray())
+
+
+def test_astype_with_data_and_flags():
+    S = random_bsr((3, 4), (2, 2), seed=8)
+    B = ms.bsr_array(S)
+    H = B.astype(np.float16, index_dtype=np.int64)
+    assert H.dtype == mx.float16 and H.index_dtype == mx.int64
+    np.testing.assert_array_equal(H.toarray(), rounded(S.toarray(), mx.float16))
+    V = B.with_data(2 * B.data)
+    np.testing.assert_array_equal(V.toarray(), 2 * S.toarray())
+    assert V._cache is B._cache  # one pattern, one structure cache
+    np.testing.assert_array_equal((-B).toarray(), -S.toarray())
+    np.testing.assert_array_equal((B * 3).toarray(), 3 * S.toarray())
+    np.testing.assert_array_equal((B / 2).toarray(), S.toarray() / 2)
+    assert B.has_canonical_format and B.has_sorted_indices
+    assert "blocksize=(2, 2)" in repr(B) and repr(B).startswith("BSRArray(shape=(6, 8)")
+
+
+# ---- products against scipy
+
+@pytest.fixture(params=[(1, 1), (2, 3), (4, 4)], ids=str)
+def pair(request):
+    S = random_bsr((5, 3), request.param, seed=9)
+    return ms.bsr_array(S, dtype=F32), S.astype(np.float64)
+
+
+def test_matvec_and_matmat(pair):
+    B, S = pair
+    n = S.shape[1]
+    x, X, Xb = rand((n,), 1, F32), rand((n, 4), 2, F32), rand((3, n, 4), 3, F32)
+    assert_close(B @ to_mx(x), S @ x, F32)
+    assert_close(B @ to_mx(X), S @ X, F32)
+    assert_close(B @ to_mx(Xb), np.stack([S @ Xi for Xi in Xb]), F32)
+    assert_close(ms.matmul(B, X), S @ X, F32)  # numpy operand
+    assert_close(B.dot(to_mx(x)), S @ x, F32)
+
+
+def test_dense_at_bsr(pair):
+    B, S = pair
+    m = S.shape[0]
+    y, Y = rand((m,), 4, F32), rand((2, 3, m), 5, F32)
+    assert_close(ms.matmul(to_mx(y), B), y @ S.toarray(), F32)
+    assert_close(ms.matmul(to_mx(Y), B), Y @ S.toarray(), F32)
+    assert_close(Y[0] @ B, Y[0] @ S.toarray(), F32)  # numpy on the left defers to B
+
+
+def test_bsr_at_bsr_and_csr(pair):
+    B, S = pair
+    R, C = S.blocksize
+    S2 = random_bsr((S.shape[1] // C, 2), (C, 5), seed=10)
+    P = B @ ms.bsr_array(S2, dtype=F32)
+    ref = S @ S2
+    assert isinstance(P, ms.BSRArray) and P.blocksize == (R, 5) == ref.blocksize
+    assert P.nnz == ref.nnz  # scipy's block pattern
+    assert_close(P.todense(), ref.toarray(), F32)
+    # blocksizes that do not line up: a CSRArray
+    S3 = random_bsr((S.shape[1], 2), (1, 3), seed=11)
+    Q = B @ ms.bsr_array(S3, dtype=F32)
+    assert isinstance(Q, ms.CSRArray) if C != 1 else isinstance(Q, ms.BSRArray)
+    assert_close(Q.todense(), (S @ S3).toarray(), F32)
+    # with a CSRArray, on either side: a CSRArray
+    Sc = sp.random(S.shape[1], 7, density=0.3, random_state=12, format="csr")
+    M = B @ ms.csr_array(Sc, dtype=F32)
+    assert isinstance(M, ms.CSRArray)
+    assert_close(M.todense(), (S @ Sc).toarray(), F32)
+    N = ms.csr_array(Sc.T.tocsr(), dtype=F32) @ B.T
+    assert isinstance(N, ms.CSRArray)
+    assert_close(N.todense(), (Sc.T @ S.T).toarray(), F32)
+    assert_close((B @ S2.tocsr()).todense(), ref.toarray(), F32)  # a scipy operand
+
+
+def test_dimension_mismatch_names_the_op(pair):
+    B, S = pair
+    with pytest.raises(ValueError, match=r"\[csr_spgemm\] dimension mismatch"):
+        B @ B if S.shape[0] != S.shape[1] else B @ ms.bsr_array((S.shape[1] + 1, 2))
+    with pytest.raises(ValueError, match=r"\[csr_spmm\]"):
+        B @ mx.ones((S.shape[1] + 1, 2))
+
+
+# ---- gradients, compile, trees
+
+def test_gradients_match_dense_reference(pair):
+    B, S = pair
+    X = to_mx(rand((S.shape[1], 3), 13, F32))
+    Y = to_mx(rand((2, S.shape[0]), 14, F32))
+    D = to_mx(S.toarray())
+
+    def loss(v, X):
+        A = B.with_data(v)
+        return mx.square(A @ X).sum() + (ms.matmul(Y, A) * 0.5).sum() + mx.square(A.T.todense()).sum()
+
+    def dense_loss(D, X):
+        return mx.square(D @ X).sum() + (Y @ D * 0.5).sum() + mx.square(D.T).sum()
+
+    dv, dX = mx.grad(loss, argnums=(0, 1))(B.data, X)
+    dD, dX_ref = mx.grad(dense_loss, argnums=(0, 1))(D, X)
+    R, C = S.blocksize
+    brows = np.repeat(np.arange(S.indptr.size - 1), np.diff(S.indptr))
+    blocks = np.array(dD).reshape(S.shape[0] // R, R, S.shape[1] // C, C).transpose(0, 2, 1, 3)
+    assert_close(dv, blocks[brows, S.indices], F32)
+    assert_close(dX, dX_ref, F32)
+
+
+def test_gradient_finite_differences():
+    S = random_bsr((2, 2), (2, 3), density=0.8, seed=15)
+    B = ms.bsr_array(S, dtype=mx.float64)
+    X = mx.array(rand((6, 2), 16), dtype=mx.float64)
+    # polynomial (MLX's float64 sin is float32-accurate on the CPU)
+    f = lambda v: mx.sum(mx.square(B.with_data(v) @ X)) * (B.with_data(v).T @ mx.ones((4,), mx.float64)).sum()
+    v = B.data
+    g = np.array(mx.grad(f)(v))
+    eps, h = np.zeros(v.shape), 1e-5
+    for i in [(0, 0, 0), (0, 1, 2), (B.nnzb - 1, 1, 1)]:
+        eps[:] = 0
+        eps[i] = h
+        step = mx.array(eps, dtype=mx.float64)
+        fd = (f(v + step).item() - f(v - step).item()) / (2 * h)
+        assert abs(g[i] - fd) < 1e-7 * max(1.0, abs(fd))
+
+
+def test_tree_grad_and_compile():
+    S = random_bsr((3, 3), (2, 2), seed=17)
+    B = ms.bsr_array(S, dtype=F32)
+    X = to_mx(rand((6, 2), 18, F32))
+    assert [k for k, _ in tree_flatten(B)] == ["data"]
+    assert mx.array_equal(tree_map(lambda a: 2 * a, B)["data"], 2 * B.data)
+    g = mx.grad(lambda A: (A @ X).sum())(B)  # the values are the tree's only leaf
+    assert set(g) == {"data"} and g["data"].shape == B.data.shape
+    mx.eval(B)  # evaluates the values
+    f = mx.compile(lambda v, X: B.with_data(v) @ X)
+    assert_close(f(B.data, X), S @ np.array(X), F32)
+    assert_close(f(2 * B.data, X), 2 * (S @ np.array(X)), F32)
+    gc = mx.compile(mx.grad(lambda v: mx.square(B.with_data(v).todense()).sum()))
+    assert_close(gc(B.data), 2 * S.data, F32)
+    h = mx.compile(lambda X: B.T @ X)  # B captured, a constant of the graph
+    assert_close(h(X), S.T @ np.array(X), F32)
+    # as for CSRArray, mx.compile rebuilds dict arguments as plain dicts (documented)
+    with pytest.raises(TypeError):
+        mx.compile(lambda A, X: A @ X)(B, X)
+
+
+def test_savez_load(tmp_path):
+    B = ms.bsr_array(random_bsr((3, 2), (2, 3), seed=19), dtype=mx.bfloat16)
+    A = ms.csr_array(sp.random(4, 4, density=0.5, random_state=0, dtype=np.float32))
+    ms.savez(tmp_path / "f.npz", b=B, a=A, x=mx.ones(3))
+    got = ms.load(tmp_path / "f.npz")
+    assert isinstance(got["b"], ms.BSRArray) and isinstance(got["a"], ms.CSRArray)
+    assert got["b"].dtype == mx.bfloat16 and got["b"].blocksize == (2, 3)
+    np.testing.assert_array_equal(got["b"].toarray(), B.toarray())
+    ms.save_safetensors(str(tmp_path / "f.safetensors"), {"b": B})
+    np.testing.assert_array_equal(ms.load(str(tmp_path / "f.safetensors"))["b"].toarray(), B.toarray())
+    with pytest.raises(TypeError, match=r"\[save_npz\] expected a CSRArray, got BSRArray"):
+        ms.save_npz(tmp_path / "g.npz", B)
+
+
+def test_base_class():
+    B = ms.bsr_array(np.eye(4), blocksize=(2, 2))
+    A = ms.csr_array(np.eye(4))
+    assert isinstance(B, ms.SparseArray) and isinstance(A, ms.SparseArray)
+    assert B.format == "bsr" and A.format == "csr" and B.ndim == 2
+    assert type(A).__matmul__ is type(B).__matmul__ is ms.SparseArray.__matmul__  # one `@`
+
+
+# ---- bad input, each error naming the op
+
+def test_bad_input_names_the_op():
+    data = np.ones((2, 2, 2))
+    bad = [
+        (ValueError, r"not divisible by blocksize", lambda: ms.bsr_array((data, [0, 1], [0, 1, 2]), shape=(4, 5))),
+        (ValueError, r"index pointer size 2 should be 3", lambda: ms.bsr_array((data, [0, 1], [0, 2]), shape=(4, 4))),
+        (ValueError, r"should not decrease", lambda: ms.bsr_array((data, [0, 1], [0, 2, 1, 2]), shape=(6, 4))),
+        (ValueError, r"block column index 2 is out of range for 2 block columns",
+         lambda: ms.bsr_array((data, [0, 2], [0, 1, 2]), shape=(4, 4))),
+        (ValueError, r"index pointer should start with 0", lambda: ms.bsr_array((data, [0, 1], [1, 1, 2]), shape=(4, 4))),
+        (ValueError, r"last value of index pointer", lambda: ms.bsr_array((data, [0, 1], [0, 1, 1]), shape=(4, 4))),
+        (ValueError, r"same number of blocks", lambda: ms.bsr_array((data, [0], [0, 1, 1]), shape=(4, 4))),
+        (ValueError, r"data must have shape \(nnzb, R, C\), got \(4,\)", lambda: ms.bsr_array((np.ones(4), [0], [0, 1]))),
+        (ValueError, r"batch dimension is not supported", lambda: ms.bsr_array((np.ones((3, 1, 2, 2)), [0], [0, 1]))),
+        (ValueError, r"blocksize \(3, 3\) does not match", lambda: ms.bsr_array((data, [0, 1], [0, 1, 2]), blocksize=(3, 3))),
+        (TypeError, r"indices must hold integers", lambda: ms.bsr_array((data, [0.5, 1], [0, 1, 2]))),
+        (TypeError, r"complex values", lambda: ms.bsr_array((data * 1j, [0, 1], [0, 1, 2]))),
+        (TypeError, r"blocksize=\(R, C\) is needed", lambda: ms.bsr_array(np.eye(4))),
+        (TypeError, r"blocksize=\(R, C\) is needed", lambda: ms.csr_array(np.eye(4)).tobsr()),
+        (ValueError, r"not divisible by blocksize", lambda: ms.bsr_array(np.eye(4), blocksize=(3, 1))),
+        (ValueError, r"blocksize must be positive", lambda: ms.bsr_array(np.eye(4), blocksize=(0, 1))),
+        (TypeError, r"blocksize must be a pair", lambda: ms.bsr_array(np.eye(4), blocksize=2)),
+        (ValueError, r"expected a 2-D dense array", lambda: ms.bsr_array(np.ones(4), blocksize=(1, 1))),
+        (TypeError, r"dtype must be one of", lambda: ms.bsr_array(np.eye(4), blocksize=(2, 2), dtype="int8")),
+        (ValueError, r"expected \(data, indices, indptr\)", lambda: ms.bsr_array((1, 2, 3, 4))),
+        (ValueError, r"shape \(5, 5\) does not match", lambda: ms.bsr_array(sp.eye(4).tobsr(), shape=(5, 5))),
+    ]
+    for exc, msg, make in bad:
+        with pytest.raises(exc, match=r"\[bsr_array\] .*" + msg):
+            make()
+
+
+def test_dict_protocol_refused():
+    B = ms.bsr_array(np.eye(4), blocksize=(2, 2))
+    with pytest.raises(TypeError, match=r"\[bsr_array\] item assignment"):
+        B["indices"] = B.indices
+    with pytest.raises(ValueError, match=r"\[bsr_array\] data must be an mx.array of shape \(\.\.\., 2, 2, 2\)"):
+        B["data"] = mx.ones((2, 2))
+    with pytest.raises(TypeError, match=r"\[bsr_array\]"):
+        B.update(x=1)
+    with pytest.raises(NotImplementedError, match=r"\[bsr_array\] indexing"):
+        B[0]
+    with pytest.raises(NotImplementedError, match=r"\[bsr_array\] comparison"):
+        B == B  # noqa: B015
+    with pytest.raises(ValueError, match=r"\[bsr_array\] values must have shape \(2, 2, 2\)"):
+        B.with_data(mx.ones((8,)))
+    with pytest.raises(ValueError, match=r"\[bsr_transpose\] axes"):
+        B.transpose((0, 1))
+    with pytest.raises(NotImplementedError, match=r"\[bsr_array\] multiply by a non-scalar"):
+        B * mx.ones((4, 4))
+    with pytest.raises(TypeError, match=r"\[bsr_array\] numpy.concatenate does not take a BSRArray"):
+        np.concatenate([B, B])
+    with pytest.raises(TypeError):
+        len(B)
+    assert list(dict.keys(B)) == ["data"]
