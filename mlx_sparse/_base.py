@@ -78,6 +78,7 @@ class SparseArray(dict):
     format: str = ""
     _op = "sparse_array"  # the constructor's name, which starts this format's messages
     _read_entries = ".toarray()"  # how this format's entries are read, for messages
+    _index_hint = "A.toarray()[...]"
     ndim = 2
     __array_ufunc__ = None  # numpy defers `ndarray @ A` to A.__rmatmul__
     __hash__ = None
@@ -159,7 +160,7 @@ class SparseArray(dict):
     def __getitem__(self, key):
         if key != "data":
             raise NotImplementedError(
-                f"[{self._op}] indexing (A[{key!r}]) is not supported yet; use A.toarray()[...]"
+                f"[{self._op}] indexing (A[{key!r}]) is not supported yet; use {self._index_hint}"
             )
         return dict.__getitem__(self, key)
 

@@ -288,7 +288,8 @@ def _rebuild(data, dtype, indices, indptr, shape):
 
 def _check_block_data(data: mx.array):
     if data.ndim != 3:
-        batch = " (a leading batch dimension is not supported yet)" if data.ndim == 4 else ""
+        batch = (" (a leading batch dimension is not supported yet: mx.vmap over "
+                 "A.with_data(values) maps over one)") if data.ndim == 4 else ""
         raise ValueError(f"[bsr_array] data must have shape (nnzb, R, C), got {tuple(data.shape)}{batch}")
     if data.shape[1] < 1 or data.shape[2] < 1:
         raise ValueError(f"[bsr_array] blocksize must be positive, got {tuple(data.shape[1:])}")
@@ -387,11 +388,12 @@ def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
     index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype, _OP)
     if isinstance(arg, BSRArray):
         out = arg.tobsr(blocksize)
-        out = out.astype(dtype or out.dtype, index_dtype)
-        return out
+        return out.astype(dtype or out.dtype, index_dtype)  # new values: a copy
     if isinstance(arg, CSRArray):
         out = csr_to_bsr(arg, blocksize)
-        return out if dtype is None and index_dtype is None else out.astype(dtype or out.dtype, index_dtype)
+        if dtype is not None or index_dtype is not None:
+            return out.astype(dtype or out.dtype, index_dtype)
+        return out.copy() if copy else out
     if _is_scipy_sparse(arg):
         return _from_scipy(arg, shape, blocksize, dtype, index_dtype)
     if isinstance(arg, tuple):

@@ -30,6 +30,7 @@ class CSRArray(SparseArray):
     format = "csr"
     _op = "csr_array"
     _read_entries = ".tocoo() or .toarray()"
+    _index_hint = "A.toarray()[...] or A.tocoo()"
 
     def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
                  check=True):

@@ -10,9 +10,11 @@ import scipy.sparse as sp
 from mlx.utils import tree_flatten, tree_map
 
 import mlx_sparse as ms
-from conftest import assert_close, index_dtypes, rand, rounded, to_mx, to_np, value_dtypes
+from conftest import (GPU_KERNELS, assert_close, index_dtypes, rand, rounded, to_mx, to_np,
+                      value_dtypes)
 
 F32 = mx.float32
+WIDE = mx.float32 if GPU_KERNELS else mx.float64  # MLX has no float64 on the GPU
 BLOCKSIZES = [(1, 1), (2, 3), (4, 4), (16, 16)]
 # shapes in blocks: odd, one block row or column, empty
 BLOCK_GRIDS = [(3, 5), (1, 4), (5, 1), (2, 2), (0, 3), (3, 0)]
@@ -51,9 +53,11 @@ def assert_same_bsr(B, S):
 def test_scipy_round_trip(blocksize, grid, kind):
     S = random_bsr(grid, blocksize, seed=sum(grid), empty_rows=kind == "empty_rows",
                    nnzb0=kind == "nnzb0")
+    if WIDE != mx.float64:
+        S = S.astype(np.float32)
     B = ms.bsr_array(S)
     assert_same_bsr(B, S)
-    assert B.dtype == mx.float64 and B.index_dtype == mx.int32
+    assert B.dtype == WIDE and B.index_dtype == mx.int32
     assert B.nnzb == S.indices.size and B.size == S.nnz
     np.testing.assert_array_equal(B.toarray(), S.toarray())
     T = B.toscipy()
@@ -117,7 +121,9 @@ def test_from_csrarray(blocksize, variant):
     from conftest import random_case
 
     case = random_case((12, 12), variant, density=0.1, seed=3)
-    A = case.csr(mx.float64)
+    if WIDE != mx.float64:
+        case.data = rounded(case.data, WIDE)
+    A = case.csr(WIDE)
     B = ms.bsr_array(A, blocksize=blocksize)
     # scipy's tobsr of the canonical matrix, explicit zeros kept: the same blocks (scipy
     # orders a block row's blocks by first entry, ours are sorted)
@@ -125,10 +131,13 @@ def test_from_csrarray(blocksize, variant):
     Sc.sum_duplicates()
     ref = Sc.tobsr(blocksize)
     ref.sort_indices()
-    assert_same_bsr(B, ref)
-    assert_same_bsr(A.tobsr(blocksize), ref)
+    assert_same_bsr(B.astype(mx.float64), ref)
+    assert_same_bsr(A.tobsr(blocksize).astype(mx.float64), ref)
     assert B.has_canonical_format
-    np.testing.assert_allclose(B.toarray(), case.dense(), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(B.toarray(), case.dense(), rtol=1e-6 if WIDE == F32 else 1e-14,
+                               atol=1e-6 if WIDE == F32 else 1e-14)
+    C = ms.bsr_array(A, blocksize=blocksize, copy=True)
+    assert_close(C.todense(), case.dense(), WIDE)
 
 
 @pytest.mark.parametrize("kind", ["mx", "numpy", "list"])
@@ -314,6 +323,26 @@ def test_gradient_finite_differences():
         step = mx.array(eps, dtype=mx.float64)
         fd = (f(v + step).item() - f(v - step).item()) / (2 * h)
         assert abs(g[i] - fd) < 1e-7 * max(1.0, abs(fd))
+
+
+def test_vmap_over_values_shares_one_pattern():
+    """Values of shape (batch, nnzb, R, C) on one pattern: mx.vmap over with_data."""
+    S = random_bsr((3, 4), (2, 2), seed=20)
+    B = ms.bsr_array(S, dtype=F32)
+    V = mx.stack([B.data, 2 * B.data, -B.data])
+    x = rand((8,), 21, F32)
+    y = mx.vmap(lambda v: B.with_data(v) @ to_mx(x))(V)
+    assert_close(y, np.stack([S @ x, 2 * (S @ x), -(S @ x)]), F32)
+    D = mx.vmap(lambda v: B.with_data(v).T.todense())(V)
+    assert_close(D[1], 2 * S.toarray().T, F32)
+
+
+def test_elementwise_with_csr_goes_through_csr():
+    S = random_bsr((3, 4), (2, 2), seed=22)
+    B, A = ms.bsr_array(S, dtype=F32), ms.csr_array(S.tocsr(), dtype=F32)
+    assert isinstance(A + B, ms.CSRArray) and isinstance(B + A, ms.CSRArray)
+    assert_close((A + B).todense(), 2 * S.toarray(), F32)
+    assert_close(A.multiply(B).todense(), S.toarray() ** 2, F32)
 
 
 def test_tree_grad_and_compile():
