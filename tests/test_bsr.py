@@ -274,6 +274,8 @@ def test_bsr_at_bsr_and_csr(pair):
     assert isinstance(N, ms.CSRArray)
     assert_close(N.todense(), (Sc.T @ S.T).toarray(), F32)
     assert_close((B @ S2.tocsr()).todense(), ref.toarray(), F32)  # a scipy operand
+    assert isinstance(B @ S2, ms.BSRArray)  # a scipy BSR operand stays BSR
+    assert_close((B @ S2).todense(), ref.toarray(), F32)
 
 
 def test_dimension_mismatch_names_the_op(pair):
