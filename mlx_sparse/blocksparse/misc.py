@@ -22,6 +22,9 @@ def _row_wise(x, sparsity_layout, sparsity_block_size, flag_slice_only, op, redu
     c.check_compressed(x, layout, bs, op)
     row_id, rows = c.block_rows(layout)
     n_rows = int(rows.sum())
+    if n_rows == 0:
+        return mx.zeros((0, bs, 1 if flag_slice_only else bs), dtype=x.dtype), c.layout_out(
+            rows, sparsity_layout)
     row_id = mx.array(row_id.astype(np.int32))
     xf = x.astype(mx.float32)
     if reduce == "sum":
