@@ -79,7 +79,7 @@ def build_causal_layout(batch, n_blocks):
 
 
 def build_sliding_window_layout(batch, n_blocks, window, global_blocks=0):
-    """(batch, n_blocks, n_blocks): block (i, j) present where |i - j| <= window, plus the
+    """(batch, n_blocks, n_blocks): block (i, j) present where ``abs(i - j) <= window``, plus the
     first ``global_blocks`` block rows and block columns in full (global tokens)."""
     op = "build_sliding_window_layout"
     batch = c.check_block_size(batch, op, "batch")
