@@ -26,7 +26,8 @@ def layout(rng, shape, kind, density=0.5):
     if kind == "full":
         return np.ones(shape, bool)
     out = rng.random(shape) < density
-    out.reshape(-1)[0] = True  # never empty by accident
+    if out.size:
+        out.reshape(-1)[0] = True  # never empty by accident
     return out
 
 
@@ -391,3 +392,67 @@ def test_errors_name_the_op():
         bs.adapt_layout(xs, lay, 4, 3)
     with pytest.raises(ValueError, match=r"\[blocksparse.build_sliding_window_layout\] window should be"):
         bs.layouting.build_sliding_window_layout(1, 4, -1)
+
+
+# ---- repeat, repeat_interleave, split, merge
+
+def _structure_case(seed, shape=(3, 2, 4), s=2, kind="random"):
+    rng = np.random.default_rng(seed)
+    lay = layout(rng, shape, kind)
+    xs = bs.to_sparse(to_mx(dense(rng, (shape[0], shape[1] * s, shape[2] * s))), mx.array(lay), s)
+    return lay, xs, np_of(bs.to_dense(xs, mx.array(lay), s))
+
+
+@pytest.mark.parametrize("kind", SPARSITY)
+@pytest.mark.parametrize("s", [2, 16])
+@pytest.mark.parametrize("repeats", [(1, 1, 1), (2, 1, 3), (1, 2, 1), (0, 1, 1)])
+def test_repeat(repeats, s, kind):
+    lay, xs, xd = _structure_case(15, s=s, kind=kind)
+    out, lo = bs.repeat(xs, mx.array(lay), repeats, s)
+    np.testing.assert_array_equal(np.array(lo), np.tile(lay, repeats))
+    np.testing.assert_allclose(np_of(bs.to_dense(out, lo, s)), np.tile(xd, repeats))
+    target = layout(np.random.default_rng(1), np.tile(lay, repeats).shape, "random")
+    out, lo = bs.repeat(xs, mx.array(lay), repeats, s, sparsity_layout_output=mx.array(target))
+    np.testing.assert_array_equal(np.array(lo), np.tile(lay, repeats) & target)
+    np.testing.assert_allclose(np_of(bs.to_dense(out, lo, s)),
+                               np.where(expand(target, s), np.tile(xd, repeats), 0))
+
+
+@pytest.mark.parametrize("r", [0, 1, 3])
+def test_repeat_interleave_and_gradient(r):
+    lay, xs, xd = _structure_case(16)
+    out, lo = bs.repeat_interleave(xs, mx.array(lay), r, 2)
+    np.testing.assert_array_equal(np.array(lo), np.repeat(lay, r, axis=0))
+    np.testing.assert_allclose(np_of(bs.to_dense(out, lo, 2)), np.repeat(xd, r, axis=0))
+    g = mx.grad(lambda v: bs.repeat_interleave(v, mx.array(lay), r, 2)[0].sum())(xs)
+    np.testing.assert_allclose(np_of(g), np.full(xs.shape, float(r)))
+
+
+@pytest.mark.parametrize("kind", SPARSITY)
+@pytest.mark.parametrize("p", [1, 2, 4])
+def test_split_merge(p, kind):
+    lay, xs, xd = _structure_case(17, shape=(3, 2, 4), s=4, kind=kind)
+    b, m, n = xd.shape
+    out, lo = bs.split(xs, mx.array(lay), p, -1, 4)
+    want = xd.reshape(b, m, p, n // p).transpose(0, 2, 1, 3).reshape(b * p, m, n // p)
+    np.testing.assert_allclose(np_of(bs.to_dense(out, lo, 4)), want)
+    back, lb = bs.merge(out, lo, p, -1, 4)
+    np.testing.assert_array_equal(np.array(lb), lay)
+    np.testing.assert_allclose(np_of(back), np_of(xs))
+    w = mx.array(np.random.default_rng(2).uniform(size=out.shape).astype(np.float32))
+    g = mx.grad(lambda v: (bs.split(v, mx.array(lay), p, -1, 4)[0] * w).sum())(xs)
+    np.testing.assert_allclose(np_of(g), np_of(bs.merge(w, lo, p, -1, 4)[0]))
+
+
+def test_structure_errors():
+    lay, xs, _ = _structure_case(18)
+    with pytest.raises(ValueError, match=r"\[blocksparse.split\] only the last dimension"):
+        bs.split(xs, mx.array(lay), 2, 1, 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.split\] partitions should be an int >= 1 dividing the 4"):
+        bs.split(xs, mx.array(lay), 3, -1, 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.merge\] partitions should be an int >= 1 dividing the batch of 3"):
+        bs.merge(xs, mx.array(lay), 2, -1, 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.repeat\] repeats should be three ints"):
+        bs.repeat(xs, mx.array(lay), (1, 2), 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.repeat\] sparsity_layout_output should have shape \(6, 2, 4\)"):
+        bs.repeat(xs, mx.array(lay), (2, 1, 1), 2, sparsity_layout_output=mx.array(lay))

@@ -11,6 +11,9 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 ``matmul``               x @ y at the output layout's blocks only
 ``softmax``              row-wise softmax, absent blocks as -inf
 ``transpose``            returns (x_t, layout_t)
+``repeat``               tile along batch, rows, columns; returns (x, layout)
+``repeat_interleave``    repeat each batch entry in place
+``split``, ``merge``     last dimension to batch and back
 ``misc``                 row_wise_sum/max/add/sub, broadcast_add/sub
 ``layouting``            build_sparsity_layout (+ _adaption, _matmul, _matmul_fast, _full),
                          build_causal_layout, build_sliding_window_layout
@@ -27,9 +30,11 @@ spelled as in blksprs.
 from ._conversion import adapt_layout, from_blksprs, to_blksprs, to_dense, to_sparse
 from ._matmul import matmul
 from ._softmax import softmax, softmax_fused, softmax_regular
+from ._structure import merge, repeat, repeat_interleave, split
 from ._transpose import transpose
 from . import layouting, misc, ops, utils  # noqa: E402
 
 __all__ = ["to_sparse", "to_dense", "to_blksprs", "from_blksprs", "adapt_layout", "matmul",
            "softmax", "softmax_fused", "softmax_regular", "transpose",
+           "repeat", "repeat_interleave", "split", "merge",
            "layouting", "misc", "ops", "utils"]

@@ -112,4 +112,6 @@ def block_rows(layout: np.ndarray):
 
 def take_blocks(x: mx.array, index: np.ndarray) -> mx.array:
     """x[index] along axis 0 (a gather; its gradient is a scatter-add)."""
+    if index.size == 0:  # MLX's gather has no gradient for an empty index
+        return mx.zeros((0, *x.shape[1:]), dtype=x.dtype)
     return mx.take(x, mx.array(np.ascontiguousarray(index, dtype=np.int32)), axis=0)
