@@ -456,3 +456,70 @@ def test_structure_errors():
         bs.repeat(xs, mx.array(lay), (1, 2), 2)
     with pytest.raises(ValueError, match=r"\[blocksparse.repeat\] sparsity_layout_output should have shape \(6, 2, 4\)"):
         bs.repeat(xs, mx.array(lay), (2, 1, 1), 2, sparsity_layout_output=mx.array(lay))
+
+
+# ---- gather, scatter, scatter_reduce
+
+def _distribution_case(dim, s, seed):
+    rng = np.random.default_rng(seed)
+    src_shape = (3, 2, 3)
+    idx_shape = list(src_shape)
+    idx_shape[dim] = 2 if dim == 0 else 4  # idx may be longer or shorter than src along dim
+    ls, li = layout(rng, src_shape, "random", 0.6), layout(rng, tuple(idx_shape), "random", 0.6)
+    src = bs.to_sparse(to_mx(dense(rng, (3, 2 * s, 3 * s))), mx.array(ls), s)
+    extent = src_shape[0] if dim == 0 else src_shape[dim] * s
+    dense_idx = rng.integers(0, extent, (idx_shape[0], idx_shape[1] * s, idx_shape[2] * s))
+    idx = bs.to_sparse(mx.array(dense_idx.astype(np.float32)), mx.array(li), s).astype(mx.int32)
+    return ls, li, src, idx, np.where(expand(li, s), dense_idx, 0)
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, -1])
+@pytest.mark.parametrize("s", [2, 4])
+def test_gather_and_gradient(dim, s):
+    ls, li, src, idx, dense_idx = _distribution_case(dim % 3, s, 19)
+    xd = np_of(bs.to_dense(src, mx.array(ls), s))
+    out = bs.gather(src, mx.array(ls), dim, idx, mx.array(li), s)
+    shape = [max(a, b) for a, b in zip(xd.shape, dense_idx.shape)]
+    pad = np.zeros(shape)
+    pad[:xd.shape[0], :xd.shape[1], :xd.shape[2]] = xd  # take_along_axis wants equal other dims
+    want = np.take_along_axis(pad, dense_idx, axis=dim)[:dense_idx.shape[0], :dense_idx.shape[1], :dense_idx.shape[2]]
+    np.testing.assert_allclose(np_of(bs.to_dense(out, mx.array(li), s)), np.where(expand(li, s), want, 0))
+    w = mx.array(np.random.default_rng(3).uniform(size=out.shape).astype(np.float32))
+    g = mx.grad(lambda v: (bs.gather(v, mx.array(ls), dim, idx, mx.array(li), s) * w).sum())(src)
+    # the gradient of gather is scatter_reduce (sum) of the cotangent, as in blksprs
+    back = bs.scatter_reduce(w, mx.array(li), dim, idx, mx.array(ls), s)
+    np.testing.assert_allclose(np_of(g), np_of(back), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_scatter_reduce_and_scatter(dim):
+    s = 2
+    rng = np.random.default_rng(20)
+    lt, ls, src, idx, dense_idx = _distribution_case(dim, s, 21)  # src in idx's layout
+    src = bs.to_sparse(to_mx(dense(rng, (ls.shape[0], ls.shape[1] * s, ls.shape[2] * s))), mx.array(ls), s)
+    sd = np_of(bs.to_dense(src, mx.array(ls), s))
+    target = np.zeros((lt.shape[0], lt.shape[1] * s, lt.shape[2] * s))
+    b, r, q = np.nonzero(expand(ls, s))
+    coords = [b, r, q]
+    coords[dim] = dense_idx[b, r, q]
+    np.add.at(target, tuple(coords), sd[b, r, q])
+    out = bs.scatter_reduce(src, mx.array(ls), dim, idx, mx.array(lt), s, reduce_op="sum")
+    np.testing.assert_allclose(np_of(bs.to_dense(out, mx.array(lt), s)),
+                               np.where(expand(lt, s), target, 0), rtol=1e-5, atol=1e-6)
+    # without reduction, positions written once hold the element; untouched ones hold 0
+    hits = np.zeros(target.shape, int)
+    np.add.at(hits, tuple(coords), 1)
+    got = np_of(bs.to_dense(bs.scatter(src, mx.array(ls), dim, idx, mx.array(lt), s), mx.array(lt), s))
+    once = (hits == 1) & expand(lt, s)
+    np.testing.assert_allclose(got[once], target[once])
+    assert np.all(got[(hits == 0)] == 0)
+
+
+def test_distribution_errors():
+    ls, li, src, idx, _ = _distribution_case(2, 2, 22)
+    with pytest.raises(ValueError, match=r"\[blocksparse.gather\] idx should be an integer"):
+        bs.gather(src, mx.array(ls), 2, idx.astype(mx.float32), mx.array(li), 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.gather\] idx values should lie in \[0, 6\)"):
+        bs.gather(src, mx.array(ls), 2, idx + 100, mx.array(li), 2)
+    with pytest.raises(ValueError, match=r"\[blocksparse.scatter_reduce\] reduce_op should be"):
+        bs.scatter_reduce(src, mx.array(ls), 2, idx, mx.array(ls), 2, reduce_op="max")

@@ -14,6 +14,7 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 ``repeat``               tile along batch, rows, columns; returns (x, layout)
 ``repeat_interleave``    repeat each batch entry in place
 ``split``, ``merge``     last dimension to batch and back
+``gather``, ``scatter``  along a dimension by an index tensor (``scatter_reduce``: sum)
 ``misc``                 row_wise_sum/max/add/sub, broadcast_add/sub
 ``layouting``            build_sparsity_layout (+ _adaption, _matmul, _matmul_fast, _full),
                          build_causal_layout, build_sliding_window_layout
@@ -31,10 +32,11 @@ from ._conversion import adapt_layout, from_blksprs, to_blksprs, to_dense, to_sp
 from ._matmul import matmul
 from ._softmax import softmax, softmax_fused, softmax_regular
 from ._structure import merge, repeat, repeat_interleave, split
+from ._distribution import gather, scatter, scatter_reduce
 from ._transpose import transpose
 from . import layouting, misc, ops, utils  # noqa: E402
 
 __all__ = ["to_sparse", "to_dense", "to_blksprs", "from_blksprs", "adapt_layout", "matmul",
            "softmax", "softmax_fused", "softmax_regular", "transpose",
-           "repeat", "repeat_interleave", "split", "merge",
+           "repeat", "repeat_interleave", "split", "merge", "gather", "scatter", "scatter_reduce",
            "layouting", "misc", "ops", "utils"]
