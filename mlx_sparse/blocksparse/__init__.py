@@ -21,8 +21,9 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 =======================  ================================================================
 
 Every op is written with MLX ops (gathers, reshapes, batched ``mx.matmul``, scatter
-reductions) from index tables built once per layout on the host, so it runs on every
-backend (CPU, CUDA, Metal) and differentiates with ``mx.grad``. Tiled kernels and block-sparse
+reductions) from index tables built once per layout on the host, and no kernel of its
+own, so it runs wherever MLX does (CPU, CUDA, Metal; tested on the CPU so far) and
+differentiates with ``mx.grad``. Tiled kernels and block-sparse
 flash attention are later steps: nothing here claims speed. ``bs.ops.<name>``,
 ``bs.ops.misc.<name>``, ``bs.layouting.<name>`` and ``bs.utils.do_shape_blocksparse`` are
 spelled as in blksprs.
