@@ -14,6 +14,9 @@ Ops (each a differentiable MLX primitive in C++):
 ``softmax``    row-wise softmax of the stored values (attention over a graph)
 =============  ===========================================================
 
+Block-sparse tensors with blksprs's API: ``mlx_sparse.blocksparse`` (``import
+mlx_sparse.blocksparse as bs``).
+
 Formats: ``CSRArray`` and ``BSRArray`` (block sparse rows, multiplied through CSR for now),
 both ``SparseArray``. Construction: ``csr_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
 ``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
@@ -53,7 +56,7 @@ from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._io import load, load_npz, save_npz, save_safetensors, savez
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
-from . import datasets, models, nn  # noqa: E402 - after _ext
+from . import blocksparse, datasets, models, nn  # noqa: E402 - after _ext
 from ._version import __version__
 
 num_threads = _ext.num_threads

@@ -1,0 +1,43 @@
+"""mlx_sparse.blocksparse: block-sparse tensors with blksprs's names and semantics, on MLX.
+
+``import mlx_sparse.blocksparse as bs`` in place of ``import blksprs as bs``: a tensor is a
+compressed (n_blocks, bs, bs) array of the blocks a layout marks, in row-major (batch, row,
+column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
+
+=======================  ================================================================
+``to_sparse``            dense (B, M, N) -> compressed blocks of a layout
+``to_dense``             compressed -> dense (absent blocks hold ``fill_value``)
+``adapt_layout``         re-block to another block size and/or layout
+``matmul``               x @ y at the output layout's blocks only
+``softmax``              row-wise softmax, absent blocks as -inf
+``transpose``            returns (x_t, layout_t)
+``repeat``               tile along batch, rows, columns; returns (x, layout)
+``repeat_interleave``    repeat each batch entry in place
+``split``, ``merge``     last dimension to batch and back
+``gather``, ``scatter``  along a dimension by an index tensor (``scatter_reduce``: sum)
+``misc``                 row_wise_sum/max/add/sub, broadcast_add/sub
+``layouting``            build_sparsity_layout (+ _adaption, _matmul, _matmul_fast, _full),
+                         build_causal_layout, build_sliding_window_layout
+=======================  ================================================================
+
+Every op is written with MLX ops (gathers, reshapes, batched ``mx.matmul``, scatter
+reductions) from index tables built once per layout on the host, and no kernel of its
+own, so it runs wherever MLX does (CPU, CUDA, Metal; tested on the CPU so far) and
+differentiates with ``mx.grad``. Tiled kernels and block-sparse
+flash attention are later steps: nothing here claims speed. ``bs.ops.<name>``,
+``bs.ops.misc.<name>``, ``bs.layouting.<name>`` and ``bs.utils.do_shape_blocksparse`` are
+spelled as in blksprs.
+"""
+
+from ._conversion import adapt_layout, from_blksprs, to_blksprs, to_dense, to_sparse
+from ._matmul import matmul
+from ._softmax import softmax, softmax_fused, softmax_regular
+from ._structure import merge, repeat, repeat_interleave, split
+from ._distribution import gather, scatter, scatter_reduce
+from ._transpose import transpose
+from . import layouting, misc, ops, utils  # noqa: E402
+
+__all__ = ["to_sparse", "to_dense", "to_blksprs", "from_blksprs", "adapt_layout", "matmul",
+           "softmax", "softmax_fused", "softmax_regular", "transpose",
+           "repeat", "repeat_interleave", "split", "merge", "gather", "scatter", "scatter_reduce",
+           "layouting", "misc", "ops", "utils"]

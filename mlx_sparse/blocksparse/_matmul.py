@@ -1,0 +1,91 @@
+"""Block-sparse matmul on MLX ops: only the output layout's blocks are computed.
+
+Plan (host, once per triple of layouts): for each output block (b, i, j) the list of k with
+x's (b, i, k) and y's (b, k, j) both stored. Output blocks are grouped by that count rounded
+up to a power of two (padding with a zero block: at most 2x work, at most log2(K/bs) + 2
+groups); each group is one gather of x's and y's blocks laid side by side along k, so a
+single batched ``mx.matmul`` sums over k (MLX accumulates float16/bfloat16 products in
+float32). Tiled kernels that skip the gathers are a later step: this claims no speed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mlx.core as mx
+import numpy as np
+
+from . import _common as c
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(kx: bytes, sx: tuple, ky: bytes, sy: tuple, ko: bytes, so: tuple):
+    lx = np.frombuffer(kx, np.bool_).reshape(sx)
+    ly = np.frombuffer(ky, np.bool_).reshape(sy)
+    lo = np.frombuffer(ko, np.bool_).reshape(so)
+    nx, ny = int(lx.sum()), int(ly.sum())
+    out = c.lut(lo)
+    ix = c.reverse_lut(lx)[out[:, 0], out[:, 1], :]          # (n_out, Kb)
+    iy = c.reverse_lut(ly)[out[:, 0], :, out[:, 2]]          # (n_out, Kb)
+    both = (ix >= 0) & (iy >= 0)
+    counts = both.sum(axis=1)
+    width = np.where(counts > 0, 1 << np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64), 0)
+    width = np.minimum(width, lx.shape[2])
+    groups, order = [], []
+    for w in np.unique(width):
+        rows = np.flatnonzero(width == w)
+        order.append(rows)
+        if w == 0:
+            groups.append((0, rows.size, None, None))
+            continue
+        # stable sort puts each row's valid k first, in increasing k, then the padding
+        pos = np.argsort(~both[rows], axis=1, kind="stable")[:, :w]
+        keep = np.take_along_axis(both[rows], pos, axis=1)
+        gx = np.where(keep, np.take_along_axis(ix[rows], pos, axis=1), nx)
+        gy = np.where(keep, np.take_along_axis(iy[rows], pos, axis=1), ny)
+        groups.append((int(w), rows.size, gx.reshape(-1).astype(np.int32),
+                       gy.reshape(-1).astype(np.int32)))
+    order = np.concatenate(order) if order else np.zeros(0, np.int64)
+    inverse = None if np.array_equal(order, np.arange(order.size)) else np.argsort(order).astype(np.int32)
+    return tuple(groups), inverse, int(out.shape[0])
+
+
+def matmul(x, sparsity_layout_x, y, sparsity_layout_y, sparsity_layout_output,
+           sparsity_block_size, lut=None):
+    """``x @ y`` for compressed x (B, M, K) and y (B, K, N), computing only the blocks of
+    ``sparsity_layout_output``, as ``blksprs.ops.matmul``: output block (b, i, j) is
+    ``sum_k x[b, i, k] @ y[b, k, j]`` over the k where both blocks are stored (0 where none).
+    A full layout makes an operand or the output dense in all but storage order.
+
+    Runs on MLX ops (gathers and one batched ``mx.matmul`` per group of output blocks), on
+    every backend, and differentiates in x and y. ``lut`` is accepted and ignored.
+    """
+    op = "matmul"
+    bs = c.check_block_size(sparsity_block_size, op)
+    lx = c.layout_np(sparsity_layout_x, op, "sparsity_layout_x")
+    ly = c.layout_np(sparsity_layout_y, op, "sparsity_layout_y")
+    lo = c.layout_np(sparsity_layout_output, op, "sparsity_layout_output")
+    c.check_compressed(x, lx, bs, op, "x")
+    c.check_compressed(y, ly, bs, op, "y")
+    if lx.shape[0] != ly.shape[0] or lx.shape[2] != ly.shape[1]:
+        c.fail(op, f"the layouts of x {lx.shape} and y {ly.shape} do not chain: want (B, m, k) "
+                   f"and (B, k, n) in blocks.")
+    c.check_layout_shape(lo, (lx.shape[0], lx.shape[1], ly.shape[2]), op, "sparsity_layout_output")
+    groups, inverse, n_out = _plan(lx.tobytes(), lx.shape, ly.tobytes(), ly.shape,
+                                   lo.tobytes(), lo.shape)
+    dtype = (mx.zeros((), x.dtype) + mx.zeros((), y.dtype)).dtype
+    if n_out == 0:
+        return mx.zeros((0, bs, bs), dtype=dtype)
+    xp = mx.concatenate([x, mx.zeros((1, bs, bs), dtype=x.dtype)], axis=0)
+    yp = mx.concatenate([y, mx.zeros((1, bs, bs), dtype=y.dtype)], axis=0)
+    parts = []
+    for w, g, gx, gy in groups:
+        if w == 0:
+            parts.append(mx.zeros((g, bs, bs), dtype=dtype))
+            continue
+        a = mx.take(xp, mx.array(gx), axis=0).reshape(g, w, bs, bs)
+        a = a.transpose(0, 2, 1, 3).reshape(g, bs, w * bs)      # x's blocks side by side
+        b = mx.take(yp, mx.array(gy), axis=0).reshape(g, w * bs, bs)  # y's blocks stacked
+        parts.append(mx.matmul(a, b).astype(dtype))
+    out = parts[0] if len(parts) == 1 else mx.concatenate(parts, axis=0)
+    return out if inverse is None else mx.take(out, mx.array(inverse), axis=0)
