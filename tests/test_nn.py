@@ -11,10 +11,9 @@ import pytest
 from mlx.utils import tree_flatten
 
 import mlx_sparse as ms
-from conftest import GPU_TESTS, assert_close, rand, to_np
+from conftest import DENSE_RTOL, assert_close, rand, to_np
 
 # Dense float32 matmuls on MLX's CUDA backend may use TF32: looser where a layer has one.
-DENSE_RTOL = 2e-3 if GPU_TESTS else None
 
 
 def small_graph(n=12, seed=0):
