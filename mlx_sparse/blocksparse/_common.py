@@ -67,6 +67,20 @@ def check_compressed(x, layout: np.ndarray, bs: int, op: str, name: str = "x", c
                  f"layout and block size {bs}, but has shape {tuple(x.shape)}.")
 
 
+def check_adaption(x, layout_from, bs_from, bs_to, op: str):
+    """The checked arguments of a re-blocking (adapt_layout and its layout builder): the two
+    block sizes, the source layout (numpy) and the tensor's (batch, rows, columns)."""
+    bs_from = check_block_size(bs_from, op, "sparsity_block_size_from")
+    bs_to = check_block_size(bs_to, op, "sparsity_block_size_to")
+    lf = layout_np(layout_from, op, "sparsity_layout_from")
+    check_compressed(x, lf, bs_from, op)
+    b, m, n = lf.shape[0], lf.shape[1] * bs_from, lf.shape[2] * bs_from
+    if m % bs_to or n % bs_to:
+        fail(op, f"sparsity_block_size_to {bs_to} should divide the tensor's rows and "
+                 f"columns ({m}, {n}).")
+    return bs_from, bs_to, lf, (b, m, n)
+
+
 def check_dense(x, bs: int, op: str, name: str = "x"):
     """x is a dense (B, M, N) tensor whose M and N the block size divides."""
     check_float(x, op, name)

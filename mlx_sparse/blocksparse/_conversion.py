@@ -66,14 +66,8 @@ def adapt_layout(x, sparsity_layout_from, sparsity_block_size_from, sparsity_blo
     layout are dropped. One element-level gather (indices built on the host); differentiable.
     """
     op = "adapt_layout"
-    bs_from = c.check_block_size(sparsity_block_size_from, op, "sparsity_block_size_from")
-    bs_to = c.check_block_size(sparsity_block_size_to, op, "sparsity_block_size_to")
-    lf = c.layout_np(sparsity_layout_from, op, "sparsity_layout_from")
-    c.check_compressed(x, lf, bs_from, op)
-    b, m, n = lf.shape[0], lf.shape[1] * bs_from, lf.shape[2] * bs_from
-    if m % bs_to or n % bs_to:
-        c.fail(op, f"sparsity_block_size_to {bs_to} should divide the tensor's rows and "
-                   f"columns ({m}, {n}).")
+    bs_from, bs_to, lf, (b, m, n) = c.check_adaption(
+        x, sparsity_layout_from, sparsity_block_size_from, sparsity_block_size_to, op)
     if sparsity_layout_to is None:
         from .layouting import build_sparsity_layout_adaption
         sparsity_layout_to = build_sparsity_layout_adaption(x, lf, bs_from, bs_to)

@@ -26,14 +26,8 @@ def build_sparsity_layout_adaption(x, sparsity_layout_from, sparsity_block_size_
     value of the compressed tensor ``x`` (layout ``sparsity_layout_from`` at
     ``sparsity_block_size_from``). Reads ``x``'s values (evaluates it)."""
     op = "build_sparsity_layout_adaption"
-    bs_from = c.check_block_size(sparsity_block_size_from, op, "sparsity_block_size_from")
-    bs_to = c.check_block_size(sparsity_block_size_to, op, "sparsity_block_size_to")
-    lf = c.layout_np(sparsity_layout_from, op, "sparsity_layout_from")
-    c.check_compressed(x, lf, bs_from, op)
-    b, m, n = lf.shape[0], lf.shape[1] * bs_from, lf.shape[2] * bs_from
-    if m % bs_to or n % bs_to:
-        c.fail(op, f"sparsity_block_size_to {bs_to} should divide the tensor's rows and "
-                   f"columns ({m}, {n}).")
+    bs_from, bs_to, lf, (b, m, n) = c.check_adaption(
+        x, sparsity_layout_from, sparsity_block_size_from, sparsity_block_size_to, op)
     out = np.zeros((b, m // bs_to, n // bs_to), np.bool_)
     blk, r, q = np.nonzero(np.array(x != 0))
     lut = c.lut(lf)[blk]
