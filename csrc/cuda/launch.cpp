@@ -8,7 +8,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mlx/allocator.h"
 #include "mlx/backend/cuda/device.h"
 
 extern "C" const unsigned char* const mlx_sparse_fatbins[];
@@ -82,15 +81,8 @@ CUfunction function(int device, const std::string& name) {
 
 } // namespace
 
-void Launch::allocate(gpu::array& out) {
-  out.set_data(mx::allocator::malloc(out.nbytes()));
-}
-
-gpu::array Launch::temporary(size_t count, mx::Dtype dtype) {
-  const size_t n = count > 0 ? count : 1;
-  gpu::array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
+void Launch::keep(const gpu::array& t) {
   mx::cu::get_command_encoder(stream_).add_temporary(t);
-  return t;
 }
 
 void Launch::launch(const std::string& name, gpu::Dims grid, gpu::Dims block,

@@ -11,8 +11,6 @@ namespace mlx_sparse::cuda {
 class Launch final : public gpu::Launch {
  public:
   explicit Launch(mlx::core::Stream s) : stream_(s) {}
-  void allocate(gpu::array& out) override;
-  gpu::array temporary(size_t count, mlx::core::Dtype dtype) override;
   bool atomics64() const override { return true; }
 
  protected:
@@ -20,6 +18,7 @@ class Launch final : public gpu::Launch {
   // kernel node's inputs or outputs, which orders it in MLX's graph.
   void launch(const std::string& name, gpu::Dims grid, gpu::Dims block, const gpu::Arg* args,
               size_t count) override;
+  void keep(const gpu::array& t) override;
 
  private:
   mlx::core::Stream stream_;

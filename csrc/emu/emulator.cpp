@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "host.h"
-#include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 
 namespace mlx_sparse::emu {
@@ -37,15 +36,6 @@ bool reverse_order() {
 class EmuLaunch final : public gpu::Launch {
  public:
   explicit EmuLaunch(mx::Stream s) : stream_(s) {}
-
-  void allocate(array& out) override { out.set_data(mx::allocator::malloc(out.nbytes())); }
-
-  array temporary(size_t count, mx::Dtype dtype) override {
-    const size_t n = count > 0 ? count : 1;
-    array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
-    mx::cpu::get_command_encoder(stream_).add_temporary(t);
-    return t;
-  }
 
   bool atomics64() const override { return false; }
 
@@ -89,6 +79,8 @@ class EmuLaunch final : public gpu::Launch {
           }
         });
   }
+
+  void keep(const array& t) override { mx::cpu::get_command_encoder(stream_).add_temporary(t); }
 
  private:
   mx::Stream stream_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "mlx/allocator.h"
 #include "mlx/array.h"
 #include "mlx/stream.h"
 
@@ -41,10 +42,16 @@ class Launch {
  public:
   virtual ~Launch() = default;
 
-  // Gives `out` its memory.
-  virtual void allocate(array& out) = 0;
+  // Gives `out` its memory (MLX's allocator serves every backend).
+  void allocate(array& out) { out.set_data(mlx::core::allocator::malloc(out.nbytes())); }
   // A scratch buffer of `count` values that lives until the work launched so far has run.
-  virtual array temporary(size_t count, mlx::core::Dtype dtype) = 0;
+  array temporary(size_t count, mlx::core::Dtype dtype) {
+    const size_t n = count > 0 ? count : 1;
+    array t(mlx::core::allocator::malloc(n * mlx::core::size_of(dtype)), {static_cast<int>(n)},
+            dtype);
+    keep(t);
+    return t;
+  }
   // Whether kernels have 64-bit device atomics (Metal has none).
   virtual bool atomics64() const = 0;
 
@@ -62,6 +69,8 @@ class Launch {
  protected:
   virtual void launch(const std::string& name, Dims groups, Dims threads, const Arg* args,
                       size_t count) = 0;
+  // Holds `t` until the work launched so far has run (the stream's encoder).
+  virtual void keep(const array& t) = 0;
 
  private:
   static Arg arg(const In& in) { return {&in.a, false}; }

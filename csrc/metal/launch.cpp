@@ -6,7 +6,6 @@
 #include <unordered_map>
 
 #include "metal/families.h"
-#include "mlx/allocator.h"
 #include "mlx/backend/metal/device.h"
 
 namespace mlx_sparse::metal {
@@ -59,15 +58,8 @@ void compile_family(mlx::core::Device device, const Family& family) {
   library(mx::metal::device(device), family);
 }
 
-void Launch::allocate(gpu::array& out) {
-  out.set_data(mx::allocator::malloc(out.nbytes()));
-}
-
-gpu::array Launch::temporary(size_t count, mx::Dtype dtype) {
-  const size_t n = count > 0 ? count : 1;
-  gpu::array t(mx::allocator::malloc(n * mx::size_of(dtype)), {static_cast<int>(n)}, dtype);
+void Launch::keep(const gpu::array& t) {
   mx::metal::get_command_encoder(stream_).add_temporary(t);
-  return t;
 }
 
 void Launch::launch(const std::string& name, gpu::Dims groups, gpu::Dims threads,

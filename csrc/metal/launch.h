@@ -15,8 +15,6 @@ void compile_family(mlx::core::Device device, const Family& family);
 class Launch final : public gpu::Launch {
  public:
   explicit Launch(mlx::core::Stream s) : stream_(s) {}
-  void allocate(gpu::array& out) override;
-  gpu::array temporary(size_t count, mlx::core::Dtype dtype) override;
   bool atomics64() const override { return false; }
 
  protected:
@@ -24,6 +22,7 @@ class Launch final : public gpu::Launch {
   // encoder inserts the barriers), plain values with set_bytes.
   void launch(const std::string& name, gpu::Dims groups, gpu::Dims threads,
               const gpu::Arg* args, size_t count) override;
+  void keep(const gpu::array& t) override;
 
  private:
   mlx::core::Stream stream_;
