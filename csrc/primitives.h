@@ -186,6 +186,47 @@ class CsrSpgemmFill : public UnaryPrimitive {
   int64_t nnz_; // c_indptr[m]
 };
 
+// flash_attention (docs/developer/flash_attention.md has the full contract). inputs: q[B, Lq, d],
+// k[B, Lk, d], v[B, Lk, dv], then the attention layout as int32 block CSR row_ptr, col and its
+// transpose t_ptr, t_row, t_block, then bias[n_blocks, bs, bs] when has_bias and mask
+// (uint8, 1 = masked) when has_mask. outputs: o[B, Lq, dv] and lse[B, Lq] (float32).
+class FlashAttention : public Primitive {
+ public:
+  FlashAttention(Stream s, int block_size, float scale, bool has_bias, bool has_mask)
+      : Primitive(s), block_size_(block_size), scale_(scale), has_bias_(has_bias),
+        has_mask_(has_mask) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums,
+                         const std::vector<array>& outputs) override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "FlashAttention"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int block_size_;
+  float scale_;
+  bool has_bias_;
+  bool has_mask_;
+};
+
+// inputs: FlashAttention's, then o, lse and do (the cotangent of o). outputs: dq, dk, dv, and
+// dbias[n_blocks, bs, bs] when has_bias.
+class FlashAttentionGrad : public Primitive {
+ public:
+  FlashAttentionGrad(Stream s, int block_size, float scale, bool has_bias, bool has_mask)
+      : Primitive(s), block_size_(block_size), scale_(scale), has_bias_(has_bias),
+        has_mask_(has_mask) {}
+  void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "FlashAttentionGrad"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int block_size_;
+  float scale_;
+  bool has_bias_;
+  bool has_mask_;
+};
+
 #undef MLX_SPARSE_EVAL
 #undef MLX_SPARSE_TRANSFORMS
 

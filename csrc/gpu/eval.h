@@ -24,5 +24,7 @@ void eval(Launch& l, const CsrSpgemmWorkspace& p, const Inputs& in, array& out);
 void eval(Launch& l, const CsrSpgemmCount& p, const Inputs& in, array& out);
 void eval(Launch& l, const CsrSpgemmFill& p, const Inputs& in, array& out);
 void eval(Launch& l, const CsrTranspose& p, const Inputs& in, std::vector<array>& outs);
+void eval(Launch& l, const FlashAttention& p, const Inputs& in, std::vector<array>& outs);
+void eval(Launch& l, const FlashAttentionGrad& p, const Inputs& in, std::vector<array>& outs);
 
 } // namespace mlx_sparse::gpu

@@ -55,4 +55,21 @@ struct SpgemmArgs {
 };
 static_assert(sizeof(SpgemmArgs) == 48, "SpgemmArgs layout is shared with Metal");
 
+// flash_attention: q[B, lq, d], k[B, lk, d], v[B, lk, dv], block size bs, n_blocks stored
+// blocks of the attention layout (docs/developer/flash_attention.md).
+struct AttentionArgs {
+  int64_t batch;
+  int64_t lq;
+  int64_t lk;
+  int64_t d;
+  int64_t dv;
+  int64_t bs;
+  int64_t n_blocks;
+  float scale;
+  int32_t has_bias;
+  int32_t has_mask;
+  int32_t pad;
+};
+static_assert(sizeof(AttentionArgs) == 72, "AttentionArgs layout is shared with Metal");
+
 } // namespace mlx_sparse::gpu
