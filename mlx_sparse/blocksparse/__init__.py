@@ -11,6 +11,7 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 ``matmul``               x @ y at the output layout's blocks only
 ``softmax``              row-wise softmax, absent blocks as -inf
 ``transpose``            returns (x_t, layout_t)
+``flash_attention``      softmax(scale q k^T + bias) v over an attention layout's blocks
 ``repeat``               tile along batch, rows, columns; returns (x, layout)
 ``repeat_interleave``    repeat each batch entry in place
 ``split``, ``merge``     last dimension to batch and back
@@ -22,9 +23,8 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 
 Every op is written with MLX ops (gathers, reshapes, batched ``mx.matmul``, scatter
 reductions) from index tables built once per layout on the host, and no kernel of its
-own, so it runs wherever MLX does (CPU, CUDA, Metal; tested on the CPU so far) and
-differentiates with ``mx.grad``. Tiled kernels and block-sparse
-flash attention are later steps: nothing here claims speed. ``bs.ops.<name>``,
+own, so it runs wherever MLX does (CPU, CUDA, Metal) and differentiates with ``mx.grad``.
+Tiled kernels are a later step: nothing here claims speed. ``bs.ops.<name>``,
 ``bs.ops.misc.<name>``, ``bs.layouting.<name>`` and ``bs.utils.do_shape_blocksparse`` are
 spelled as in blksprs.
 """
@@ -35,9 +35,10 @@ from ._softmax import softmax, softmax_fused, softmax_regular
 from ._structure import merge, repeat, repeat_interleave, split
 from ._distribution import gather, scatter, scatter_reduce
 from ._transpose import transpose
+from ._attention import flash_attention, flash_attention_build_lut
 from . import layouting, misc, ops, utils  # noqa: E402
 
 __all__ = ["to_sparse", "to_dense", "to_blksprs", "from_blksprs", "adapt_layout", "matmul",
-           "softmax", "softmax_fused", "softmax_regular", "transpose",
+           "flash_attention", "flash_attention_build_lut", "softmax", "softmax_fused", "softmax_regular", "transpose",
            "repeat", "repeat_interleave", "split", "merge", "gather", "scatter", "scatter_reduce",
            "layouting", "misc", "ops", "utils"]
