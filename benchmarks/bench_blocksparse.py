@@ -1,0 +1,240 @@
+"""Block sparsity (issue 13): block-sparse matmul and block-sparse flash attention against
+dense MLX, and, where they are installed, torch (BSR matmul, SDPA) and blksprs, in one run.
+
+    python benchmarks/bench_blocksparse.py [--quick] [--json PATH]
+
+On a GPU stream (MLX's CUDA build): the issue's cases, 8192^3 at 10 % and 25 % of 64 x 64
+blocks in float16 and bfloat16, and attention with B*H = 32, seq 8192, d 64, block 64, a
+sliding window of +-5 blocks plus a global first block row and column. On the CPU: BSR @
+dense, 4096^2, block 32, 10 % of blocks, k = 256, float32, against scipy's bsr_array, with
+2 threads and 1, and a smaller attention case. Times are medians in ms; "in-graph" runs
+several products per evaluation (the kernel's own cost); ratios are theirs / ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import mlx.core as mx
+import numpy as np
+import scipy.sparse as sp
+
+import mlx_sparse as ms
+import mlx_sparse.blocksparse as bs
+
+try:
+    import torch
+    TORCH = torch.cuda.is_available()
+except ImportError:
+    torch, TORCH = None, False
+try:
+    import blksprs
+except ImportError:
+    blksprs = None
+
+IN_GRAPH = 10
+ROWS = []
+
+
+def median_ms(fn, sync=lambda: None, repeats=10, warmup=2):
+    for _ in range(warmup):
+        fn()
+        sync()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(ts)
+
+
+def mlx_ms(make, repeats):
+    """(per call, in-graph) of a lazy MLX computation ``make()``."""
+    per_call = median_ms(lambda: mx.eval(make()), repeats=repeats)
+    graph = median_ms(lambda: mx.eval([make() for _ in range(IN_GRAPH)]),
+                      repeats=max(3, repeats // 3)) / IN_GRAPH
+    return per_call, graph
+
+
+def torch_ms(run, repeats):
+    sync = torch.cuda.synchronize if TORCH else (lambda: None)
+    per_call = median_ms(run, sync, repeats)
+    graph = median_ms(lambda: [run() for _ in range(IN_GRAPH)], sync, max(3, repeats // 3)) / IN_GRAPH
+    return per_call, graph
+
+
+def report(case, name, times, baseline=None, note=""):
+    pc, g = times
+    ratio = "" if baseline is None else f"{baseline[1] / g:.2f}x"
+    print(f"| {case} | {name} | {pc:.3f} | {g:.3f} | {ratio} | {note} |", flush=True)
+    ROWS.append(dict(case=case, impl=name, per_call_ms=pc, in_graph_ms=g, note=note))
+
+
+def header(title):
+    print(f"\n### {title}\n\n| case | implementation | per call ms | in-graph ms | "
+          f"ref in-graph / this | note |\n|---|---|---|---|---|---|", flush=True)
+
+
+def block_layout(rng, mb, nb, density):
+    lay = np.zeros((1, mb, nb), bool)
+    lay.reshape(-1)[rng.choice(mb * nb, size=max(1, round(density * mb * nb)), replace=False)] = True
+    return lay
+
+
+def window_layout(n_blocks, window, global_blocks):
+    return np.asarray(bs.layouting.build_sliding_window_layout(1, n_blocks, window, global_blocks))
+
+
+def matmul_cases(n, size, densities, dtypes, k, repeats):
+    header(f"block-sparse matmul: ({n} x {n}, blocks {size}) @ dense ({n} x {k})")
+    rng = np.random.default_rng(0)
+    for density in densities:
+        lay = block_layout(rng, n // size, n // size, density)
+        for dtype in dtypes:
+            case = f"{n}x{n}x{k} {round(100 * density)}% {str(dtype).split('.')[-1]}"
+            x = np.where(np.repeat(np.repeat(lay[0], size, 0), size, 1),
+                         rng.standard_normal((n, n)), 0).astype(np.float32)
+            y = rng.standard_normal((n, k)).astype(np.float32)
+            xm, ym = mx.array(x).astype(dtype), mx.array(y).astype(dtype)
+            dense_t = mlx_ms(lambda: xm @ ym, repeats)
+            report(case, "MLX dense matmul", dense_t, note="reference")
+            full_y = np.ones((1, n // size, k // size), bool)
+            xs = bs.to_sparse(xm[None], lay, size)
+            ys = bs.to_sparse(ym[None], full_y, size)
+            mx.eval(xs, ys)
+            out = bs.matmul(xs, lay, ys, full_y, full_y, size)
+            err = np.abs(np.array(bs.to_dense(out, full_y, size)[0].astype(mx.float32))
+                         - x @ y).max() / np.abs(x @ y).max()
+            report(case, "bs.matmul", mlx_ms(lambda: bs.matmul(xs, lay, ys, full_y, full_y, size),
+                                             repeats), dense_t, f"max rel err {err:.1e}")
+            A = ms.bsr_array(sp.bsr_array(x, blocksize=(size, size)), dtype=dtype)
+            report(case, "BSRArray @ dense", mlx_ms(lambda: A @ ym, repeats), dense_t)
+            if TORCH:
+                tdt = dict(float16=torch.float16, bfloat16=torch.bfloat16)[str(dtype).split(".")[-1]]
+                tx = torch.from_numpy(x).cuda().to(tdt)
+                ty = torch.from_numpy(y).cuda().to(tdt)
+                report(case, "torch dense (cuBLAS)", torch_ms(lambda: tx @ ty, repeats), dense_t)
+                tb = tx.to_sparse_bsr((size, size))
+                try:
+                    report(case, "torch BSR @ dense", torch_ms(lambda: tb @ ty, repeats), dense_t)
+                except RuntimeError as error:
+                    print(f"| {case} | torch BSR @ dense | failed: {error} |")
+                if blksprs is not None:
+                    lx, lf = torch.from_numpy(lay).cuda(), torch.ones((1, n // size, k // size),
+                                                                       dtype=torch.bool, device="cuda")
+                    bx = blksprs.ops.to_sparse(tx[None], lx, size)
+                    by = blksprs.ops.to_sparse(ty[None], lf, size)
+                    report(case, "blksprs matmul", torch_ms(
+                        lambda: blksprs.ops.matmul(bx, lx, by, lf, lf, size), repeats), dense_t)
+
+
+def attention_cases(heads, seq, d, size, window, global_blocks, dtype, repeats):
+    lay = window_layout(seq // size, window, global_blocks)
+    density = lay.mean()
+    case = f"B*H={heads} seq={seq} d={d} bs={size} +-{window}+{global_blocks} ({100 * density:.1f}%)"
+    header(f"block-sparse attention, {str(dtype).split('.')[-1]}")
+    rng = np.random.default_rng(1)
+    q, k, v = (mx.array(rng.standard_normal((heads, seq, d)).astype(np.float32)).astype(dtype)
+               for _ in range(3))
+    do = mx.array(rng.standard_normal((heads, seq, d)).astype(np.float32)).astype(dtype)
+    mx.eval(q, k, v, do)
+    scale = 1 / math.sqrt(d)
+    additive = mx.array(np.where(np.repeat(np.repeat(lay[0], size, 0), size, 1), 0, -np.inf)
+                        .astype(np.float32)).astype(dtype)
+
+    def sdpa(mask):
+        return mx.fast.scaled_dot_product_attention(q[None], k[None], v[None], scale=scale,
+                                                    mask=mask)[0]
+
+    def ours():
+        return bs.flash_attention(q, k, v, lay)
+
+    def fwd_bwd(fn):
+        return lambda: mx.vjp(lambda q, k, v: fn(q, k, v), [q, k, v], [do])[1]
+
+    dense_fwd = mlx_ms(lambda: sdpa(None), repeats)
+    report(case, "MLX sdpa, no mask", dense_fwd, note="reference")
+    report(case, "MLX sdpa, additive mask", mlx_ms(lambda: sdpa(additive), repeats), dense_fwd)
+    err = np.abs(np.array(ours().astype(mx.float32)) - np.array(sdpa(additive).astype(mx.float32))).max()
+    report(case, "bs.flash_attention fwd", mlx_ms(ours, repeats), dense_fwd, f"max abs err {err:.1e}")
+    dense_bwd = mlx_ms(fwd_bwd(lambda q, k, v: mx.fast.scaled_dot_product_attention(
+        q[None], k[None], v[None], scale=scale)[0]), repeats)
+    report(case, "MLX sdpa fwd+bwd, no mask", dense_bwd, note="reference")
+    report(case, "bs.flash_attention fwd+bwd", mlx_ms(fwd_bwd(
+        lambda q, k, v: bs.flash_attention(q, k, v, lay)), repeats), dense_bwd)
+    if not TORCH:
+        return
+    tdt = dict(float16=torch.float16, bfloat16=torch.bfloat16, float32=torch.float32)[
+        str(dtype).split(".")[-1]]
+    tq, tk, tv = (torch.from_numpy(np.array(a.astype(mx.float32))).cuda().to(tdt)[None]
+                  for a in (q, k, v))
+    tmask = torch.from_numpy(np.repeat(np.repeat(lay[0], size, 0), size, 1)).cuda()
+    sd = torch.nn.functional.scaled_dot_product_attention
+    report(case, "torch sdpa, no mask", torch_ms(lambda: sd(tq, tk, tv), repeats), dense_fwd)
+    report(case, "torch sdpa, bool mask", torch_ms(lambda: sd(tq, tk, tv, attn_mask=tmask), repeats),
+           dense_fwd)
+    if blksprs is None:
+        return
+    lq = torch.ones((heads, seq // size, d // size if d >= size else 1), dtype=torch.bool, device="cuda")
+    att = torch.from_numpy(np.broadcast_to(lay, (heads, *lay.shape[1:])).copy()).cuda()
+    bq, bk, bv = (blksprs.ops.to_sparse(t[0], lq, size).requires_grad_() for t in (tq, tk, tv))
+
+    def blk():
+        return blksprs.ops.flash_attention(bq, lq, bk, lq, bv, lq, att, size)
+
+    report(case, "blksprs flash_attention fwd", torch_ms(blk, repeats), dense_fwd)
+    report(case, "blksprs flash_attention fwd+bwd", torch_ms(
+        lambda: torch.autograd.grad(blk().sum(), (bq, bk, bv)), repeats), dense_bwd)
+
+
+def cpu_bsr_case(n, size, density, k, repeats):
+    header(f"CPU: BSR @ dense, {n}^2, blocks {size}, {round(100 * density)}% of blocks, k={k}, float32")
+    rng = np.random.default_rng(2)
+    lay = block_layout(rng, n // size, n // size, density)[0]
+    x = np.where(np.repeat(np.repeat(lay, size, 0), size, 1), rng.standard_normal((n, n)), 0)
+    S = sp.bsr_array(x.astype(np.float32), blocksize=(size, size))
+    y = rng.standard_normal((n, k)).astype(np.float32)
+    A, ym = ms.bsr_array(S), mx.array(y)
+    np.testing.assert_allclose(np.array(A @ ym), S @ y, rtol=1e-3, atol=1e-3)
+    scipy_t = median_ms(lambda: S @ y, repeats=repeats)
+    case = f"{n}^2 bs{size} {round(100 * density)}% k={k}"
+    default = ms.num_threads()
+    for threads in (default, 1):
+        ms.set_num_threads(threads)
+        ours = median_ms(lambda: mx.eval(A @ ym), repeats=repeats)
+        print(f"| {case} | BSRArray @ dense, {threads} thread(s) | {ours:.3f} | | "
+              f"{scipy_t / ours:.2f}x scipy ({scipy_t:.3f} ms) | |", flush=True)
+        ROWS.append(dict(case=case, impl=f"BSRArray @ dense {threads} threads", per_call_ms=ours,
+                         scipy_ms=scipy_t))
+    ms.set_num_threads(default)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    gpu = mx.default_device() == mx.gpu
+    print(f"device: {mx.default_device()}, torch CUDA: {TORCH}, blksprs: "
+          f"{getattr(blksprs, '__version__', None) if blksprs else None}")
+    if gpu:
+        n = 2048 if args.quick else 8192
+        matmul_cases(n, 64, (0.10, 0.25), (mx.float16, mx.bfloat16), n, args.repeats)
+        seq = 2048 if args.quick else 8192
+        attention_cases(32, seq, 64, 64, 5, 1, mx.float16, args.repeats)
+    else:
+        cpu_bsr_case(1024 if args.quick else 4096, 32, 0.10, 256, args.repeats)
+        attention_cases(4, 1024 if args.quick else 2048, 64, 64, 2, 1, mx.float32, args.repeats)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(ROWS, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
