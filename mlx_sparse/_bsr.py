@@ -317,11 +317,11 @@ def csr_to_bsr(A: CSRArray, blocksize) -> BSRArray:
     """The BSRArray of A's entries (duplicates summed) in (R, C) blocks: every block that
     holds a stored entry is stored, its other entries zero; block columns sorted. The blocks
     are a fixed gather of A's values (differentiable), found once per pattern."""
-    if blocksize is None:
-        raise TypeError("[bsr_array] blocksize=(R, C) is needed to make a BSRArray of a CSRArray")
-    R, C = _blocksize(blocksize, A.shape)
     if _tracing(A.indptr) or _tracing(A.indices):
         raise ValueError("[bsr_array] the structure of a CSRArray traced inside mx.compile cannot be blocked")
+    if blocksize is None:
+        blocksize = _scipy_blocksize(A.astype(mx.float32).toscipy())
+    R, C = _blocksize(blocksize, A.shape)
     A._require_valid(_OP)
     A = A._canonical_copy()
     key = ("bsr", R, C)
@@ -366,10 +366,11 @@ def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
         One of: ``(data, indices, indptr)`` with ``data`` of shape ``(nnzb, R, C)``; ``(M, N)``
         for an empty array; a ``scipy.sparse`` array or matrix (any format; a BSR one keeps its
         blocks, another is blocked by scipy's ``tobsr(blocksize)``, which picks a blocksize
-        when none is given); a :class:`CSRArray` (needs ``blocksize``: every block holding a
+        when none is given); a :class:`CSRArray` (every block holding a
         stored entry is stored, its other entries zero); another BSRArray; a dense
-        ``mx.array``, numpy array or nested list (needs ``blocksize``: every block holding a
-        nonzero is stored; its values are gathered lazily, so gradients flow back to it).
+        ``mx.array``, numpy array or nested list (every block holding a nonzero is stored;
+        its values are gathered lazily, so gradients flow back to it). Without ``blocksize``,
+        a CSRArray or dense input is blocked as scipy would block it (its estimate).
     shape : tuple of int, optional
         ``(M, N)``, divisible by the blocksize. Inferred when omitted, as scipy does.
     blocksize : tuple of int, optional
@@ -455,10 +456,8 @@ def _from_dense(x, blocksize, dtype, index_dtype):
     w = x if isinstance(x, mx.array) else _dense_from_host(x, dtype, _OP)
     if w.ndim != 2:
         raise ValueError(f"[bsr_array] expected a 2-D dense array, got shape {tuple(w.shape)}")
-    if blocksize is None:
-        raise TypeError("[bsr_array] blocksize=(R, C) is needed to make a BSRArray of a dense array")
-    R, C = _blocksize(blocksize, w.shape)
     host = _to_numpy(w)
+    R, C = _blocksize(_scipy_blocksize(host) if blocksize is None else blocksize, w.shape)
     vdt = _value_dtype_of(w.dtype, dtype, _OP)
     if dtype is None and w.dtype not in _VALUE_DTYPES:
         vdt = _exact_float(host)
@@ -472,6 +471,15 @@ def _from_dense(x, blocksize, dtype, index_dtype):
     blocks = mx.reshape(mx.swapaxes(mx.reshape(w, (mb, R, nb, C)), 1, 2), (mb * nb, R, C))
     data = mx.take(blocks, mx.array((brows.astype(np.int64) * nb + bcols).astype(npi)), axis=0)
     return BSRArray(data.astype(vdt), mx.array(bcols.astype(npi)), mx.array(indptr), (m, n))
+
+
+def _scipy_blocksize(x) -> tuple[int, int]:
+    """The blocksize scipy's ``bsr_array(x)`` picks when none is given (its own estimate of
+    how blocked the nonzeros are), so that both libraries block the same input alike."""
+    import scipy.sparse as sp
+
+    s = x if sp.issparse(x) else sp.csr_array(np.asarray(x, dtype=np.float32) != 0)
+    return tuple(int(v) for v in s.tobsr().blocksize)
 
 
 def _pair(blocksize):

@@ -180,6 +180,18 @@ def test_from_parts_and_shape_inference():
     np.testing.assert_array_equal(B.toarray(), sp.bsr_array((data, [1, 0], [0, 1, 2]), shape=(4, 9)).toarray())
 
 
+def test_blocksize_chosen_as_scipy():
+    """Without blocksize, dense and CSRArray input are blocked as scipy.sparse.bsr_array blocks them."""
+    rng = np.random.default_rng(5)
+    dense = np.kron(rng.random((4, 6)) < 0.4, np.ones((3, 2))) * rng.standard_normal((12, 12))
+    for arg in (dense, mx.array(dense.astype(np.float32)), ms.csr_array(dense)):
+        B = ms.bsr_array(arg)
+        ref = sp.bsr_array(dense)
+        assert B.blocksize == ref.blocksize and B.nnzb == ref.indices.size
+        np.testing.assert_allclose(np.array(B.todense()), dense, rtol=1e-6)
+    assert ms.csr_array(np.eye(4)).tobsr().blocksize == sp.bsr_array(np.eye(4)).blocksize
+
+
 def test_from_scipy_formats_and_blocksize():
     S = sp.random(8, 12, density=0.2, format="coo", random_state=6)
     B = ms.bsr_array(S, blocksize=(4, 3))
@@ -414,8 +426,6 @@ def test_bad_input_names_the_op():
         (ValueError, r"blocksize \(3, 3\) does not match", lambda: ms.bsr_array((data, [0, 1], [0, 1, 2]), blocksize=(3, 3))),
         (TypeError, r"indices must hold integers", lambda: ms.bsr_array((data, [0.5, 1], [0, 1, 2]))),
         (TypeError, r"complex values", lambda: ms.bsr_array((data * 1j, [0, 1], [0, 1, 2]))),
-        (TypeError, r"blocksize=\(R, C\) is needed", lambda: ms.bsr_array(np.eye(4))),
-        (TypeError, r"blocksize=\(R, C\) is needed", lambda: ms.csr_array(np.eye(4)).tobsr()),
         (ValueError, r"not divisible by blocksize", lambda: ms.bsr_array(np.eye(4), blocksize=(3, 1))),
         (ValueError, r"blocksize must be positive", lambda: ms.bsr_array(np.eye(4), blocksize=(0, 1))),
         (TypeError, r"blocksize must be a pair", lambda: ms.bsr_array(np.eye(4), blocksize=2)),
