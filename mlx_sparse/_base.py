@@ -80,6 +80,7 @@ class SparseArray(dict):
     _read_entries = ".toarray()"  # how this format's entries are read, for messages
     _index_hint = "A.toarray()[...]"
     ndim = 2
+    _batch = ()  # leading batch dimensions of the shape (a batched BSRArray's)
     __array_ufunc__ = None  # numpy defers `ndarray @ A` to A.__rmatmul__
     __hash__ = None
 

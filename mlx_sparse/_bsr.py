@@ -36,6 +36,11 @@ class BSRArray(SparseArray):
     ``(nnzb, R, C)``), ``indices`` (block column of each block), ``indptr`` (block row ``I``
     holds blocks ``indptr[I]:indptr[I + 1]``), ``blocksize`` ``(R, C)``, ``shape``, ``nnz``
     (stored entries, ``nnzb * R * C``, as scipy counts them), ``dtype``, ``format``.
+
+    A batch of matrices with one block pattern has shape ``(B, M, N)`` and ``data`` of shape
+    ``(B, nnzb, R, C)``: ``A[b]`` is matrix b, products map over the batch (``A @ X`` with X
+    ``(N, k)`` or ``(B, N, k)``), ``todense()`` is ``(B, M, N)``, ``A.T`` transposes every
+    matrix. Formats without a batch (CSR, scipy) take one matrix at a time.
     """
 
     format = "bsr"
@@ -45,7 +50,7 @@ class BSRArray(SparseArray):
         dict.__init__(self, data=data)
         self._indices = indices
         self._indptr = indptr
-        self._shape = check_shape(shape, _OP)
+        self._batch, self._shape = _batch_shape(shape)
         self._cache = {}
         if check:
             self.check_format(full_check=True)
@@ -62,6 +67,15 @@ class BSRArray(SparseArray):
         return self._indptr
 
     @property
+    def shape(self) -> tuple:
+        """``(M, N)``, or ``(B, M, N)`` for a batch of matrices."""
+        return (*self._batch, *self._shape)
+
+    @property
+    def ndim(self) -> int:
+        return 2 + len(self._batch)
+
+    @property
     def blocksize(self) -> tuple[int, int]:
         """``(R, C)``, the shape of every block."""
         return tuple(self["data"].shape[-2:])
@@ -75,11 +89,11 @@ class BSRArray(SparseArray):
     def nnz(self) -> int:
         """Number of stored entries, ``nnzb * R * C`` (zeros inside stored blocks included)."""
         R, C = self.blocksize
-        return self.nnzb * R * C
+        return int(np.prod(self._batch, dtype=np.int64)) * self.nnzb * R * C
 
     @property
     def _data_shape(self) -> tuple:
-        return (self.nnzb, *self.blocksize)
+        return (*self._batch, self.nnzb, *self.blocksize)
 
     @property
     def index_dtype(self):
@@ -106,7 +120,7 @@ class BSRArray(SparseArray):
 
     def __reduce__(self):
         return (_rebuild, (_to_numpy(self["data"]), _dtype_name(self.dtype),
-                           np.asarray(self._indices), np.asarray(self._indptr), self._shape))
+                           np.asarray(self._indices), np.asarray(self._indptr), self.shape))
 
     # ---- checks
     def check_format(self, full_check: bool = False):
@@ -126,15 +140,15 @@ class BSRArray(SparseArray):
                 f"[bsr_array] indices and indptr must be 1-D, got shapes {tuple(indices.shape)} "
                 f"and {tuple(indptr.shape)}"
             )
-        _check_block_data(data)
+        _check_block_data(data, self._batch)
         R, C = self.blocksize
         _check_divides((R, C), (m, n))
         if indptr.size != m // R + 1:
             raise ValueError(f"[bsr_array] index pointer size {indptr.size} should be {m // R + 1}")
-        if data.shape[0] != indices.size:
+        if data.shape[-3] != indices.size:
             raise ValueError(
                 f"[bsr_array] indices and data should have the same number of blocks, got "
-                f"{indices.size} and {data.shape[0]}"
+                f"{indices.size} and {data.shape[-3]}"
             )
         if _tracing(indptr) or _tracing(indices):
             raise ValueError(
@@ -165,9 +179,35 @@ class BSRArray(SparseArray):
 
     def _with_data(self, data, **flags) -> "BSRArray":
         """The same pattern with other values (which may be a traced array)."""
-        out = BSRArray(data, self._indices, self._indptr, self._shape, check=False)
+        out = BSRArray(data, self._indices, self._indptr, self.shape, check=False)
         out._cache = self._cache  # structure caches are shared: same pattern
         return out
+
+    def _matrix(self, data) -> "BSRArray":
+        """One matrix of this pattern (no batch) with the given blocks (nnzb, R, C)."""
+        out = BSRArray(data, self._indices, self._indptr, self._shape, check=False)
+        out._cache = self._cache
+        return out
+
+    def __getitem__(self, key):
+        if not self._batch or isinstance(key, str):
+            return super().__getitem__(key)
+        try:
+            b = operator.index(key)
+        except TypeError:
+            raise NotImplementedError(
+                f"[bsr_array] a batched BSRArray is indexed by one batch entry, A[b]; got {key!r}"
+            ) from None
+        if not -self._batch[0] <= b < self._batch[0]:
+            raise IndexError(f"[bsr_array] batch index {b} is out of range for a batch of {self._batch[0]}")
+        return self._matrix(dict.__getitem__(self, "data")[b])
+
+    def _unbatched(self, what: str):
+        if self._batch:
+            raise ValueError(
+                f"[bsr_array] a batch of matrices (shape {self.shape}) has no {what}; take one "
+                f"matrix, A[b]"
+            )
 
     # ---- conversions
     def tocsr(self, copy=False) -> CSRArray:
@@ -175,6 +215,7 @@ class BSRArray(SparseArray):
         stored block, explicit zeros and duplicate blocks kept, blocks in stored order. Its
         values are a fixed gather of ``data`` (differentiable); its structure is found once
         per pattern and shared, with its caches, by every CSR form of this pattern."""
+        self._unbatched("CSR form (a CSRArray is one matrix)")
         perm, indices, indptr, sorted_, canonical, cache = self._csr_structure()
         flat = mx.reshape(self["data"], (-1,))
         values = flat if perm is None else mx.take(flat, perm)
@@ -190,7 +231,8 @@ class BSRArray(SparseArray):
             return self._cache["csr"]
         ip, ix = self._host_structure()
         R, C = self.blocksize
-        nnzb, nnz = ix.size, self.nnz
+        nnzb = ix.size
+        nnz = nnzb * R * C
         counts = np.diff(ip).astype(np.int64)
         brow = np.repeat(np.arange(counts.size, dtype=np.int64), counts)  # block row of block p
         start = ip.astype(np.int64)[brow]  # first block of its block row
@@ -218,13 +260,16 @@ class BSRArray(SparseArray):
         return found
 
     def todense(self, *, stream=None) -> mx.array:
-        """The dense matrix as an mx.array (duplicate blocks summed)."""
+        """The dense matrix as an mx.array (duplicate blocks summed); (B, M, N) for a batch."""
+        if self._batch:
+            return mx.vmap(lambda d: self._matrix(d).todense(stream=stream))(self["data"])
         return self.tocsr().todense(stream=stream)
 
     def toscipy(self):
         """A ``scipy.sparse.bsr_array`` with the same blocks (values copied to the host)."""
         import scipy.sparse as sp
 
+        self._unbatched("scipy form (scipy has no batched arrays)")
         data = _to_numpy(self["data"])
         if data.dtype == np.float16:  # scipy's kernels have no float16; float32 is exact
             data = data.astype(np.float32)
@@ -235,6 +280,7 @@ class BSRArray(SparseArray):
         """This array (a copy with ``copy=True``), or its entries in blocks of another size."""
         if blocksize is None or _blocksize(blocksize, self._shape) == self.blocksize:
             return self.copy() if copy else self
+        self._unbatched("other blocksize (re-blocking goes through one matrix's CSR form)")
         return csr_to_bsr(self.tocsr(), blocksize)
 
     def astype(self, dtype, index_dtype=None) -> "BSRArray":
@@ -249,18 +295,20 @@ class BSRArray(SparseArray):
                     f"[bsr_array] shape {self._shape} with {self.nnzb} blocks does not fit int32 indices"
                 )
             out = BSRArray(out["data"], self._indices.astype(index_dtype),
-                           self._indptr.astype(index_dtype), self._shape, check=False)
+                           self._indptr.astype(index_dtype), self.shape, check=False)
             mx.eval(out._indices, out._indptr)
         return out
 
     def transpose(self, axes=None) -> "BSRArray":
         """The transpose: a BSRArray of blocksize (C, R) with sorted block indices; its blocks
-        are gathered and transposed lazily (differentiable)."""
-        if axes is not None and tuple(axes) != (1, 0):
-            raise ValueError("[bsr_transpose] axes must be None or (1, 0)")
+        are gathered and transposed lazily (differentiable). A batch transposes each matrix
+        (axes ``(0, 2, 1)``); the batch stays first."""
+        swap = (0, 2, 1) if self._batch else (1, 0)
+        if axes is not None and tuple(axes) != swap:
+            raise ValueError(f"[bsr_transpose] axes must be None or {swap}")
         perm, indices, indptr, cache = self._transpose_structure()
-        data = mx.swapaxes(mx.take(self["data"], perm, axis=0), 1, 2)
-        out = BSRArray(data, indices, indptr, self._shape[::-1], check=False)
+        data = mx.swapaxes(mx.take(self["data"], perm, axis=-3), -1, -2)
+        out = BSRArray(data, indices, indptr, (*self._batch, *self._shape[::-1]), check=False)
         out._cache = cache
         return out
 
@@ -286,13 +334,24 @@ def _rebuild(data, dtype, indices, indptr, shape):
     return BSRArray(_values_from_host(data, dtype), mx.array(indices), mx.array(indptr), shape)
 
 
-def _check_block_data(data: mx.array):
-    if data.ndim != 3:
-        batch = (" (a leading batch dimension is not supported yet: mx.vmap over "
-                 "A.with_data(values) maps over one)") if data.ndim == 4 else ""
-        raise ValueError(f"[bsr_array] data must have shape (nnzb, R, C), got {tuple(data.shape)}{batch}")
-    if data.shape[1] < 1 or data.shape[2] < 1:
-        raise ValueError(f"[bsr_array] blocksize must be positive, got {tuple(data.shape[1:])}")
+def _check_block_data(data: mx.array, batch: tuple = ()):
+    if data.ndim != 3 + len(batch) or tuple(data.shape[:len(batch)]) != batch:
+        want = "(B, nnzb, R, C) with B = %d" % batch[0] if batch else "(nnzb, R, C)"
+        raise ValueError(f"[bsr_array] data must have shape {want}, got {tuple(data.shape)}")
+    if data.shape[-2] < 1 or data.shape[-1] < 1:
+        raise ValueError(f"[bsr_array] blocksize must be positive, got {tuple(data.shape[-2:])}")
+
+
+def _batch_shape(shape) -> tuple[tuple, tuple[int, int]]:
+    """((B,) or (), (M, N)) of a shape (M, N) or (B, M, N)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = ()
+    if len(dims) == 3:
+        B = check_shape(dims[:2], _OP)[0]
+        return (B,), check_shape(dims[1:], _OP)
+    return (), check_shape(shape, _OP)
 
 
 def _check_divides(blocksize, shape):
@@ -371,8 +430,12 @@ def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
         ``mx.array``, numpy array or nested list (every block holding a nonzero is stored;
         its values are gathered lazily, so gradients flow back to it). Without ``blocksize``,
         a CSRArray or dense input is blocked as scipy would block it (its estimate).
+        A batch of matrices with one block pattern: ``(data, indices, indptr)`` with
+        ``data`` of shape ``(B, nnzb, R, C)``, a dense ``(B, M, N)`` array (the pattern is
+        every block nonzero in any of them), or ``(B, M, N)`` for an empty batch.
     shape : tuple of int, optional
-        ``(M, N)``, divisible by the blocksize. Inferred when omitted, as scipy does.
+        ``(M, N)`` or ``(B, M, N)``, divisible by the blocksize. Inferred when omitted, as
+        scipy does.
     blocksize : tuple of int, optional
         ``(R, C)``. For ``(data, indices, indptr)``, it must match ``data.shape[1:]``.
     dtype, index_dtype
@@ -398,8 +461,8 @@ def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
     if _is_scipy_sparse(arg):
         return _from_scipy(arg, shape, blocksize, dtype, index_dtype)
     if isinstance(arg, tuple):
-        if len(arg) == 2 and all(isinstance(v, (int, np.integer)) for v in arg):
-            return _empty((int(arg[0]), int(arg[1])), blocksize, dtype, index_dtype)
+        if len(arg) in (2, 3) and all(isinstance(v, (int, np.integer)) for v in arg):
+            return _empty(tuple(int(v) for v in arg), blocksize, dtype, index_dtype)
         if len(arg) == 3:
             return _from_parts(*arg, shape, blocksize, dtype, index_dtype, copy)
         raise ValueError(
@@ -413,14 +476,17 @@ def _from_parts(data, indices, indptr, shape, blocksize, dtype, index_dtype, cop
 
     indices, indptr = _index_array(indices, "indices", _OP), _index_array(indptr, "indptr", _OP)
     values = _floating(data, dtype, copy, _OP)
-    _check_block_data(values)
-    R, C = values.shape[1:]
+    batch = tuple(values.shape[:1]) if values.ndim == 4 else ()
+    _check_block_data(values, batch)
+    R, C = values.shape[-2:]
     if blocksize is not None and _pair(blocksize) != (R, C):
         raise ValueError(f"[bsr_array] blocksize {tuple(blocksize)} does not match data's blocks {(R, C)}")
     if shape is None:
         ix = np.asarray(indices)
-        shape = ((indptr.size - 1) * R, (int(ix.max()) + 1) * C if ix.size else 0)
-    shape = check_shape(shape, _OP)
+        shape = (*batch, (indptr.size - 1) * R, (int(ix.max()) + 1) * C if ix.size else 0)
+    if _batch_shape(shape)[0] != batch:
+        raise ValueError(f"[bsr_array] shape {tuple(shape)} does not match data of shape {tuple(values.shape)}: "
+                         "a batch (B, M, N) has data (B, nnzb, R, C)")
     idt = _choose_index_dtype(index_dtype, (*shape, indices.size), indices, indptr, op=_OP)
     return BSRArray(values, _cast_index(indices, idt), _cast_index(indptr, idt), shape)
 
@@ -443,34 +509,37 @@ def _from_scipy(s, shape, blocksize, dtype, index_dtype):
 def _empty(shape, blocksize, dtype, index_dtype):
     from ._construct import _choose_index_dtype
 
-    shape = check_shape(shape, _OP)
-    R, C = _blocksize((1, 1) if blocksize is None else blocksize, shape)
-    idt = _choose_index_dtype(index_dtype, shape, op=_OP)
-    return BSRArray(mx.zeros((0, R, C), dtype=dtype or mx.float32), mx.zeros((0,), dtype=idt),
-                    mx.zeros((shape[0] // R + 1,), dtype=idt), shape)
+    batch, (m, n) = _batch_shape(shape)
+    R, C = _blocksize((1, 1) if blocksize is None else blocksize, (m, n))
+    idt = _choose_index_dtype(index_dtype, (m, n), op=_OP)
+    return BSRArray(mx.zeros((*batch, 0, R, C), dtype=dtype or mx.float32), mx.zeros((0,), dtype=idt),
+                    mx.zeros((m // R + 1,), dtype=idt), (*batch, m, n))
 
 
 def _from_dense(x, blocksize, dtype, index_dtype):
     from ._construct import _choose_index_dtype, _dense_from_host, _exact_float, _value_dtype_of
 
     w = x if isinstance(x, mx.array) else _dense_from_host(x, dtype, _OP)
-    if w.ndim != 2:
-        raise ValueError(f"[bsr_array] expected a 2-D dense array, got shape {tuple(w.shape)}")
+    if w.ndim not in (2, 3):
+        raise ValueError(f"[bsr_array] expected a 2-D dense array or a batch (B, M, N), got shape {tuple(w.shape)}")
     host = _to_numpy(w)
-    R, C = _blocksize(_scipy_blocksize(host) if blocksize is None else blocksize, w.shape)
+    batch, (m, n) = tuple(w.shape[:-2]), tuple(w.shape[-2:])
+    # a batch shares one pattern: every block nonzero in some matrix of it
+    union = (host != 0).any(axis=0) if batch else host
+    R, C = _blocksize(_scipy_blocksize(union) if blocksize is None else blocksize, (m, n))
     vdt = _value_dtype_of(w.dtype, dtype, _OP)
     if dtype is None and w.dtype not in _VALUE_DTYPES:
         vdt = _exact_float(host)
-    (m, n), mb, nb = w.shape, w.shape[0] // R, w.shape[1] // C
-    kept = (host.reshape(mb, R, nb, C) != 0).any(axis=(1, 3))
+    mb, nb = m // R, n // C
+    kept = (union.reshape(mb, R, nb, C) != 0).any(axis=(1, 3))
     brows, bcols = np.nonzero(kept)
     idt = _choose_index_dtype(index_dtype, (m, n, brows.size), op=_OP)
     npi = np.int32 if idt == mx.int32 else np.int64
     indptr = np.zeros(mb + 1, dtype=npi)
     np.cumsum(np.bincount(brows, minlength=mb), out=indptr[1:])
-    blocks = mx.reshape(mx.swapaxes(mx.reshape(w, (mb, R, nb, C)), 1, 2), (mb * nb, R, C))
-    data = mx.take(blocks, mx.array((brows.astype(np.int64) * nb + bcols).astype(npi)), axis=0)
-    return BSRArray(data.astype(vdt), mx.array(bcols.astype(npi)), mx.array(indptr), (m, n))
+    blocks = mx.reshape(mx.swapaxes(mx.reshape(w, (*batch, mb, R, nb, C)), -3, -2), (*batch, mb * nb, R, C))
+    data = mx.take(blocks, mx.array((brows.astype(np.int64) * nb + bcols).astype(npi)), axis=-3)
+    return BSRArray(data.astype(vdt), mx.array(bcols.astype(npi)), mx.array(indptr), w.shape)
 
 
 def _scipy_blocksize(x) -> tuple[int, int]:

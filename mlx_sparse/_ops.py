@@ -169,8 +169,12 @@ def matmul(a, b, *, stream=None):
     differentiable on every backend); block kernels are still to come, so this is no
     faster than CSR. BSR (R, n) @ BSR (n, C) is a BSRArray of blocksize (R, C), as in
     scipy; any other sparse product (blocksizes that do not line up, a CSRArray operand)
-    is a CSRArray (scipy gives a BSR there too).
+    is a CSRArray (scipy gives a BSR there too). A batch of BSR matrices (B, M, N) maps
+    the product over its batch: with a dense (N,), (N, k) or (B, N, k) operand, or on the
+    right of a dense (p, M) or (B, p, M) one.
     """
+    if getattr(a, "_batch", None) or getattr(b, "_batch", None):
+        return _batched_product(a, b, stream)
     if type(b) is mx.array and b.ndim and isinstance(a, SparseArray):
         # the common case first, kept short: a small product pays this per call
         A = a if type(a) is CSRArray else a.tocsr()
@@ -205,6 +209,29 @@ def matmul(a, b, *, stream=None):
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
                       A._transposed(), A._lengths(), stream=stream)
     return mx.swapaxes(y, -1, -2)
+
+
+def _batched_product(a, b, stream):
+    """A batch of BSR matrices times a dense operand: each matrix's product (the CSR
+    kernels), mapped over the batch by mx.vmap; a dense operand with a batch pairs with it."""
+    left = isinstance(a, SparseArray)
+    A, x = (a, b) if left else (b, a)
+    if isinstance(x, SparseArray) or _is_scipy_sparse(x):
+        raise NotImplementedError(
+            "[matmul] a batch of BSR matrices times a sparse array is not supported; multiply "
+            "one matrix at a time, A[b] @ S"
+        )
+    x = _dense(x, "matmul", stream)
+    B = A._batch[0]
+    if x.ndim == 3 and x.shape[0] != B:
+        raise ValueError(f"[matmul] a batch of {B} matrices {A.shape} cannot multiply an operand "
+                         f"of shape {tuple(x.shape)}: its batch must be {B}")
+    if x.ndim > 3:
+        raise ValueError(f"[matmul] a batch of matrices {A.shape} multiplies an operand of at most "
+                         f"3 dims, (B, n, k); got {tuple(x.shape)}")
+    one = (lambda d, y: matmul(A._matrix(d), y, stream=stream)) if left else \
+          (lambda d, y: matmul(y, A._matrix(d), stream=stream))
+    return mx.vmap(one, in_axes=(0, 0 if x.ndim == 3 else None))(A["data"], x)
 
 
 def _sparse_product(a: SparseArray, b: SparseArray, stream):

@@ -422,14 +422,15 @@ def test_bad_input_names_the_op():
         (ValueError, r"last value of index pointer", lambda: ms.bsr_array((data, [0, 1], [0, 1, 1]), shape=(4, 4))),
         (ValueError, r"same number of blocks", lambda: ms.bsr_array((data, [0], [0, 1, 1]), shape=(4, 4))),
         (ValueError, r"data must have shape \(nnzb, R, C\), got \(4,\)", lambda: ms.bsr_array((np.ones(4), [0], [0, 1]))),
-        (ValueError, r"batch dimension is not supported", lambda: ms.bsr_array((np.ones((3, 1, 2, 2)), [0], [0, 1]))),
+        (ValueError, r"data must have shape \(nnzb, R, C\), got \(2, 3, 1, 2, 2\)",
+         lambda: ms.bsr_array((np.ones((2, 3, 1, 2, 2)), [0], [0, 1]))),
         (ValueError, r"blocksize \(3, 3\) does not match", lambda: ms.bsr_array((data, [0, 1], [0, 1, 2]), blocksize=(3, 3))),
         (TypeError, r"indices must hold integers", lambda: ms.bsr_array((data, [0.5, 1], [0, 1, 2]))),
         (TypeError, r"complex values", lambda: ms.bsr_array((data * 1j, [0, 1], [0, 1, 2]))),
         (ValueError, r"not divisible by blocksize", lambda: ms.bsr_array(np.eye(4), blocksize=(3, 1))),
         (ValueError, r"blocksize must be positive", lambda: ms.bsr_array(np.eye(4), blocksize=(0, 1))),
         (TypeError, r"blocksize must be a pair", lambda: ms.bsr_array(np.eye(4), blocksize=2)),
-        (ValueError, r"expected a 2-D dense array", lambda: ms.bsr_array(np.ones(4), blocksize=(1, 1))),
+        (ValueError, r"expected a 2-D dense array or a batch", lambda: ms.bsr_array(np.ones(4), blocksize=(1, 1))),
         (TypeError, r"dtype must be one of", lambda: ms.bsr_array(np.eye(4), blocksize=(2, 2), dtype="int8")),
         (ValueError, r"expected \(data, indices, indptr\)", lambda: ms.bsr_array((1, 2, 3, 4))),
         (ValueError, r"shape \(5, 5\) does not match", lambda: ms.bsr_array(sp.eye(4).tobsr(), shape=(5, 5))),
@@ -462,3 +463,101 @@ def test_dict_protocol_refused():
     with pytest.raises(TypeError):
         len(B)
     assert list(dict.keys(B)) == ["data"]
+
+
+# ---- a batch of matrices with one block pattern, (B, M, N)
+def batched_dense(B=3, grid=(4, 6), blocksize=(2, 3), seed=7):
+    rng = np.random.default_rng(seed)
+    (mb, nb), (R, C) = grid, blocksize
+    kept = rng.random((B, mb, nb)) < 0.4
+    kept[:, 0, 0] = False  # a block absent from the whole batch stays absent
+    return (np.kron(kept, np.ones((R, C))) * rng.standard_normal((B, mb * R, nb * C))).astype(np.float32)
+
+
+def test_batched_construction_forms():
+    D = batched_dense()
+    A = ms.bsr_array(D, blocksize=(2, 3))
+    assert A.shape == (3, 8, 18) and A.ndim == 3 and A.data.shape == (3, A.nnzb, 2, 3)
+    union = (D != 0).any(axis=0)
+    assert A.nnzb == sp.bsr_array(union.astype(np.float32), blocksize=(2, 3)).indices.size
+    assert A.nnz == 3 * A.nnzb * 6
+    np.testing.assert_array_equal(np.array(A.todense()), D)
+    for b in range(3):
+        np.testing.assert_array_equal(A[b].toarray(), D[b])
+        assert A[b].shape == (8, 18) and A[b - 3].shape == (8, 18)
+    parts = ms.bsr_array((A.data, A.indices, A.indptr))
+    assert parts.shape == A.shape
+    np.testing.assert_array_equal(np.array(ms.bsr_array((A.data, A.indices, A.indptr), shape=(3, 8, 18)).todense()), D)
+    E = ms.bsr_array((2, 4, 6), blocksize=(2, 3))
+    assert E.shape == (2, 4, 6) and E.data.shape == (2, 0, 2, 3)
+    np.testing.assert_array_equal(np.array(E.todense()), np.zeros((2, 4, 6)))
+    import pickle
+
+    P = pickle.loads(pickle.dumps(A.astype(mx.bfloat16)))
+    assert P.shape == A.shape and P.dtype == mx.bfloat16
+    np.testing.assert_array_equal(np.array(P.todense().astype(mx.float32)),
+                                  np.array(A.todense().astype(mx.bfloat16).astype(mx.float32)))
+
+
+@pytest.mark.parametrize("operand", ["vector", "matrix", "batched", "left", "left_batched"])
+def test_batched_products(operand):
+    D = batched_dense()
+    A = ms.bsr_array(D, blocksize=(2, 3))
+    rng = np.random.default_rng(1)
+    x = {"vector": (18,), "matrix": (18, 5), "batched": (3, 18, 5), "left": (4, 8),
+         "left_batched": (3, 4, 8)}[operand]
+    x = rng.standard_normal(x).astype(np.float32)
+    if operand.startswith("left"):
+        got, ref = ms.matmul(mx.array(x), A), x @ D
+    else:
+        got, ref = A @ mx.array(x), np.stack([D[b] @ (x[b] if x.ndim == 3 else x) for b in range(3)])
+    np.testing.assert_allclose(np.array(got), ref, rtol=1e-5, atol=1e-5)
+    # gradients to the blocks and to the dense operand, against the dense batch
+    def loss_sparse(d, y):
+        out = A.with_data(d) @ y if not operand.startswith("left") else ms.matmul(y, A.with_data(d))
+        return mx.sum(mx.sin(out))
+
+    def loss_dense(w, y):
+        return mx.sum(mx.sin(w @ y if not operand.startswith("left") else y @ w))
+
+    gd, gx = mx.grad(loss_sparse, argnums=(0, 1))(A.data, mx.array(x))
+    gw, gx_ref = mx.grad(loss_dense, argnums=(0, 1))(A.todense(), mx.array(x))
+    np.testing.assert_allclose(np.array(gx), np.array(gx_ref), rtol=1e-4, atol=1e-5)
+    stored = np.array(A.with_data(mx.ones_like(A.data)).todense())  # the pattern, 1 where stored
+    np.testing.assert_allclose(np.array(A.with_data(gd).todense()), np.array(gw) * stored,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_batched_transpose_astype_compile():
+    D = batched_dense(B=2)
+    A = ms.bsr_array(D, blocksize=(2, 3))
+    T = A.T
+    assert T.shape == (2, 18, 8) and T.blocksize == (3, 2)
+    np.testing.assert_array_equal(np.array(T.todense()), D.transpose(0, 2, 1))
+    assert A.transpose((0, 2, 1)).shape == T.shape
+    H = A.astype("float16", index_dtype="int64")
+    assert H.dtype == mx.float16 and H.index_dtype == mx.int64 and H.shape == A.shape
+    X = mx.array(np.random.default_rng(2).standard_normal((2, 18, 4)).astype(np.float32))
+    f = mx.compile(lambda d, x: A.with_data(d) @ x)
+    np.testing.assert_allclose(np.array(f(A.data, X)), D @ np.array(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda A: A.tocsr(), r"\[bsr_array\] a batch of matrices \(shape \(3, 8, 18\)\) has no CSR form"),
+    (lambda A: A.toscipy(), r"has no scipy form"),
+    (lambda A: A.tobsr((1, 1)), r"has no other blocksize"),
+    (lambda A: A @ A.T, r"\[matmul\] a batch of BSR matrices times a sparse array"),
+    (lambda A: A @ mx.ones((2, 18, 4)), r"\[matmul\] a batch of 3 matrices .* its batch must be 3"),
+    (lambda A: A @ mx.ones((1, 3, 18, 4)), r"\[matmul\] .* at most 3 dims"),
+    (lambda A: A[3], r"\[bsr_array\] batch index 3 is out of range"),
+    (lambda A: A[0, 1], r"\[bsr_array\] a batched BSRArray is indexed by one batch entry"),
+    (lambda A: A.transpose((1, 0)), r"\[bsr_transpose\] axes must be None or \(0, 2, 1\)"),
+    (lambda A: ms.bsr_array((A.data, A.indices, A.indptr), shape=(8, 18)), r"does not match data of shape"),
+    (lambda A: ms.bsr_array((A.data[0], A.indices, A.indptr), shape=(3, 8, 18)), r"does not match data"),
+    (lambda A: A.with_data(A.data[0]), r"values must have shape \(3, 20, 2, 3\)"),
+])
+def test_batched_errors(bad, match):
+    A = ms.bsr_array(batched_dense(), blocksize=(2, 3))
+    assert A.nnzb == 20
+    with pytest.raises((ValueError, TypeError, IndexError, NotImplementedError), match=match):
+        bad(A)
