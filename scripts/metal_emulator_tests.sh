@@ -22,8 +22,9 @@ gen=$out/gen # the kernels with threadgroup storage rewritten, and the registry'
 includes=(-I"$gen/src" -I"$gen" -Imetal/emu/include -Imetal/emu -Icsrc)
 export ASAN_OPTIONS=detect_leaks=0
 python3 scripts/metal_emulator_kernels.py metal "$gen"
-python3 scripts/metal_emulator_kernels.py --transform metal/emu/tests/kernels/block_sum.metal \
-  "$gen/src/block_sum.metal"
+for k in block_sum mma_tile; do
+  python3 scripts/metal_emulator_kernels.py --transform metal/emu/tests/kernels/$k.metal "$gen/src/$k.metal"
+done
 # the host names as Metal sees them (as scripts/check_metal.sh lists them), for test_registry
 for src in metal/*.metal; do
   "$CXX" -E -std=c++20 -DMS_LIST_HOST_NAMES "${metal[@]}" -Imetal/check/include \

@@ -81,6 +81,28 @@ MS_SHIM_SIMD_REDUCE(simd_prefix_inclusive_sum)
 MS_SHIM_SIMD_REDUCE(simd_prefix_exclusive_sum)
 #undef MS_SHIM_SIMD_REDUCE
 
+// simdgroup_matrix functions (the type is in metal_types.h): signatures and type rules.
+template <typename T, int R, int C, typename P>
+void simdgroup_load(simdgroup_matrix<T, R, C>& d, P* src, ulong elements_per_row = C,
+                    ulong2 matrix_origin = {0, 0}, bool transpose_matrix = false) {
+  static_assert(simdgroup_matrix_pointer<T, P>, "simdgroup_load: the pointer's type must be the matrix's");
+  (void)elements_per_row, (void)matrix_origin, (void)transpose_matrix;
+  d.elements.x = src[0];
+}
+template <typename T, int R, int C, typename P>
+void simdgroup_store(const simdgroup_matrix<T, R, C>& a, P* dst, ulong elements_per_row = C,
+                     ulong2 matrix_origin = {0, 0}, bool transpose_matrix = false) {
+  static_assert(simdgroup_matrix_pointer<T, P>, "simdgroup_store: the pointer's type must be the matrix's");
+  (void)elements_per_row, (void)matrix_origin, (void)transpose_matrix;
+  dst[0] = a.elements.x;
+}
+template <typename D, typename A, typename B, typename Cm>
+void simdgroup_multiply_accumulate(simdgroup_matrix<D, 8, 8>&, const simdgroup_matrix<A, 8, 8>&,
+                                   const simdgroup_matrix<B, 8, 8>&, const simdgroup_matrix<Cm, 8, 8>&) {}
+template <typename D, typename A, typename B>
+void simdgroup_multiply(simdgroup_matrix<D, 8, 8>&, const simdgroup_matrix<A, 8, 8>&,
+                        const simdgroup_matrix<B, 8, 8>&) {}
+
 } // namespace metal
 
 // Address spaces (see the top of this file); attributes in metal_attributes.h.

@@ -38,11 +38,17 @@ struct bfloat {
   operator float() const volatile { return float(bfloat(*this)); }
 };
 
-// Vector types: only the members (x, y, z, w); our kernels do no vector arithmetic.
+using ulong = unsigned long;
+
+// Vector types: the members (x, y, z, w) and v[i]; our kernels do no vector arithmetic.
 template <typename T, int N>
 struct ms_vec;
 template <typename T>
-struct ms_vec<T, 2> { T x, y; };
+struct ms_vec<T, 2> {
+  T x, y;
+  T& operator[](int i) { return i == 0 ? x : y; }
+  const T& operator[](int i) const { return i == 0 ? x : y; }
+};
 template <typename T>
 struct ms_vec<T, 3> { T x, y, z; };
 template <typename T>
@@ -58,6 +64,7 @@ MS_SHIM_VECTORS(int)
 MS_SHIM_VECTORS(uint)
 MS_SHIM_VECTORS(short)
 MS_SHIM_VECTORS(ushort)
+MS_SHIM_VECTORS(ulong)
 #undef MS_SHIM_VECTORS
 
 namespace metal {
@@ -118,6 +125,42 @@ struct atomic {
 using atomic_int = atomic<int>;
 using atomic_uint = atomic<uint>;
 using atomic_float = atomic<float>;
+
+// simdgroup_matrix<T, 8, 8>: one 8 x 8 matrix held by the 32 lanes of a SIMD group, two
+// elements each (thread_elements()): lane l holds row simdgroup_matrix_row(l), columns
+// simdgroup_matrix_col(l) and + 1, the layout MLX's steel kernels rely on (steel/gemm/mma.h,
+// get_coord). The functions (load, store, multiply) are the stand-in's or the emulator's.
+template <typename T, int Rows, int Cols>
+struct simdgroup_matrix {
+  static_assert(Rows == 8 && Cols == 8, "simdgroup_matrix: Apple GPUs have 8 x 8 matrices only");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, half> || std::is_same_v<T, bfloat>,
+                "simdgroup_matrix holds float, half or bfloat");
+  using value_type = T;
+  ms_vec<T, 2> elements{};
+  ms_vec<T, 2>& thread_elements() { return elements; }
+  const ms_vec<T, 2>& thread_elements() const { return elements; }
+};
+using simdgroup_float8x8 = simdgroup_matrix<float, 8, 8>;
+using simdgroup_half8x8 = simdgroup_matrix<half, 8, 8>;
+using simdgroup_bfloat8x8 = simdgroup_matrix<bfloat, 8, 8>;
+
+constexpr int simdgroup_matrix_row(uint lane) {
+  return int((lane / 4) & 4) + int((lane / 2) % 4);
+}
+constexpr int simdgroup_matrix_col(uint lane) {
+  return int((lane / 4) & 2) * 2 + int(lane % 2) * 2;
+}
+
+template <typename T, int Rows, int Cols>
+simdgroup_matrix<T, Rows, Cols> make_filled_simdgroup_matrix(T value) {
+  simdgroup_matrix<T, Rows, Cols> m;
+  m.elements = {value, value};
+  return m;
+}
+
+// What Metal's simdgroup_load/store accept: a pointer to the matrix's own element type.
+template <typename T, typename P>
+constexpr bool simdgroup_matrix_pointer = std::is_same_v<std::remove_cv_t<P>, T>;
 
 enum class mem_flags { mem_none, mem_device, mem_threadgroup, mem_texture };
 enum memory_order { memory_order_relaxed };

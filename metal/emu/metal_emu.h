@@ -132,6 +132,78 @@ inline bool simd_all(bool v) {
   return ms_emu::fold<bool>(lanes, 32u, true, [](bool a, bool b) { return a && b; });
 }
 
+// simdgroup_matrix (the type is in metal_types.h). Every lane of a full SIMD group must take
+// part, as on Metal: each function is a rendezvous, and a lane the SIMD group lacks is an
+// error. Products accumulate in float and round once to the result's type.
+} // namespace metal
+
+namespace ms_emu {
+template <typename T>
+void matrix_of(const metal::simdgroup_matrix<T, 8, 8>& m, float (&out)[8][8], const char* op) {
+  // each lane brings its two elements as floats (bfloat is not trivially copyable)
+  const auto lanes = simd_rendezvous(arrive(op, float2{float(m.elements.x), float(m.elements.y)}));
+  for (uint l = 0; l < uint(kSimdWidth); ++l) {
+    const auto e = take<float2>(lanes, l, op);
+    out[metal::simdgroup_matrix_row(l)][metal::simdgroup_matrix_col(l)] = e.x;
+    out[metal::simdgroup_matrix_row(l)][metal::simdgroup_matrix_col(l) + 1] = e.y;
+  }
+}
+// Offset of element (row, col) of the 8 x 8 tile at `origin` (x: column, y: row), read
+// transposed when asked.
+inline ulong matrix_offset(int row, int col, ulong per_row, ulong2 origin, bool transpose) {
+  return transpose ? (origin.y + ulong(col)) * per_row + origin.x + ulong(row)
+                   : (origin.y + ulong(row)) * per_row + origin.x + ulong(col);
+}
+} // namespace ms_emu
+
+namespace metal {
+
+template <typename T, int R, int C, typename P>
+void simdgroup_load(simdgroup_matrix<T, R, C>& d, P* src, ulong elements_per_row = C,
+                    ulong2 matrix_origin = {0, 0}, bool transpose_matrix = false) {
+  static_assert(simdgroup_matrix_pointer<T, P>, "simdgroup_load: the pointer's type must be the matrix's");
+  ms_emu::simd_rendezvous(ms_emu::arrive("simdgroup_load", 0));
+  const uint l = ms_emu::lane_id();
+  for (int j = 0; j < 2; ++j) {
+    d.elements[j] = src[ms_emu::matrix_offset(simdgroup_matrix_row(l), simdgroup_matrix_col(l) + j,
+                                              elements_per_row, matrix_origin, transpose_matrix)];
+  }
+}
+template <typename T, int R, int C, typename P>
+void simdgroup_store(const simdgroup_matrix<T, R, C>& a, P* dst, ulong elements_per_row = C,
+                     ulong2 matrix_origin = {0, 0}, bool transpose_matrix = false) {
+  static_assert(simdgroup_matrix_pointer<T, P>, "simdgroup_store: the pointer's type must be the matrix's");
+  ms_emu::simd_rendezvous(ms_emu::arrive("simdgroup_store", 0));
+  const uint l = ms_emu::lane_id();
+  for (int j = 0; j < 2; ++j) {
+    dst[ms_emu::matrix_offset(simdgroup_matrix_row(l), simdgroup_matrix_col(l) + j,
+                              elements_per_row, matrix_origin, transpose_matrix)] = a.elements[j];
+  }
+}
+template <typename D, typename A, typename B, typename Cm>
+void simdgroup_multiply_accumulate(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
+                                   const simdgroup_matrix<B, 8, 8>& b,
+                                   const simdgroup_matrix<Cm, 8, 8>& c) {
+  float am[8][8], bm[8][8], cm[8][8];
+  ms_emu::matrix_of(a, am, "simdgroup_multiply_accumulate");
+  ms_emu::matrix_of(b, bm, "simdgroup_multiply_accumulate");
+  ms_emu::matrix_of(c, cm, "simdgroup_multiply_accumulate");
+  const uint l = ms_emu::lane_id();
+  const int row = simdgroup_matrix_row(l), col = simdgroup_matrix_col(l);
+  for (int j = 0; j < 2; ++j) {
+    float acc = cm[row][col + j];
+    for (int k = 0; k < 8; ++k) {
+      acc += am[row][k] * bm[k][col + j];
+    }
+    d.elements[j] = static_cast<D>(acc);
+  }
+}
+template <typename D, typename A, typename B>
+void simdgroup_multiply(simdgroup_matrix<D, 8, 8>& d, const simdgroup_matrix<A, 8, 8>& a,
+                        const simdgroup_matrix<B, 8, 8>& b) {
+  simdgroup_multiply_accumulate(d, a, b, make_filled_simdgroup_matrix<float, 8, 8>(0.0f));
+}
+
 } // namespace metal
 
 // Address spaces: device and constant memory are plain host memory (buffers are checked by

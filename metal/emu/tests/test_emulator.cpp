@@ -1,8 +1,10 @@
 // Tests of the emulator itself: SIMD-group functions (simd_ballot too) against their
-// definitions, threadgroup memory and barriers through block_sum.metal, device atomics, and
+// definitions, threadgroup memory and barriers through block_sum.metal, simdgroup_matrix
+// through mma_tile.metal (every element type, fragment layout, transposed load/store), device atomics, and
 // the reports it must give (divergence, a lane the SIMD group lacks) instead of a hang or a
 // wrong answer.
 #include "block_sum.metal"
+#include "mma_tile.metal"
 
 #include "kernels_end.h"
 
@@ -101,6 +103,60 @@ static void test_atomics() {
   check(counter.value == 3 * 2 * 128, "atomic_fetch_add: " + std::to_string(counter.value));
 }
 
+// mma_tile: c (16 x 16) += a (16 x k) @ b (k x 16) on simdgroup_matrix, for inputs of type T.
+// Small integers: every product and sum is exact in float, and the inputs in half and bfloat.
+template <typename T>
+static void test_mma_tile(uint k, bool transpose_c, const char* type) {
+  std::vector<T> a(16 * k), b(k * 16);
+  std::vector<float> af(a.size()), bf(b.size()), c(256), want(256);
+  for (size_t i = 0; i < a.size(); ++i) {
+    af[i] = float(int(i * 5 % 7) - 3);
+    a[i] = static_cast<T>(af[i]);
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    bf[i] = float(int(i * 3 % 11) - 5);
+    b[i] = static_cast<T>(bf[i]);
+  }
+  for (uint i = 0; i < 256; ++i) {
+    c[i] = float(i % 13);
+  }
+  for (uint r = 0; r < 16; ++r) {
+    for (uint col = 0; col < 16; ++col) {
+      float acc = c[transpose_c ? col * 16 + r : r * 16 + col];
+      for (uint j = 0; j < k; ++j) {
+        acc += af[r * k + j] * bf[j * 16 + col];
+      }
+      want[transpose_c ? col * 16 + r : r * 16 + col] = acc;
+    }
+  }
+  ms_emu::launch("mma_tile", {1}, {128}, [&](const ThreadPos& t) {
+    mma_tile<T>(a.data(), b.data(), c.data(), k, transpose_c, t.thread_index_in_threadgroup,
+                t.simdgroup_index_in_threadgroup, t.thread_index_in_simdgroup);
+  });
+  check_all(c, want, 0.0f, std::string("mma_tile ") + type + " k=" + std::to_string(k) +
+                               (transpose_c ? " transposed" : ""));
+}
+
+// Each lane's thread_elements() are the fragment's (row, col) and (row, col + 1), as MLX's
+// steel kernels read them: lane l of a matrix loaded from 0..63 holds 8 * row + col.
+static void test_fragment_layout() {
+  std::vector<float> src(64), got(64);
+  for (int i = 0; i < 64; ++i) {
+    src[i] = float(i);
+  }
+  ms_emu::launch("fragment_layout", {1}, {32}, [&](const ThreadPos& t) {
+    metal::simdgroup_float8x8 m;
+    metal::simdgroup_load(m, src.data());
+    got[2 * t.thread_index_in_simdgroup] = m.thread_elements()[0];
+    got[2 * t.thread_index_in_simdgroup + 1] = m.thread_elements()[1];
+  });
+  for (uint l = 0; l < 32; ++l) {
+    const uint row = ((l / 4) & 4) + (l / 2) % 4, col = ((l / 4) & 2) * 2 + (l % 2) * 2;
+    check(got[2 * l] == float(8 * row + col) && got[2 * l + 1] == float(8 * row + col + 1),
+          "fragment layout lane " + std::to_string(l));
+  }
+}
+
 // The run must fail with an Error whose message holds every piece of `want`.
 static void expect_error(const char* kernel, Dim3 threads, const ms_emu::Body& body,
                          std::vector<std::string> want) {
@@ -135,6 +191,12 @@ static void test_reports() {
     (void)t;
   }, {"kernel 'missing_lane', threadgroup (0, 0, 0): thread 32 (lane 0 of SIMD group 1)",
         "simd_shuffle_xor reads lane 16", "does not have"});
+  expect_error("partial_simdgroup_matrix", {40}, [](const ThreadPos&) {
+    const auto m = metal::make_filled_simdgroup_matrix<float, 8, 8>(1.0f);
+    metal::simdgroup_float8x8 d;
+    metal::simdgroup_multiply(d, m, m);
+  }, {"thread 32 (lane 0 of SIMD group 1)", "simdgroup_multiply_accumulate reads lane 8",
+      "does not have"});
   expect_error("too_many_threads", {1025}, [](const ThreadPos&) {}, {"1 to 1024"});
 }
 
@@ -148,6 +210,14 @@ int main() {
     }
     test_simd_functions();
     test_simd_ballot();
+    test_fragment_layout();
+    for (uint k : {8u, 24u}) {
+      for (bool transpose_c : {false, true}) {
+        test_mma_tile<float>(k, transpose_c, "float");
+        test_mma_tile<half>(k, transpose_c, "half");
+        test_mma_tile<bfloat>(k, transpose_c, "bfloat");
+      }
+    }
     test_atomics();
     test_reports();
   } catch (const ms_emu::Error& e) { // a run the emulator stopped: the test fails
