@@ -38,15 +38,15 @@ def available():
 
 
 def compile_module():
+    """The kernel file compiled for this GPU: the path of its cubin."""
     import cupy
 
-    major, minor = cupy.cuda.Device().compute_capability[:2] if isinstance(
-        cupy.cuda.Device().compute_capability, tuple) else divmod(
-        int(cupy.cuda.Device().compute_capability), 10)
+    cc = cupy.cuda.Device().compute_capability
+    arch = "".join(map(str, cc)) if isinstance(cc, tuple) else str(cc)
     out = pathlib.Path(tempfile.mkdtemp()) / "flash_attention.cubin"
-    subprocess.run(["nvcc", "-std=c++20", "-O3", "-cubin", f"-arch=sm_{major}{minor}",
+    subprocess.run(["nvcc", "-std=c++20", "-O3", "-cubin", f"-arch=sm_{arch}",
                     f"-I{ROOT / 'csrc'}", "-o", str(out), str(SOURCE)], check=True)
-    return cupy.RawModule(path=str(out))
+    return str(out)
 
 
 def layout_structure(layout):
@@ -65,23 +65,24 @@ def layout_structure(layout):
 
 
 class Kernels:
-    def __init__(self, module):
-        self.module = module
+    """The cubin's kernels, loaded and launched through the driver API (as csrc/cuda/launch.cpp
+    does): pointer arguments from CuPy arrays, plain values as ctypes."""
+
+    def __init__(self, cubin):
+        import cupy
+
+        cupy.zeros(1)  # a current context
+        self.module = cupy.cuda.driver.moduleLoad(cubin)
+        self.functions = {}
 
     def launch(self, name, grid, block, *args):
         import cupy
 
-        keep, ptrs = [], []
-        for a in args:
-            if isinstance(a, cupy.ndarray):
-                v = ctypes.c_void_p(a.data.ptr)
-            else:
-                v = a
-            keep.append(v)
-            ptrs.append(ctypes.addressof(v))
-        params = (ctypes.c_void_p * len(ptrs))(*ptrs)
-        fn = self.module.get_function(name)
-        cupy.cuda.driver.launchKernel(fn.ptr, grid[0], grid[1], 1, block, 1, 1, 0,
+        if name not in self.functions:
+            self.functions[name] = cupy.cuda.driver.moduleGetFunction(self.module, name)
+        keep = [ctypes.c_void_p(a.data.ptr) if isinstance(a, cupy.ndarray) else a for a in args]
+        params = (ctypes.c_void_p * len(keep))(*(ctypes.addressof(v) for v in keep))
+        cupy.cuda.driver.launchKernel(self.functions[name], grid[0], grid[1], 1, block, 1, 1, 0,
                                       cupy.cuda.get_current_stream().ptr,
                                       ctypes.addressof(params), 0)
 
