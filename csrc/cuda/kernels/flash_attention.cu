@@ -15,8 +15,10 @@ namespace mlx_sparse::gpu {
 
 namespace {
 
-constexpr int kChunk = 32; // reduction columns staged per step
-constexpr int kOwn = 64;   // output columns per thread block
+// Reduction columns staged per step: 128 bytes of a row.
+template <typename T>
+constexpr int kChunk = 128 / static_cast<int>(sizeof(T));
+constexpr int kOwn = 64; // output columns per thread block
 
 // Shared-memory rows padded by 16 bytes so that the lanes of a fragment load spread over banks.
 template <typename T>
@@ -25,106 +27,157 @@ constexpr int padded(int cols) {
 }
 
 // A shared-memory matrix read as an mma operand: element (r, k) of an (rows x reduction)
-// operand; kTrans reads the stored matrix transposed.
-template <typename T, bool kTrans>
+// operand stored row-major, reduction contiguous.
+template <typename T>
 struct Operand {
   const T* p;
   int ld;
-  __device__ __forceinline__ T at(int r, int k) const {
-    return kTrans ? p[k * ld + r] : p[r * ld + k];
-  }
+  __device__ __forceinline__ float at(int r, int k) const { return to_float(p[r * ld + k]); }
   // elements (r, k) and (r, k + 1), the first in the low half
   __device__ __forceinline__ uint32_t pair(int r, int k) const {
-    if constexpr (!kTrans) {
-      return *reinterpret_cast<const uint32_t*>(p + r * ld + k);
-    } else {
-      const T lo = at(r, k), hi = at(r, k + 1);
-      return static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(&lo)) |
-             (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(&hi)) << 16);
-    }
+    return *reinterpret_cast<const uint32_t*>(p + r * ld + k);
   }
 };
 
-// c (a 16 x 8 float tile in mma's C layout) += a[r0.., k0..k0+16) * b[n0.., k0..k0+16)^T.
-template <typename T, typename A, typename B>
-__device__ __forceinline__ void mma_k16(float (&c)[4], const A& a, int r0, const B& b, int n0,
-                                        int k0, int lane) {
-  const int g = lane >> 2, t2 = (lane & 3) * 2;
-  if constexpr (sizeof(T) == 4) { // float32: this lane's four outputs by FMA
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int r = r0 + g + (i >> 1) * 8, n = n0 + t2 + (i & 1);
-      float acc = c[i];
-#pragma unroll
-      for (int k = 0; k < 16; ++k) {
-        acc = fmaf(to_float(a.at(r, k0 + k)), to_float(b.at(n, k0 + k)), acc);
-      }
-      c[i] = acc;
-    }
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                          uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   } else {
-    const uint32_t a0 = a.pair(r0 + g, k0 + t2), a1 = a.pair(r0 + g + 8, k0 + t2),
-                   a2 = a.pair(r0 + g, k0 + t2 + 8), a3 = a.pair(r0 + g + 8, k0 + t2 + 8);
-    const uint32_t b0 = b.pair(n0 + g, k0 + t2), b1 = b.pair(n0 + g, k0 + t2 + 8);
-    if constexpr (std::is_same_v<T, __half>) {
-      asm volatile(
-          "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-          "{%8,%9}, {%0,%1,%2,%3};\n"
-          : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-          : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// acc[N0 + n] (16 x 8 tiles in mma's C layout, n < N) += a[r0 .. r0 + 16, 0 .. K) times
+// b[8n .. 8n + 8, 0 .. K)^T. Tensor cores for 16-bit types (each A fragment loaded once per
+// k step); float32 by this lane's own FMAs over the same layout.
+template <typename T, int N0, int N, int K, int M>
+__device__ __forceinline__ void warp_product(float (&acc)[M][4], const Operand<T>& a, int r0,
+                                             const Operand<T>& b, int lane) {
+  const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+      for (int n = 0; n < N; ++n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int r = r0 + g + (i >> 1) * 8, c = n * 8 + t2 + (i & 1);
+          float v = acc[N0 + n][i];
+#pragma unroll
+          for (int k = 0; k < 16; ++k) {
+            v = fmaf(a.at(r, k0 + k), b.at(c, k0 + k), v);
+          }
+          acc[N0 + n][i] = v;
+        }
+      }
     } else {
-      asm volatile(
-          "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-          "{%8,%9}, {%0,%1,%2,%3};\n"
-          : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-          : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+      const uint32_t frag[4] = {a.pair(r0 + g, k0 + t2), a.pair(r0 + g + 8, k0 + t2),
+                                a.pair(r0 + g, k0 + t2 + 8), a.pair(r0 + g + 8, k0 + t2 + 8)};
+#pragma unroll
+      for (int n = 0; n < N; ++n) {
+        mma_16816<T>(acc[N0 + n], frag, b.pair(n * 8 + g, k0 + t2), b.pair(n * 8 + g, k0 + t2 + 8));
+      }
     }
   }
 }
 
 // Shared memory of every pass: two staged operand chunks and one (bs x bs) tile (p or ds).
+// b holds either BS rows of kChunk columns or, transposed, kChunk rows of BS.
 template <typename T, int BS>
 struct alignas(16) Staging {
-  static constexpr int kLd = padded<T>(kChunk), kTileLd = padded<T>(BS);
+  static constexpr int kLd = padded<T>(kChunk<T>), kTileLd = padded<T>(BS);
+  static constexpr int kB = BS * kLd > kChunk<T> * kTileLd ? BS * kLd : kChunk<T> * kTileLd;
   T a[BS * kLd];
-  T b[BS * kLd];
+  T b[kB];
   T tile[BS * kTileLd];
 };
 
-// dst[r][c] = src[r * ld + c0 + c] for the BS rows and kChunk columns, 0 past column `cols`.
-template <typename T, int BS>
+// 16-byte vectors when the rows allow (d and dv are multiples of 8 by contract), else scalars.
+template <typename T>
+__device__ __forceinline__ bool vector_rows(const T* src, int64_t ld) {
+  constexpr int V = 16 / sizeof(T);
+  return (reinterpret_cast<uintptr_t>(src) & 15) == 0 && ld % V == 0;
+}
+
+// Columns [c0, c0 + kChunk) of src's BS rows (row stride ld), 0 past column `cols` (a
+// multiple of the vector width when vec), into dst[r * kLd + c], or transposed into
+// dst[c * kTileLd + r].
+template <typename T, int BS, bool kTransposed>
 __device__ __forceinline__ void stage(T* dst, const T* src, int64_t ld, int64_t c0,
                                       int64_t cols) {
-  constexpr int kLd = Staging<T, BS>::kLd;
-  for (int x = threadIdx.x; x < BS * kChunk; x += BS * 2) {
-    const int r = x / kChunk, c = x % kChunk;
-    dst[r * kLd + c] = c0 + c < cols ? src[r * ld + c0 + c] : from_float<T>(0.0f);
+  constexpr int C = kChunk<T>, V = 16 / sizeof(T);
+  constexpr int kLd = Staging<T, BS>::kLd, kTLd = Staging<T, BS>::kTileLd;
+  if (vector_rows(src, ld)) {
+    for (int x = threadIdx.x; x < BS * C / V; x += BS * 2) {
+      const int r = x / (C / V), c = (x % (C / V)) * V;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (c0 + c < cols) {
+        v = *reinterpret_cast<const uint4*>(src + r * ld + c0 + c);
+      }
+      if constexpr (kTransposed) {
+        const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          dst[(c + j) * kTLd + r] = e[j];
+        }
+      } else {
+        *reinterpret_cast<uint4*>(dst + r * kLd + c) = v;
+      }
+    }
+    return;
+  }
+  for (int x = threadIdx.x; x < BS * C; x += BS * 2) {
+    const int r = x / C, c = x % C;
+    const T v = c0 + c < cols ? src[r * ld + c0 + c] : from_float<T>(0.0f);
+    dst[kTransposed ? c * kTLd + r : r * kLd + c] = v;
   }
 }
 
 // acc[BS/8] (this warp's 16 rows x BS columns) = x[16 rows] . y[BS rows]^T over `depth`
-// columns, both read from global memory with row stride `depth`.
+// columns, both read from global memory with row stride `depth`. x is staged again unless
+// `x_staged` (the caller staged all of it, depth <= kChunk).
 template <typename T, int BS>
 __device__ __forceinline__ void tile_product(float (&acc)[BS / 8][4], Staging<T, BS>& sm,
                                              const T* x, const T* y, int64_t depth, int warp,
-                                             int lane) {
+                                             int lane, bool x_staged = false) {
+  constexpr int C = kChunk<T>;
 #pragma unroll
   for (int n = 0; n < BS / 8; ++n) {
     acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
   }
-  const Operand<T, false> a{sm.a, Staging<T, BS>::kLd}, b{sm.b, Staging<T, BS>::kLd};
-  for (int64_t c0 = 0; c0 < depth; c0 += kChunk) {
+  const Operand<T> a{sm.a, Staging<T, BS>::kLd}, b{sm.b, Staging<T, BS>::kLd};
+  for (int64_t c0 = 0; c0 < depth; c0 += C) {
     __syncthreads();
-    stage<T, BS>(sm.a, x, depth, c0, depth);
-    stage<T, BS>(sm.b, y, depth, c0, depth);
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < kChunk; k += 16) {
-#pragma unroll
-      for (int n = 0; n < BS / 8; ++n) {
-        mma_k16<T>(acc[n], a, warp * 16, b, n * 8, k, lane);
-      }
+    if (!x_staged) {
+      stage<T, BS, false>(sm.a, x, depth, c0, depth);
     }
+    stage<T, BS, false>(sm.b, y, depth, c0, depth);
+    __syncthreads();
+    warp_product<T, 0, BS / 8, C>(acc, a, warp * 16, b, lane);
   }
+}
+
+// Part P of tile_times: columns [c0 + P * kChunk, + kChunk) of y, staged transposed.
+template <typename T, int BS, int P>
+__device__ __forceinline__ void tile_times_part(float (&acc)[kOwn / 8][4], Staging<T, BS>& sm,
+                                                const T* y, int64_t width, int64_t c0,
+                                                int warp, int lane) {
+  constexpr int C = kChunk<T>;
+  __syncthreads();
+  stage<T, BS, true>(sm.b, y, width, c0 + P * C, width);
+  __syncthreads();
+  const Operand<T> a{sm.tile, Staging<T, BS>::kTileLd}, b{sm.b, Staging<T, BS>::kTileLd};
+  warp_product<T, P * C / 8, C / 8, BS>(acc, a, warp * 16, b, lane);
 }
 
 // acc[kOwn/8] += tile[16 rows of this warp][BS] . y[BS rows][c0 .. c0 + kOwn) (y's row stride
@@ -133,20 +186,10 @@ template <typename T, int BS>
 __device__ __forceinline__ void tile_times(float (&acc)[kOwn / 8][4], Staging<T, BS>& sm,
                                            const T* y, int64_t width, int64_t c0, int warp,
                                            int lane) {
-  const Operand<T, false> a{sm.tile, Staging<T, BS>::kTileLd};
-  const Operand<T, true> b{sm.b, Staging<T, BS>::kLd};
-#pragma unroll
-  for (int part = 0; part < kOwn / kChunk; ++part) {
-    __syncthreads();
-    stage<T, BS>(sm.b, y, width, c0 + part * kChunk, width);
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < BS; k += 16) {
-#pragma unroll
-      for (int n = 0; n < kChunk / 8; ++n) {
-        mma_k16<T>(acc[part * (kChunk / 8) + n], a, warp * 16, b, n * 8, k, lane);
-      }
-    }
+  static_assert(kOwn == kChunk<T> || kOwn == 2 * kChunk<T>, "kOwn is one or two chunks");
+  tile_times_part<T, BS, 0>(acc, sm, y, width, c0, warp, lane);
+  if constexpr (kOwn == 2 * kChunk<T>) {
+    tile_times_part<T, BS, 1>(acc, sm, y, width, c0, warp, lane);
   }
 }
 
@@ -209,15 +252,20 @@ __device__ void forward(const T* q, const T* k, const T* v, const int32_t* row_p
                         const AttentionArgs& a) {
   __shared__ Staging<T, BS> sm;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  const int64_t R = blockIdx.x, c0 = int64_t(blockIdx.y) * kOwn;
-  const BlockRow br = attention_block_row(R, a.lq / BS);
+  const BlockRow br = attention_block_row(blockIdx.x, a.batch);
+  const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(blockIdx.y) * kOwn;
   const int64_t q_row = br.b * a.lq + br.i * BS;
   float s[BS / 8][4], acc[kOwn / 8][4];
   zero(acc);
+  // q stays staged across the key blocks when one chunk holds it
+  const bool q_resident = a.d <= kChunk<T>;
+  if (q_resident) {
+    stage<T, BS, false>(sm.a, q + q_row * a.d, a.d, 0, a.d);
+  }
   float run_max[2] = {MS_NEG_INF, MS_NEG_INF}, sum[2] = {0.0f, 0.0f};
   for (int64_t e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
     const int64_t k_row = br.b * a.lk + int64_t(col[e]) * BS;
-    tile_product<T, BS>(s, sm, q + q_row * a.d, k + k_row * a.d, a.d, warp, lane);
+    tile_product<T, BS>(s, sm, q + q_row * a.d, k + k_row * a.d, a.d, warp, lane, q_resident);
     float tile_max[2] = {MS_NEG_INF, MS_NEG_INF};
 #pragma unroll
     for (int n = 0; n < BS / 8; ++n) {
@@ -298,8 +346,8 @@ __device__ void grad_q(const T* q, const T* k, const T* v, const int32_t* row_pt
                        const AttentionArgs& a) {
   __shared__ Staging<T, BS> sm;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  const int64_t R = blockIdx.x, c0 = int64_t(blockIdx.y) * kOwn;
-  const BlockRow br = attention_block_row(R, a.lq / BS);
+  const BlockRow br = attention_block_row(blockIdx.x, a.batch);
+  const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(blockIdx.y) * kOwn;
   const int64_t q_row = br.b * a.lq + br.i * BS;
   float row_lse[2], row_delta[2];
 #pragma unroll
@@ -345,8 +393,8 @@ __device__ void grad_kv(const T* q, const T* k, const T* v, const int32_t* t_ptr
                         const float* delta, T* dk, T* dv, const AttentionArgs& a) {
   __shared__ Staging<T, BS> sm;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
-  const int64_t C = blockIdx.x, c0 = int64_t(blockIdx.y) * kOwn;
-  const BlockRow bc = attention_block_row(C, a.lk / BS);
+  const BlockRow bc = attention_block_row(blockIdx.x, a.batch);
+  const int64_t C = bc.b * (a.lk / BS) + bc.i, c0 = int64_t(blockIdx.y) * kOwn;
   const int64_t k_row = bc.b * a.lk + bc.i * BS;
   float st[BS / 8][4], dpt[BS / 8][4], acc_k[kOwn / 8][4], acc_v[kOwn / 8][4];
   zero(acc_k);
