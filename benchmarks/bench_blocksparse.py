@@ -168,6 +168,11 @@ def attention_cases(heads, seq, d, size, window, global_blocks, dtype, repeats):
     report(case, "MLX sdpa fwd+bwd, no mask", dense_bwd, note="reference")
     report(case, "bs.flash_attention fwd+bwd", mlx_ms(fwd_bwd(
         lambda q, k, v: bs.flash_attention(q, k, v, lay)), repeats), dense_bwd)
+    # the MLX-op path beside the fused kernels (fused=None picks them where they exist)
+    report(case, "bs.flash_attention fused=False fwd", mlx_ms(
+        lambda: bs.flash_attention(q, k, v, lay, fused=False), repeats), dense_fwd)
+    report(case, "bs.flash_attention fused=False fwd+bwd", mlx_ms(fwd_bwd(
+        lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=False)), repeats), dense_bwd)
     if not TORCH:
         return
     tdt = dict(float16=torch.float16, bfloat16=torch.bfloat16, float32=torch.float32)[
@@ -273,13 +278,15 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--attention", action="store_true", help="the attention cases only")
     args = parser.parse_args()
     gpu = mx.default_device() == mx.gpu
     print(f"device: {mx.default_device()}, torch CUDA: {TORCH}, blksprs: "
           f"{getattr(blksprs, '__version__', None) if blksprs else None}")
     if gpu:
         n = 2048 if args.quick else 8192
-        matmul_cases(n, 64, (0.10, 0.25), (mx.float16, mx.bfloat16), n, args.repeats)
+        if not args.attention:
+            matmul_cases(n, 64, (0.10, 0.25), (mx.float16, mx.bfloat16), n, args.repeats)
         seq = 2048 if args.quick else 8192
         attention_cases(32, seq, 64, 64, 5, 1, mx.float16, args.repeats)
     else:

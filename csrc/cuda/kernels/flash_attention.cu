@@ -263,7 +263,11 @@ __device__ void forward(const T* q, const T* k, const T* v, const int32_t* row_p
     stage<T, BS, false>(sm.a, q + q_row * a.d, a.d, 0, a.d);
   }
   float run_max[2] = {MS_NEG_INF, MS_NEG_INF}, sum[2] = {0.0f, 0.0f};
-  for (int64_t e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
+  const Range blocks = row_range(row_ptr, R, a.n_blocks); // clamped to [0, n_blocks]
+  for (int64_t e = blocks.start; e < blocks.end; ++e) {
+    if (!in_range(col[e], a.lk / BS)) { // a bad block is skipped
+      continue;
+    }
     const int64_t k_row = br.b * a.lk + int64_t(col[e]) * BS;
     tile_product<T, BS>(s, sm, q + q_row * a.d, k + k_row * a.d, a.d, warp, lane, q_resident);
     float tile_max[2] = {MS_NEG_INF, MS_NEG_INF};
@@ -359,7 +363,14 @@ __device__ void grad_q(const T* q, const T* k, const T* v, const int32_t* row_pt
   float s[BS / 8][4], dp[BS / 8][4], acc[kOwn / 8][4];
   zero(acc);
   constexpr int ld = Staging<T, BS>::kTileLd;
-  for (int64_t e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
+  const Range blocks = row_range(row_ptr, R, a.n_blocks); // clamped to [0, n_blocks]
+  for (int64_t e = blocks.start; e < blocks.end; ++e) {
+    if (!in_range(col[e], a.lk / BS)) { // a bad block is skipped: its dbias is 0
+      for (int x = threadIdx.x; a.has_bias && blockIdx.y == 0 && x < BS * BS; x += BS * 2) {
+        dbias[e * BS * BS + x] = from_float<T>(0.0f);
+      }
+      continue;
+    }
     const int64_t k_row = br.b * a.lk + int64_t(col[e]) * BS;
     tile_product<T, BS>(s, sm, q + q_row * a.d, k + k_row * a.d, a.d, warp, lane);
     tile_product<T, BS>(dp, sm, d_o + q_row * a.dv, v + k_row * a.dv, a.dv, warp, lane);
@@ -400,7 +411,11 @@ __device__ void grad_kv(const T* q, const T* k, const T* v, const int32_t* t_ptr
   zero(acc_k);
   zero(acc_v);
   constexpr int ld = Staging<T, BS>::kTileLd;
-  for (int64_t x = t_ptr[C]; x < t_ptr[C + 1]; ++x) {
+  const Range blocks = row_range(t_ptr, C, a.n_blocks);
+  for (int64_t x = blocks.start; x < blocks.end; ++x) {
+    if (!in_range(t_row[x], a.lq / BS) || !in_range(t_block[x], a.n_blocks)) {
+      continue; // a bad block is skipped
+    }
     const int64_t e = t_block[x], q_row = bc.b * a.lq + int64_t(t_row[x]) * BS;
     tile_product<T, BS>(st, sm, k + k_row * a.d, q + q_row * a.d, a.d, warp, lane);
     tile_product<T, BS>(dpt, sm, v + k_row * a.dv, d_o + q_row * a.dv, a.dv, warp, lane);

@@ -4,7 +4,7 @@
 // some rows of a (bs x bs) score tile; the row reductions across lanes stay per backend.
 #pragma once
 
-#include "gpu/core/dialect.h"
+#include "gpu/core/csr.h"
 
 namespace mlx_sparse::gpu {
 
