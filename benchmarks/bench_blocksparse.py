@@ -7,7 +7,8 @@ On a GPU stream (MLX's CUDA build): the issue's cases, 8192^3 at 10 % and 25 % o
 blocks in float16 and bfloat16, and attention with B*H = 32, seq 8192, d 64, block 64, a
 sliding window of +-5 blocks plus a global first block row and column. On the CPU: BSR @
 dense, 4096^2, block 32, 10 % of blocks, k = 256, float32, against scipy's bsr_array, with
-2 threads and 1, and a smaller attention case. Times are medians in ms; "in-graph" runs
+2 threads and 1, and a smaller attention case: the fused kernels against the MLX-op path and
+MLX's dense sdpa, 2 threads and 1. Times are medians in ms; "in-graph" runs
 several products per evaluation (the kernel's own cost); ratios are theirs / ours.
 """
 
@@ -167,6 +168,11 @@ def attention_cases(heads, seq, d, size, window, global_blocks, dtype, repeats):
     report(case, "MLX sdpa fwd+bwd, no mask", dense_bwd, note="reference")
     report(case, "bs.flash_attention fwd+bwd", mlx_ms(fwd_bwd(
         lambda q, k, v: bs.flash_attention(q, k, v, lay)), repeats), dense_bwd)
+    # the MLX-op path beside the fused kernels (fused=None picks them where they exist)
+    report(case, "bs.flash_attention fused=False fwd", mlx_ms(
+        lambda: bs.flash_attention(q, k, v, lay, fused=False), repeats), dense_fwd)
+    report(case, "bs.flash_attention fused=False fwd+bwd", mlx_ms(fwd_bwd(
+        lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=False)), repeats), dense_bwd)
     if not TORCH:
         return
     tdt = dict(float16=torch.float16, bfloat16=torch.bfloat16, float32=torch.float32)[
@@ -190,6 +196,59 @@ def attention_cases(heads, seq, d, size, window, global_blocks, dtype, repeats):
     report(case, "blksprs flash_attention fwd", torch_ms(blk, repeats), dense_fwd)
     report(case, "blksprs flash_attention fwd+bwd", torch_ms(
         lambda: torch.autograd.grad(blk().sum(), (bq, bk, bv)), repeats), dense_bwd)
+
+
+def side_by_side_ms(fns, repeats, warmup=1):
+    """Median ms of each callable (its MLX result evaluated), timed in rounds that call each
+    once in turn, so that the machine's drift hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            mx.eval(fn())
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            mx.eval(fn())
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def cpu_attention_case(heads, seq, d, size, window, global_blocks, repeats):
+    """The fused CPU kernels against the MLX-op path (fused=False) and MLX's dense sdpa (no
+    mask, and the layout as an additive mask), forward and forward+backward, 2 threads and 1
+    (MLX's dense ops have no thread setting; ours do: ms.set_num_threads)."""
+    lay = window_layout(seq // size, window, global_blocks)
+    case = f"B*H={heads} seq={seq} d={d} bs={size} +-{window}+{global_blocks} ({100 * lay.mean():.1f}%)"
+    print(f"\n### CPU: block-sparse attention, float32, {case}\n\n| threads | pass | fused ms | "
+          f"MLX-op path ms | sdpa ms | sdpa + mask ms | ops / fused | sdpa / fused |\n"
+          f"|---|---|---|---|---|---|---|---|", flush=True)
+    rng = np.random.default_rng(1)
+    q, k, v, do = (mx.array(rng.standard_normal((heads, seq, d)).astype(np.float32)) for _ in range(4))
+    mx.eval(q, k, v, do)
+    scale = 1 / math.sqrt(d)
+    additive = mx.array(np.where(np.repeat(np.repeat(lay[0], size, 0), size, 1), 0, -np.inf)
+                        .astype(np.float32))
+
+    def sdpa(mask):
+        return lambda q, k, v: mx.fast.scaled_dot_product_attention(
+            q[None], k[None], v[None], scale=scale, mask=mask)[0]
+
+    impls = {"fused": lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=True),
+             "ops": lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=False),
+             "sdpa": sdpa(None), "sdpa + mask": sdpa(additive)}
+    err = np.abs(np.array(impls["fused"](q, k, v)) - np.array(impls["sdpa + mask"](q, k, v))).max()
+    print(f"fused vs sdpa + mask: max abs err {err:.1e}", flush=True)
+    default = ms.num_threads()
+    for threads in sorted({default, 1}, reverse=True):
+        ms.set_num_threads(threads)
+        for name, wrap in (("fwd", lambda f: lambda: f(q, k, v)),
+                           ("fwd+bwd", lambda f: lambda: mx.vjp(f, [q, k, v], [do])[1])):
+            t = side_by_side_ms({n: wrap(f) for n, f in impls.items()}, repeats)
+            print(f"| {threads} | {name} | {t['fused']:.2f} | {t['ops']:.2f} | {t['sdpa']:.2f} | "
+                  f"{t['sdpa + mask']:.2f} | {t['ops'] / t['fused']:.2f}x | "
+                  f"{t['sdpa'] / t['fused']:.2f}x |", flush=True)
+            ROWS.append(dict(case=case, threads=threads, pass_=name, **{f"{n}_ms": x for n, x in t.items()}))
+    ms.set_num_threads(default)
 
 
 def cpu_bsr_case(n, size, density, k, repeats):
@@ -219,18 +278,20 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--attention", action="store_true", help="the attention cases only")
     args = parser.parse_args()
     gpu = mx.default_device() == mx.gpu
     print(f"device: {mx.default_device()}, torch CUDA: {TORCH}, blksprs: "
           f"{getattr(blksprs, '__version__', None) if blksprs else None}")
     if gpu:
         n = 2048 if args.quick else 8192
-        matmul_cases(n, 64, (0.10, 0.25), (mx.float16, mx.bfloat16), n, args.repeats)
+        if not args.attention:
+            matmul_cases(n, 64, (0.10, 0.25), (mx.float16, mx.bfloat16), n, args.repeats)
         seq = 2048 if args.quick else 8192
         attention_cases(32, seq, 64, 64, 5, 1, mx.float16, args.repeats)
     else:
         cpu_bsr_case(1024 if args.quick else 4096, 32, 0.10, 256, args.repeats)
-        attention_cases(4, 1024 if args.quick else 2048, 64, 64, 2, 1, mx.float32, args.repeats)
+        cpu_attention_case(4, 1024 if args.quick else 2048, 64, 64, 2, 1, args.repeats)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(ROWS, f, indent=1)

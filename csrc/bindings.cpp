@@ -81,6 +81,19 @@ NB_MODULE(_ext, m) {
         "sum_duplicates"_a, nb::kw_only(), "stream"_a = nb::none(),
         nb::call_guard<nb::gil_scoped_release>(),
         "coo_tocsr's GPU path on any stream (for tests).");
+  m.def(
+      "flash_attention",
+      [](const array& q, const array& k, const array& v, const array& row_ptr, const array& col,
+         const array& t_ptr, const array& t_row, const array& t_block, int block_size,
+         float scale, const std::optional<array>& bias, const std::optional<array>& mask,
+         StreamOrDevice s) {
+        return flash_attention(q, k, v, row_ptr, col, t_ptr, t_row, t_block, bias, mask,
+                               block_size, scale, s);
+      },
+      "q"_a, "k"_a, "v"_a, "row_ptr"_a, "col"_a, "t_ptr"_a, "t_row"_a, "t_block"_a,
+      "block_size"_a, "scale"_a, "bias"_a = nb::none(), "mask"_a = nb::none(), nb::kw_only(),
+      "stream"_a = nb::none(),
+      "Block-sparse flash attention over a block CSR layout: [o, lse].");
   m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
   m.def("set_num_threads", &set_num_threads, "n"_a,
         "Set the threads used by the CPU kernels: 1 <= n <= max(256, 8 x hardware threads);\n"

@@ -137,6 +137,22 @@ std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_ind
 std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, int64_t n,
                              bool sum_duplicates, StreamOrDevice s = {});
 
+// ---- Block-sparse flash attention (docs/developer/flash_attention.md has the contract).
+// softmax(scale q k^T + bias) v over the blocks of an attention layout given as int32 block
+// CSR (row_ptr[B * Mb + 1], col[n_blocks]) and its transpose (t_ptr[B * Nb + 1],
+// t_row[n_blocks], t_block[n_blocks]); q[B, Lq, d], k[B, Lk, d], v[B, Lk, dv] of one dtype
+// (float32, float16, bfloat16), bias of that dtype and mask (uint8, 1 = masked) as
+// [n_blocks, bs, bs]; bs in {16, 32, 64}, d and dv multiples of 8 up to 256.
+// Returns {o[B, Lq, dv], lse[B, Lq] (float32, natural log; -inf and o = 0 for a row with no
+// unmasked column)}. Differentiable once in q, k, v and bias. The layout's values are checked
+// when they are evaluated (not traced); the kernels stay in bounds on any values.
+std::vector<array> flash_attention(const array& q, const array& k, const array& v,
+                                   const array& row_ptr, const array& col, const array& t_ptr,
+                                   const array& t_row, const array& t_block,
+                                   const std::optional<array>& bias,
+                                   const std::optional<array>& mask, int block_size, float scale,
+                                   StreamOrDevice s = {});
+
 // ---- CPU kernel settings.
 // The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.
 // set_num_threads throws std::invalid_argument unless 1 <= n <= max(256, 8 x hardware threads).

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "gpu/core/params.h"
+
 namespace mlx_sparse {
 
 enum class ValueType : int32_t { float32 = 0, float16 = 1, bfloat16 = 2, float64 = 3 };
@@ -127,6 +129,38 @@ struct SpgemmParams {
   ValueType vtype;
   void* scratch = nullptr; // dense: parts x n (accumulator, mask); else 16-bit: nnz_c floats
   int64_t parts = 1;       // dense: blocks of rows; 0: positional (C's columns searched)
+};
+
+// flash_attention (docs/developer/flash_attention.md), forward and backward: sizes in `a`,
+// q[B][lq][d], k[B][lk][d], v[B][lk][dv] of vtype; the layout's int32 block CSR row_ptr,
+// col and its transpose t_ptr, t_row, t_block; bias[n_blocks][bs][bs] (vtype) and
+// mask[n_blocks][bs][bs] (uint8, 1 = masked) or nullptr. Forward writes o[B][lq][dv] and
+// lse[B][lq] (float32). Backward reads o, lse, d_o and d_lse (float32[B][lq]) and writes dq,
+// dk, dv and dbias (when bias). Blocks whose row, column or storage index is out of range
+// are skipped (a skipped block adds nothing and its dbias is 0).
+struct AttentionParams {
+  gpu::AttentionArgs a;
+  const void* q;
+  const void* k;
+  const void* v;
+  const int32_t* row_ptr;
+  const int32_t* col;
+  const int32_t* t_ptr;
+  const int32_t* t_row;
+  const int32_t* t_block;
+  const void* bias = nullptr;
+  const uint8_t* mask = nullptr;
+  ValueType vtype;
+  void* o;               // forward: out; backward: in
+  float* lse;            // forward: out; backward: in
+  const void* d_o = nullptr;
+  const float* d_lse = nullptr;
+  void* dq = nullptr;
+  void* dk = nullptr;
+  void* dv = nullptr;
+  void* dbias = nullptr;
+  void* scratch = nullptr; // per part: float tiles (cpu/scratch.cpp); backward: delta first
+  int64_t parts = 1;
 };
 
 } // namespace mlx_sparse

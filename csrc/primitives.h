@@ -209,8 +209,9 @@ class FlashAttention : public Primitive {
   bool has_mask_;
 };
 
-// inputs: FlashAttention's, then o, lse and do (the cotangent of o). outputs: dq, dk, dv, and
-// dbias[n_blocks, bs, bs] when has_bias.
+// inputs: FlashAttention's, then o, lse, do (the cotangent of o, o's dtype) and dlse (the
+// cotangent of lse, float32[B, Lq]). delta = rowsum(do * o) - dlse. outputs: dq, dk, dv, and
+// dbias[n_blocks, bs, bs] when has_bias. Not differentiable again (its vjp says so).
 class FlashAttentionGrad : public Primitive {
  public:
   FlashAttentionGrad(Stream s, int block_size, float scale, bool has_bias, bool has_mask)
@@ -218,6 +219,9 @@ class FlashAttentionGrad : public Primitive {
         has_mask_(has_mask) {}
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
   void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
+  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
+                         const std::vector<int>& argnums,
+                         const std::vector<array>& outputs) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
   const char* name() const override { return "FlashAttentionGrad"; }
   bool is_equivalent(const Primitive& other) const override;

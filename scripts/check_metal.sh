@@ -67,8 +67,23 @@ fi
 echo "check_metal: $(wc -l <<<"$names") kernel instantiations, names unique"
 metal_only="fill_zero_uint32 widen_uint32_int32 widen_uint32_int64"
 cuda_only="fill_zero_int32 fill_zero_int64" # CUDA's transpose counts in the index type
+# Kernel families that have CUDA kernels and no Metal kernel yet (Metal falls back to the
+# MLX-op path for them): flash_attention (issue 13; csrc/gpu/core/flash_attention.h is ready
+# for its Metal kernel). Remove a family here when its metal/<family>.metal lands.
+no_metal_yet="flash_attention"
+for family in $no_metal_yet; do
+  if [ -f "metal/$family.metal" ]; then
+    echo "check_metal: metal/$family.metal exists: take $family off no_metal_yet" >&2
+    exit 1
+  fi
+done
 if command -v "${NVCC:-nvcc}" >/dev/null; then
   cuda=$(for src in csrc/cuda/kernels/*.cu; do
+    family=$(basename "$src" .cu)
+    if grep -qxF "$family" <(tr ' ' '\n' <<<"$no_metal_yet"); then
+      echo "check_metal: $src has no Metal counterpart yet (listed in no_metal_yet)" >&2
+      continue
+    fi
     "${NVCC:-nvcc}" -E -std=c++20 -Icsrc "$src" | tr -s ' \n' ' ' |
       grep -oP 'extern "C" __attribute__\(\(global\)\) void \K\w+'
   done | sort)

@@ -161,12 +161,20 @@ def test_gradients_finite_differences():
         assert abs(fd - g[idx]) <= 2e-2 * max(1.0, abs(fd))
 
 
-def test_second_derivative_runs():
+@pytest.mark.parametrize("case", [(1, 2, 2, 4, 4, 2), (1, 2, 2, 16, 16, 16)], ids=["bs2", "bs16"])
+def test_second_derivative_runs(case):
     rng = np.random.default_rng(5)
-    (q, k, v), _ = qkv(rng, (1, 2, 2, 4, 4, 2))
+    (q, k, v), _ = qkv(rng, case)
     lay = make_layout(rng, (1, 2, 2), "full")
-    hvp = mx.grad(lambda q: (mx.grad(lambda x: bs.flash_attention(x, k, v, lay).sum() ** 2)(q) ** 2).sum())(q)
-    assert np.isfinite(np.array(hvp)).all()
+
+    def hvp(fused):
+        inner = mx.grad(lambda x: bs.flash_attention(x, k, v, lay, fused=fused).sum() ** 2)
+        return mx.grad(lambda q: (inner(q) ** 2).sum())(q)
+
+    assert np.isfinite(np.array(hvp(False))).all()
+    if case[-1] == 16:  # the fused primitive differentiates once, and says so
+        with pytest.raises(ValueError, match=r"\[flash_attention\] second derivatives.*fused=False"):
+            hvp(True)
 
 
 def test_compile_with_closed_layout():

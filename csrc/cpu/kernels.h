@@ -14,7 +14,9 @@
   X(rows, RowsParams)             \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \
-  X(softmax, SoftmaxParams)
+  X(softmax, SoftmaxParams)      \
+  X(flash_attention, AttentionParams) \
+  X(flash_attention_grad, AttentionParams)
 
 namespace mlx_sparse::cpu {
 

@@ -69,4 +69,17 @@ int64_t scratch_bytes(SpgemmParams& p) {
   return narrow(p.vtype) ? p.c.nnz * 4 : 0;
 }
 
+int64_t attention_tile_floats(const gpu::AttentionArgs& a) {
+  return a.bs * (4 * a.d + 4 * a.dv + 2 * a.bs + 4);
+}
+
+int64_t scratch_bytes(AttentionParams& p) {
+  const auto& a = p.a;
+  const int64_t rows = a.batch * std::max(a.lq, a.lk) / std::max<int64_t>(1, a.bs);
+  const int64_t work = a.n_blocks * a.bs * a.bs * (a.d + a.dv);
+  p.parts = std::max<int64_t>(1, std::min(work_parts(work), rows));
+  const int64_t delta = p.d_o ? a.batch * a.lq : 0;
+  return (delta + p.parts * attention_tile_floats(a)) * 4;
+}
+
 } // namespace mlx_sparse::cpu

@@ -27,5 +27,9 @@ int64_t scratch_bytes(TodenseParams& p);
 int64_t scratch_bytes(TransposeParams& p);
 int64_t scratch_bytes(SumDuplicatesParams& p);
 int64_t scratch_bytes(SpgemmParams& p);
+// flash_attention: float tiles per part, and for the backward (d_o set) delta first.
+int64_t scratch_bytes(AttentionParams& p);
+// Floats of one part's tiles (kernels/flash_attention.cpp lays them out).
+int64_t attention_tile_floats(const gpu::AttentionArgs& a);
 
 } // namespace mlx_sparse::cpu

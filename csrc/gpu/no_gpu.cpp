@@ -38,4 +38,12 @@ void CsrTranspose::eval_gpu(const std::vector<array>&, std::vector<array>&) {
   no_gpu("CsrTranspose");
 }
 
+void FlashAttention::eval_gpu(const std::vector<array>&, std::vector<array>&) {
+  no_gpu("FlashAttention");
+}
+
+void FlashAttentionGrad::eval_gpu(const std::vector<array>&, std::vector<array>&) {
+  no_gpu("FlashAttentionGrad");
+}
+
 } // namespace mlx_sparse

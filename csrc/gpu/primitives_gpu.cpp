@@ -25,4 +25,12 @@ void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& ou
   gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
 }
 
+void FlashAttention::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
+  gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
+}
+
+void FlashAttentionGrad::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
+  gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
+}
+
 } // namespace mlx_sparse

@@ -17,7 +17,12 @@ import math
 import mlx.core as mx
 import numpy as np
 
+from .. import _ext
+from .._device import gpu_backend
 from . import _common as c
+
+_FUSED_BLOCKS = (16, 32, 64)
+_FUSED_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
 
 
 @functools.lru_cache(maxsize=64)
@@ -63,10 +68,76 @@ def _side_by_side(tiles: mx.array, g: int, w: int, bs: int) -> mx.array:
     return tiles.reshape(g, w, bs, bs).transpose(0, 2, 1, 3).reshape(g, bs, w * bs)
 
 
-def attend(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked=None):
+@functools.lru_cache(maxsize=64)
+def _block_csr(key: bytes, shape: tuple):
+    """The layout as the fused op's int32 block CSR (docs/developer/flash_attention.md):
+    row_ptr, col over block rows b * Mb + i, and the transpose t_ptr, t_row, t_block over key
+    block columns b * Nb + j."""
+    layout = np.frombuffer(key, np.bool_).reshape(shape)
+    nb, mb, kb = shape
+    b, i, j = np.nonzero(layout)  # row-major: the storage order
+    row_ptr = np.concatenate([[0], np.cumsum(layout.reshape(nb * mb, kb).sum(axis=1))])
+    order = np.lexsort((i, j, b))  # by (b, j, i)
+    t_ptr = np.concatenate([[0], np.cumsum(np.bincount(b * kb + j, minlength=nb * kb))])
+    return tuple(mx.array(x.astype(np.int32)) for x in (row_ptr, j, t_ptr, i[order], order))
+
+
+def _fused_available(stream) -> bool:
+    """Whether the fused primitive has kernels for this stream's device."""
+    if stream.device.type == mx.cpu:
+        return True
+    return gpu_backend() == "cuda"
+
+
+def _why_not_fused(q, k, v, bs: int, bias, stream) -> str | None:
+    """Why the fused op cannot take these operands, or None when it can."""
+    if not _fused_available(stream):
+        return f"this build has no fused kernels for {stream.device}"
+    if bs not in _FUSED_BLOCKS:
+        return f"the block size is {bs}, not one of {_FUSED_BLOCKS}"
+    for name, n in (("d", q.shape[-1]), ("dv", v.shape[-1])):
+        if n % 8 or not 8 <= n <= 256:
+            return f"{name}={n} is not a multiple of 8 from 8 to 256"
+    if q.dtype not in _FUSED_DTYPES or k.dtype != q.dtype or v.dtype != q.dtype:
+        return (f"q, k and v are {q.dtype}, {k.dtype} and {v.dtype}, not one of float32, "
+                f"float16 or bfloat16")
+    # the bias goes to the kernels in q's dtype: only a cast that loses nothing
+    if bias is not None and bias.dtype != q.dtype and q.dtype != mx.float32:
+        return f"the bias is {bias.dtype} and q {q.dtype} (casting would lose precision)"
+    return None
+
+
+def attend(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked=None,
+           fused=None):
     """The core on dense q (B, Lq, d), k (B, Lk, d), v (B, Lk, dv) and a (B, Lq/bs, Lk/bs)
     numpy layout. ``bias`` (float) and ``masked`` (bool, True = masked) are
-    (n_blocks, bs, bs) in the layout's storage order. Returns (B, Lq, dv) in q's dtype."""
+    (n_blocks, bs, bs) in the layout's storage order. Returns (B, Lq, dv) in q's dtype.
+    ``fused``: None = the fused op when it takes these operands, True = it or an error,
+    False = MLX ops."""
+    if fused not in (None, True, False):
+        c.fail("flash_attention", f"fused should be None, True or False but is {fused!r}.")
+    if fused is None or fused:
+        stream = mx.default_stream(mx.default_device())
+        why = _why_not_fused(q, k, v, bs, bias, stream)
+        if why is None:
+            return _attend_fused(q, k, v, layout, bs, scale, bias, masked, stream)[0]
+        if fused:
+            c.fail("flash_attention", f"fused=True, but {why}; pass fused=None or False.")
+    return _attend_ops(q, k, v, layout, bs, scale, bias, masked)
+
+
+def _attend_fused(q, k, v, layout: np.ndarray, bs: int, scale: float, bias, masked, stream):
+    """(o, lse) from the fused primitive; its vjp is FlashAttentionGrad (differentiable once)."""
+    csr = _block_csr(layout.tobytes(), layout.shape)
+    if bias is not None:
+        bias = bias.astype(q.dtype)
+    if masked is not None:
+        masked = masked.astype(mx.uint8)
+    return _ext.flash_attention(q, k, v, *csr, bs, scale, bias, masked, stream=stream)
+
+
+def _attend_ops(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked=None):
+    """The core on MLX ops (every backend, any order of derivatives)."""
     nb, mb, kb = layout.shape
     d, dv = q.shape[-1], v.shape[-1]
     groups, inverse = _plan(layout.tobytes(), layout.shape)
@@ -133,6 +204,13 @@ def flash_attention(q, *args, **kwargs):
       Returns an array shaped like q with v's last dimension.
 
     ``scale`` defaults to 1/sqrt(d). Differentiable in q, k, v and the bias.
+
+    ``fused`` (keyword, both forms): None (default) runs the fused primitive where it has
+    kernels (the CPU; a CUDA GPU) and takes the operands (block size 16, 32 or 64; d and dv
+    multiples of 8 up to 256; q, k, v of one dtype among float32, float16, bfloat16), else
+    the MLX-op path; True requires the fused primitive (ValueError saying why not); False
+    always takes the MLX-op path. The fused path differentiates once; for second
+    derivatives pass ``fused=False``.
     """
     if len(args) == 3 and "sparsity_layout_q" not in kwargs:
         return _dense_form(q, *args, **kwargs)
@@ -147,7 +225,7 @@ def _scale(scale, d: int, op: str) -> float:
     return float(scale)
 
 
-def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None):
+def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None, fused=None):
     op = "flash_attention"
     for name, x in (("q", q), ("k", k), ("v", v)):
         c.check_float(x, op, name)
@@ -175,7 +253,7 @@ def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None):
             masked = ~blocks
         else:
             bias = blocks
-    out = attend(*flat, layout, bs, _scale(scale, q.shape[-1], op), bias, masked)
+    out = attend(*flat, layout, bs, _scale(scale, q.shape[-1], op), bias, masked, fused)
     return out.reshape(*lead, lq, v.shape[-1])
 
 
@@ -224,7 +302,7 @@ def _mask_blocks(mask, scores_shape, layout: np.ndarray, bs: int, op: str) -> mx
 def _compressed_form(q, sparsity_layout_q, k, sparsity_layout_k, v, sparsity_layout_v,
                      attention_layout, sparsity_block_size, scale=None, attention_mask=None,
                      sparsity_layout_mask=None, attention_bias=None, sparsity_layout_bias=None,
-                     lut=None, sparsity_layout_o=None):
+                     lut=None, sparsity_layout_o=None, fused=None):
     from ._conversion import to_dense, to_sparse  # noqa: PLC0415 (module order)
     from .layouting import build_sparsity_layout_matmul  # noqa: PLC0415
     op = "flash_attention"
@@ -257,7 +335,7 @@ def _compressed_form(q, sparsity_layout_q, k, sparsity_layout_k, v, sparsity_lay
         lb = c.layout_np(sparsity_layout_bias, op, "sparsity_layout_bias")
         c.check_layout_shape(lb, att.shape, op, "sparsity_layout_bias")
         bias = _at_layout(attention_bias, lb, att, bs, op, "attention_bias")
-    out = attend(qd, kd, vd, att, bs, _scale(scale, qd.shape[-1], op), bias, masked)
+    out = attend(qd, kd, vd, att, bs, _scale(scale, qd.shape[-1], op), bias, masked, fused)
     if sparsity_layout_o is None:
         lo = c.layout_np(build_sparsity_layout_matmul(att, lv_), op)
     else:

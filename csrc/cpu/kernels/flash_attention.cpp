@@ -1,0 +1,368 @@
+// flash_attention on the CPU (docs/developer/flash_attention.md has the contract).
+//   T q[B][lq][d], k[B][lk][d], v[B][lk][dv]; int32 row_ptr[B * Mb + 1], col[n_blocks] and the
+//   transpose t_ptr[B * Nb + 1], t_row[n_blocks], t_block[n_blocks]; T bias and uint8 mask
+//   [n_blocks][bs][bs]; T o[B][lq][dv], float lse[B][lq].
+// Forward: per query block row R = b * Mb + i, an online softmax over the row's key blocks, one
+// (bs x bs) score tile at a time, in float32. Backward: delta = rowsum(dO * o) - dlse; then per
+// query block row dq and dbias, and per key block column (over the transpose) dk and dv, so
+// every output has one writer and no atomics. Rows and columns go in parts of equal work.
+// Tiles are converted to float32 (k and v also transposed) so that every inner loop runs over
+// a contiguous d, dv or bs and vectorises without a reduction.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "cpu/kernels/common.h"
+
+namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// dst[r][c] = scale * src[r][c], rows x cols.
+template <typename T>
+inline void load(const T* src, int64_t rows, int64_t cols, float scale, float* dst) {
+  for (int64_t x = 0; x < rows * cols; ++x) {
+    dst[x] = scale * static_cast<float>(src[x]);
+  }
+}
+
+// dst[c][r] = src[r][c]: a (rows x cols) block transposed.
+template <typename T>
+inline void load_t(const T* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      dst[c * rows + r] = static_cast<float>(src[r * cols + c]);
+    }
+  }
+}
+
+template <typename T>
+inline void store(const float* src, int64_t n, float scale, T* dst) {
+  for (int64_t x = 0; x < n; ++x) {
+    dst[x] = static_cast<T>(scale * src[x]);
+  }
+}
+
+// s[r][0..BS) = a[r] @ bt for r < BS: a[BS][n], bt[n][BS]. The row of s stays in registers.
+template <int BS>
+inline void tile_nt(const float* a, const float* bt, int64_t n, float* s) {
+  for (int r = 0; r < BS; ++r) {
+    float acc[BS] = {};
+    const float* ar = a + r * n;
+    for (int64_t x = 0; x < n; ++x) {
+      const float ax = ar[x];
+      const float* bx = bt + x * BS;
+      for (int c = 0; c < BS; ++c) {
+        acc[c] += ax * bx[c];
+      }
+    }
+    std::memcpy(s + r * BS, acc, sizeof(acc));
+  }
+}
+
+// acc[r][..n) += sum_c w[r][c] * b[c][..n) for r < BS (w[BS][BS], b[BS][n]); two rows of
+// acc at a time share each row of b.
+template <int BS>
+inline void tile_nn_add(const float* w, const float* b, int64_t n, float* acc) {
+  for (int r = 0; r < BS; r += 2) {
+    float* a0 = acc + r * n;
+    float* a1 = a0 + n;
+    for (int c = 0; c < BS; ++c) {
+      const float w0 = w[r * BS + c], w1 = w[(r + 1) * BS + c];
+      const float* bc = b + c * n;
+      for (int64_t y = 0; y < n; ++y) {
+        a0[y] += w0 * bc[y];
+        a1[y] += w1 * bc[y];
+      }
+    }
+  }
+}
+
+// acc[c][..n) += sum_r w[r][c] * b[r][..n) for c < BS: the transposed weights of tile_nn_add.
+template <int BS>
+inline void tile_tn_add(const float* w, const float* b, int64_t n, float* acc) {
+  for (int r = 0; r < BS; r += 2) {
+    const float* b0 = b + r * n;
+    const float* b1 = b0 + n;
+    for (int c = 0; c < BS; ++c) {
+      const float w0 = w[r * BS + c], w1 = w[(r + 1) * BS + c];
+      float* ac = acc + c * n;
+      for (int64_t y = 0; y < n; ++y) {
+        ac[y] += w0 * b0[y] + w1 * b1[y];
+      }
+    }
+  }
+}
+
+// s += bias block e, and -inf where mask block e is set.
+template <int BS, typename T>
+inline void bias_and_mask(const AttentionParams& p, int64_t e, float* s) {
+  constexpr int64_t tile = int64_t(BS) * BS;
+  if (p.bias) {
+    const T* bias = static_cast<const T*>(p.bias) + e * tile;
+    for (int64_t x = 0; x < tile; ++x) {
+      s[x] += static_cast<float>(bias[x]);
+    }
+  }
+  if (p.mask) {
+    const uint8_t* mask = p.mask + e * tile;
+    for (int64_t x = 0; x < tile; ++x) {
+      s[x] = mask[x] ? kNegInf : s[x];
+    }
+  }
+}
+
+// p = exp(s - lse) per row (0 where s or lse is -inf), in place.
+template <int BS>
+inline void probabilities(float* s, const float* lse) {
+  for (int r = 0; r < BS; ++r) {
+    const float top = lse[r] == kNegInf ? 0.0f : lse[r];
+    const float live = lse[r] == kNegInf ? 0.0f : 1.0f;
+    for (int c = 0; c < BS; ++c) {
+      s[r * BS + c] = live * std::exp(s[r * BS + c] - top);
+    }
+  }
+}
+
+// One part's float tiles (cpu/scratch.cpp sizes them: bs * (4d + 4dv + 2bs + 4) floats).
+struct Tiles {
+  float *q, *k, *kt, *acc_d, *v, *o, *acc_v, *vt, *s, *dp, *m, *l, *lse, *delta;
+  Tiles(float* base, int64_t bs, int64_t d, int64_t dv) {
+    float* x = base;
+    for (float** t : {&q, &k, &kt, &acc_d}) {
+      *t = x;
+      x += bs * d;
+    }
+    for (float** t : {&v, &o, &acc_v, &vt}) {
+      *t = x;
+      x += bs * dv;
+    }
+    for (float** t : {&s, &dp}) {
+      *t = x;
+      x += bs * bs;
+    }
+    for (float** t : {&m, &l, &lse, &delta}) {
+      *t = x;
+      x += bs;
+    }
+  }
+};
+
+float* part_tiles(const AttentionParams& p, int64_t part) {
+  const int64_t delta = p.d_o ? p.a.batch * p.a.lq : 0;
+  return static_cast<float*>(p.scratch) + delta + part * attention_tile_floats(p.a);
+}
+
+// Runs fn(tiles, first, last) over parts of the block rows of ptr (rows x n_blocks).
+template <typename F>
+void parallel_blocks(const AttentionParams& p, const int32_t* ptr, int64_t rows, F&& fn) {
+  int64_t bounds[kMaxParts + 1];
+  const int64_t parts = row_blocks(ptr, rows, p.a.n_blocks, p.parts, bounds);
+  parallel_for(parts, [&](int64_t t) {
+    Tiles tiles(part_tiles(p, t), p.a.bs, p.a.d, p.a.dv);
+    fn(tiles, bounds[t], bounds[t + 1]);
+  });
+}
+
+template <int BS, typename T>
+void forward(const AttentionParams& p) {
+  const auto& a = p.a;
+  const int64_t d = a.d, dv = a.dv, mb = a.lq / BS, nb = a.lk / BS;
+  parallel_blocks(p, p.row_ptr, a.batch * mb, [&](Tiles& t, int64_t r0, int64_t r1) {
+    for (int64_t R = r0; R < r1; ++R) {
+      const int64_t b = R / mb, row0 = R * BS; // first query row, over the flattened batch
+      load(static_cast<const T*>(p.q) + row0 * d, BS, d, a.scale, t.q);
+      std::fill(t.o, t.o + BS * dv, 0.0f);
+      std::fill(t.m, t.m + BS, kNegInf);
+      std::fill(t.l, t.l + BS, 0.0f);
+      const Range blocks = row_range(p.row_ptr, R, a.n_blocks);
+      for (int64_t e = blocks.start; e < blocks.end; ++e) {
+        const int64_t j = p.col[e];
+        if (!in_range(j, nb)) {
+          continue;
+        }
+        const int64_t key0 = b * a.lk + j * BS;
+        load_t(static_cast<const T*>(p.k) + key0 * d, BS, d, t.kt);
+        tile_nt<BS>(t.q, t.kt, d, t.s);
+        bias_and_mask<BS, T>(p, e, t.s);
+        for (int r = 0; r < BS; ++r) { // online softmax: rescale what row r has so far
+          float* sr = t.s + r * BS;
+          float top = t.m[r];
+          for (int c = 0; c < BS; ++c) {
+            top = std::max(top, sr[c]);
+          }
+          if (top == kNegInf) {
+            std::fill(sr, sr + BS, 0.0f);
+            continue;
+          }
+          float sum = 0.0f;
+          for (int c = 0; c < BS; ++c) {
+            sr[c] = std::exp(sr[c] - top);
+            sum += sr[c];
+          }
+          const float alpha = std::exp(t.m[r] - top);
+          t.l[r] = t.l[r] * alpha + sum;
+          t.m[r] = top;
+          if (alpha != 1.0f) {
+            for (int64_t y = 0; y < dv; ++y) {
+              t.o[r * dv + y] *= alpha;
+            }
+          }
+        }
+        const T* vb = static_cast<const T*>(p.v) + key0 * dv;
+        const float* vf = t.v;
+        if constexpr (std::is_same_v<T, float>) {
+          vf = vb;
+        } else {
+          load(vb, BS, dv, 1.0f, t.v);
+        }
+        tile_nn_add<BS>(t.s, vf, dv, t.o);
+      }
+      T* o = static_cast<T*>(p.o) + row0 * dv;
+      for (int r = 0; r < BS; ++r) {
+        const bool live = t.l[r] > 0.0f;
+        store(t.o + r * dv, dv, live ? 1.0f / t.l[r] : 0.0f, o + r * dv);
+        p.lse[row0 + r] = live ? t.m[r] + std::log(t.l[r]) : kNegInf;
+      }
+    }
+  });
+}
+
+// Backward's common step for query block R against key block (j, e): s -> p = exp(s - lse)
+// in t.s, and ds = p (dp - delta) in t.dp, with dp = dO v^T (t.o holds dO, t.vt v^T).
+template <int BS, typename T>
+void grad_tile(const AttentionParams& p, Tiles& t, int64_t e) {
+  const int64_t d = p.a.d, dv = p.a.dv;
+  tile_nt<BS>(t.q, t.kt, d, t.s);
+  bias_and_mask<BS, T>(p, e, t.s);
+  probabilities<BS>(t.s, t.lse);
+  tile_nt<BS>(t.o, t.vt, dv, t.dp);
+  for (int r = 0; r < BS; ++r) {
+    for (int c = 0; c < BS; ++c) {
+      t.dp[r * BS + c] = t.s[r * BS + c] * (t.dp[r * BS + c] - t.delta[r]);
+    }
+  }
+}
+
+// Query block row R's scaled q, dO, lse and delta into the tiles.
+template <int BS, typename T>
+void load_query_block(const AttentionParams& p, const float* delta, Tiles& t, int64_t R) {
+  const int64_t row0 = R * BS;
+  load(static_cast<const T*>(p.q) + row0 * p.a.d, BS, p.a.d, p.a.scale, t.q);
+  load(static_cast<const T*>(p.d_o) + row0 * p.a.dv, BS, p.a.dv, 1.0f, t.o);
+  std::copy(p.lse + row0, p.lse + row0 + BS, t.lse);
+  std::copy(delta + row0, delta + row0 + BS, t.delta);
+}
+
+template <int BS, typename T>
+void backward(const AttentionParams& p) {
+  const auto& a = p.a;
+  const int64_t d = a.d, dv = a.dv, mb = a.lq / BS, nb = a.lk / BS;
+  constexpr int64_t tile = int64_t(BS) * BS;
+  float* delta = static_cast<float*>(p.scratch);
+  T* dbias = static_cast<T*>(p.dbias);
+  if (dbias) { // blocks that no row holds (only in a layout that was not checked)
+    const Range span = entry_span(p.row_ptr, a.batch * mb, a.n_blocks);
+    std::fill(dbias, dbias + span.start * tile, T(0));
+    std::fill(dbias + span.end * tile, dbias + a.n_blocks * tile, T(0));
+  }
+  // dq and dbias per query block row; delta first, which the key columns read next
+  parallel_blocks(p, p.row_ptr, a.batch * mb, [&](Tiles& t, int64_t r0, int64_t r1) {
+    for (int64_t R = r0; R < r1; ++R) {
+      const int64_t b = R / mb, row0 = R * BS;
+      const T* o = static_cast<const T*>(p.o) + row0 * dv;
+      const T* d_o = static_cast<const T*>(p.d_o) + row0 * dv;
+      for (int r = 0; r < BS; ++r) {
+        float sum = 0.0f;
+        for (int64_t y = 0; y < dv; ++y) {
+          sum += static_cast<float>(d_o[r * dv + y]) * static_cast<float>(o[r * dv + y]);
+        }
+        delta[row0 + r] = sum - p.d_lse[row0 + r];
+      }
+      load_query_block<BS, T>(p, delta, t, R);
+      std::fill(t.acc_d, t.acc_d + BS * d, 0.0f);
+      const Range blocks = row_range(p.row_ptr, R, a.n_blocks);
+      for (int64_t e = blocks.start; e < blocks.end; ++e) {
+        const int64_t j = p.col[e];
+        if (!in_range(j, nb)) {
+          if (dbias) {
+            std::fill(dbias + e * tile, dbias + (e + 1) * tile, T(0));
+          }
+          continue;
+        }
+        const int64_t key0 = b * a.lk + j * BS;
+        const T* kb = static_cast<const T*>(p.k) + key0 * d;
+        load_t(kb, BS, d, t.kt);
+        load_t(static_cast<const T*>(p.v) + key0 * dv, BS, dv, t.vt);
+        grad_tile<BS, T>(p, t, e);
+        if (dbias) {
+          store(t.dp, tile, 1.0f, dbias + e * tile);
+        }
+        load(kb, BS, d, 1.0f, t.k);
+        tile_nn_add<BS>(t.dp, t.k, d, t.acc_d);
+      }
+      store(t.acc_d, BS * d, a.scale, static_cast<T*>(p.dq) + row0 * d);
+    }
+  });
+  // dk and dv per key block column, over the transpose
+  parallel_blocks(p, p.t_ptr, a.batch * nb, [&](Tiles& t, int64_t c0, int64_t c1) {
+    for (int64_t C = c0; C < c1; ++C) {
+      const int64_t b = C / nb, key0 = C * BS;
+      load_t(static_cast<const T*>(p.k) + key0 * d, BS, d, t.kt);
+      load_t(static_cast<const T*>(p.v) + key0 * dv, BS, dv, t.vt);
+      std::fill(t.acc_d, t.acc_d + BS * d, 0.0f);
+      std::fill(t.acc_v, t.acc_v + BS * dv, 0.0f);
+      const Range blocks = row_range(p.t_ptr, C, a.n_blocks);
+      for (int64_t x = blocks.start; x < blocks.end; ++x) {
+        const int64_t i = p.t_row[x], e = p.t_block[x];
+        if (!in_range(i, mb) || !in_range(e, a.n_blocks)) {
+          continue;
+        }
+        load_query_block<BS, T>(p, delta, t, b * mb + i);
+        grad_tile<BS, T>(p, t, e);
+        tile_tn_add<BS>(t.s, t.o, dv, t.acc_v);  // dv += p^T dO
+        tile_tn_add<BS>(t.dp, t.q, d, t.acc_d);  // dk += ds^T (scale q)
+      }
+      store(t.acc_d, BS * d, 1.0f, static_cast<T*>(p.dk) + key0 * d);
+      store(t.acc_v, BS * dv, 1.0f, static_cast<T*>(p.dv) + key0 * dv);
+    }
+  });
+}
+
+// Calls f.template operator()<BS, T>() for the block size and value type of p; other block
+// sizes (the op admits none) leave the outputs untouched.
+template <typename F>
+void dispatch_attention(const AttentionParams& p, F&& f) {
+  dispatch_value(p.vtype, [&](auto tv) {
+    using T = decltype(tv);
+    if constexpr (!std::is_same_v<T, double>) {
+      switch (p.a.bs) {
+        case 16:
+          f.template operator()<16, T>();
+          break;
+        case 32:
+          f.template operator()<32, T>();
+          break;
+        case 64:
+          f.template operator()<64, T>();
+          break;
+        default:
+          break;
+      }
+    }
+  });
+}
+
+} // namespace
+
+void flash_attention(const AttentionParams& p) noexcept {
+  dispatch_attention(p, [&]<int BS, typename T>() { forward<BS, T>(p); });
+}
+
+void flash_attention_grad(const AttentionParams& p) noexcept {
+  dispatch_attention(p, [&]<int BS, typename T>() { backward<BS, T>(p); });
+}
+
+} // namespace mlx_sparse::cpu::MLX_SPARSE_ISA
