@@ -3,6 +3,7 @@
 // checked against plain C++ on odd shapes with empty rows, a long row, duplicates, unsorted
 // and out-of-range columns, every value type and both index types, both thread orders.
 #include "entries.metal"
+#include "flash_attention.metal"
 #include "sddmm.metal"
 #include "softmax.metal"
 #include "spmm.metal"
@@ -174,8 +175,109 @@ static void test_types(const std::string& types) {
   }
 }
 
+// flash_attention_forward against attention in double with -inf outside the layout: batch 2,
+// a block row with no block, a row every column of which is masked, bias, d not a multiple of
+// the staging chunk, and dv over two threadgroups' worth of columns (grid.y = 2).
+template <typename T, int BS>
+static void test_flash_attention_forward(const char* type) {
+  const int64_t B = 2, mb = 3, nb = 4, lq = mb * BS, lk = nb * BS, d = 24, dv = 72;
+  std::mt19937 rng(11);
+  std::vector<int> row_ptr{0}, col;
+  for (int64_t r = 0; r < B * mb; ++r) {
+    for (int j = 0; j < nb; ++j) {
+      if (r != 1 && (rng() % 2 == 0 || j == int(r % nb))) {
+        col.push_back(j);
+      }
+    }
+    row_ptr.push_back(int(col.size()));
+  }
+  const int64_t n_blocks = int64_t(col.size());
+  const auto q = convert<T>(random_values(size_t(B * lq * d), 21));
+  const auto k = convert<T>(random_values(size_t(B * lk * d), 22));
+  const auto v = convert<T>(random_values(size_t(B * lk * dv), 23));
+  const auto bias = convert<T>(random_values(size_t(n_blocks * BS * BS), 24));
+  std::vector<uint8_t> mask(size_t(n_blocks * BS * BS));
+  for (size_t i = 0; i < mask.size(); ++i) {
+    mask[i] = rng() % 5 == 0;
+  }
+  // row 5 of block row 0: every column masked
+  for (int e = row_ptr[0]; e < row_ptr[1]; ++e) {
+    for (int c = 0; c < BS; ++c) {
+      mask[size_t((e * BS + 5) * BS + c)] = 1;
+    }
+  }
+  const float scale = 0.3f;
+  std::vector<float> want_o(size_t(B * lq * dv)), want_lse(size_t(B * lq));
+  for (int64_t R = 0; R < B * mb; ++R) {
+    const int64_t b = R / mb, i = R % mb;
+    for (int r = 0; r < BS; ++r) {
+      const int64_t qr = b * lq + i * BS + r;
+      std::vector<double> sc;
+      std::vector<int64_t> keys;
+      for (int e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
+        for (int c = 0; c < BS; ++c) {
+          const size_t at = size_t((e * BS + r) * BS + c);
+          if (mask[at]) {
+            continue;
+          }
+          const int64_t kr = b * lk + col[e] * BS + c;
+          double dot = 0;
+          for (int64_t x = 0; x < d; ++x) {
+            dot += double(float(q[qr * d + x])) * double(float(k[kr * d + x]));
+          }
+          sc.push_back(dot * scale + double(float(bias[at])));
+          keys.push_back(kr);
+        }
+      }
+      double top = -INFINITY, sum = 0;
+      for (double x : sc) top = std::max(top, x);
+      for (double x : sc) sum += std::exp(x - top);
+      want_lse[qr] = sc.empty() ? -INFINITY : float(top + std::log(sum));
+      for (int64_t c = 0; c < dv; ++c) {
+        double acc = 0;
+        for (size_t p = 0; p < sc.size(); ++p) {
+          acc += std::exp(sc[p] - top) / sum * double(float(v[keys[p] * dv + c]));
+        }
+        want_o[qr * dv + c] = float(acc);
+      }
+    }
+  }
+  std::vector<T> o(want_o.size(), static_cast<T>(7.0f));
+  std::vector<float> lse(want_lse.size(), 7.0f);
+  const AttentionArgs a{B, lq, lk, d, dv, BS, n_blocks, scale, 1, 1, 0};
+  ms_emu::launch("flash_attention_forward", {uint32_t(B * mb), 2}, {uint32_t(BS * 2)},
+                 [&](const ThreadPos& t) {
+                   flash_attention_forward<T, BS>(q.data(), k.data(), v.data(), row_ptr.data(),
+                                                  col.data(), bias.data(), mask.data(), o.data(),
+                                                  lse.data(), a, t.threadgroup_position_in_grid,
+                                                  t.thread_index_in_threadgroup,
+                                                  t.simdgroup_index_in_threadgroup,
+                                                  t.thread_index_in_simdgroup);
+                 });
+  const std::string what = std::string("flash_attention_forward ") + type + " bs=" + std::to_string(BS);
+  check_all(convert<float>(o), want_o, sizeof(T) == 4 ? 1e-4f : 2e-2f, what + " o");
+  bool lse_ok = true;
+  for (size_t x = 0; x < lse.size(); ++x) {
+    lse_ok &= std::isinf(want_lse[x]) ? (std::isinf(lse[x]) && lse[x] < 0)
+                                      : close(lse[x], want_lse[x], sizeof(T) == 4 ? 1e-4f : 2e-2f);
+  }
+  check(lse_ok, what + " lse");
+}
+
+template <typename T>
+static void test_flash_attention(const char* type) {
+  test_flash_attention_forward<T, 16>(type);
+  test_flash_attention_forward<T, 32>(type);
+  test_flash_attention_forward<T, 64>(type);
+}
+
 int main() {
   try {
+    test_flash_attention<float>("float32");
+  #ifndef MS_EMU_SEEDED
+    test_flash_attention<half>("float16");
+    test_flash_attention<bfloat16_t>("bfloat16");
+  #endif
     test_types<float, int32_t>("float32/int32");
   #ifndef MS_EMU_SEEDED // a seeded copy of a kernel (scripts/metal_emulator_tests.sh) runs one type
     test_types<float, int64_t>("float32/int64");
