@@ -4,7 +4,7 @@
 // some rows of a (bs x bs) score tile; the row reductions across lanes stay per backend.
 #pragma once
 
-#include "gpu/core/dialect.h"
+#include "gpu/core/csr.h"
 
 namespace mlx_sparse::gpu {
 
@@ -14,13 +14,15 @@ namespace mlx_sparse::gpu {
 #define MS_NEG_INF (-__builtin_huge_valf())
 #endif
 
-// Batch entry and query block of block row R (row-major (b, i) over B * mb rows).
+// Batch entry and block of the x-th thread group over `batch` * mb block rows (or columns),
+// taken block-major (all batch entries' block 0 first): global blocks, which layouts put
+// first, are the longest and then start first instead of trailing the grid.
 struct BlockRow {
   int64_t b;
   int64_t i;
 };
-MS_FN BlockRow attention_block_row(int64_t r, int64_t mb) {
-  return {r / mb, r % mb};
+MS_FN BlockRow attention_block_row(int64_t x, int64_t batch) {
+  return {x % batch, x / batch};
 }
 
 // Element (row, col) of stored block e, in bias[n_blocks, bs, bs] and mask's layout.
