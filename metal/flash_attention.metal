@@ -183,20 +183,20 @@ template <typename T, int BS>
   threadgroup float stage[BS * 2 * kFaChunk]; // columns of two operands, or of one (kFaPart)
   threadgroup float scores[BS * BS];          // a block's scores, then its weights p
   threadgroup float rows[BS];                 // a per-row factor handed to the fragments' lanes
-  const int64_t R = group.x, c0 = int64_t(group.y) * kFaOwn;
-  const BlockRow br = attention_block_row(R, a.lq / BS);
+  const BlockRow br = attention_block_row(group.x, a.batch);
+  const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(group.y) * kFaOwn;
   const int64_t q0 = br.b * a.lq + br.i * BS; // first query row (of B * Lq)
   const int my_row = int(simd) * 16 + int(lane / 2), half_ = int(lane % 2); // softmax lane pair
   float run_max = MS_NEG_INF, run_sum = 0.0f;
   Frags<kFaOwn / 8> acc;
   zero(acc);
   Frags<BS / 8> s;
-  for (int e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
-    const int64_t j = col[e];
-    if (j < 0 || j >= a.lk / BS) { // the host checks columns; bad data adds nothing
+  const Range blocks = row_range(row_ptr, R, a.n_blocks); // clamped to [0, n_blocks]
+  for (int64_t e = blocks.start; e < blocks.end; ++e) {
+    if (!in_range(col[e], a.lk / BS)) { // the host checks columns; a bad block adds nothing
       continue;
     }
-    const int64_t k0 = br.b * a.lk + j * BS; // first key row
+    const int64_t k0 = br.b * a.lk + int64_t(col[e]) * BS; // first key row
     tile_product<T, BS>(s, stage, q + q0 * a.d, k + k0 * a.d, a.d, tid, simd, lane);
     store_frags(scores, s, simd, lane);
     simdgroup_barrier(mem_flags::mem_threadgroup);
@@ -274,18 +274,21 @@ template <typename T, int BS>
     uint lane [[thread_index_in_simdgroup]]) {
   threadgroup float stage[BS * 2 * kFaChunk];
   threadgroup float scores[BS * BS];
-  const int64_t R = group.x, c0 = int64_t(group.y) * kFaOwn;
-  const BlockRow br = attention_block_row(R, a.lq / BS);
+  const BlockRow br = attention_block_row(group.x, a.batch);
+  const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(group.y) * kFaOwn;
   const int64_t q0 = br.b * a.lq + br.i * BS;
   Frags<kFaOwn / 8> acc;
   zero(acc);
   Frags<BS / 8> s;
-  for (int e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
-    const int64_t j = col[e];
-    if (j < 0 || j >= a.lk / BS) {
+  const Range blocks = row_range(row_ptr, R, a.n_blocks);
+  for (int64_t e = blocks.start; e < blocks.end; ++e) {
+    if (!in_range(col[e], a.lk / BS)) { // a bad block is skipped: its dbias is 0
+      for (uint x = tid; a.has_bias && group.y == 0 && x < uint(BS * BS); x += BS * 2) {
+        dbias[e * BS * BS + x] = from_float<T>(0.0f);
+      }
       continue;
     }
-    const int64_t k0 = br.b * a.lk + j * BS;
+    const int64_t k0 = br.b * a.lk + int64_t(col[e]) * BS;
     tile_product<T, BS>(s, stage, q + q0 * a.d, k + k0 * a.d, a.d, tid, simd, lane);
     store_frags(scores, s, simd, lane);
     tile_product<T, BS>(s, stage, d_o + q0 * a.dv, v + k0 * a.dv, a.dv, tid, simd, lane); // dp
@@ -326,18 +329,19 @@ template <typename T, int BS>
     uint simd [[simdgroup_index_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]) {
   threadgroup float stage[BS * 2 * kFaChunk];
   threadgroup float scores[BS * BS];
-  const int64_t C = group.x, c0 = int64_t(group.y) * kFaOwn;
-  const BlockRow bc = attention_block_row(C, a.lk / BS);
+  const BlockRow bc = attention_block_row(group.x, a.batch);
+  const int64_t C = bc.b * (a.lk / BS) + bc.i, c0 = int64_t(group.y) * kFaOwn;
   const int64_t k0 = bc.b * a.lk + bc.i * BS; // first key row
   Frags<kFaOwn / 8> acc_k, acc_v;
   zero(acc_k);
   zero(acc_v);
   Frags<BS / 8> s;
-  for (int x = t_ptr[C]; x < t_ptr[C + 1]; ++x) {
-    const int64_t e = t_block[x], i = t_row[x];
-    if (i < 0 || i >= a.lq / BS || e < 0 || e >= a.n_blocks) {
+  const Range blocks = row_range(t_ptr, C, a.n_blocks);
+  for (int64_t x = blocks.start; x < blocks.end; ++x) {
+    if (!in_range(t_row[x], a.lq / BS) || !in_range(t_block[x], a.n_blocks)) {
       continue;
     }
+    const int64_t e = t_block[x], i = t_row[x];
     const int64_t q0 = bc.b * a.lq + i * BS;
     tile_product<T, BS>(s, stage, k + k0 * a.d, q + q0 * a.d, a.d, tid, simd, lane);
     for (int r = 0; r < 2; ++r) {

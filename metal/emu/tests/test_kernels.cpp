@@ -179,7 +179,8 @@ static void test_types(const std::string& types) {
 
 // Block-sparse attention in double with -inf outside the layout, forward and backward
 // (docs/developer/flash_attention.md), over a random problem: batch 2, a block row with no
-// block, a row every column of which is masked, bias, d not a multiple of the staging chunk,
+// block, a row every column of which is masked, a block with a column out of range, bias, d
+// not a multiple of the staging chunk,
 // dv over two threadgroups' worth of columns.
 template <typename T, int BS>
 struct AttentionProblem {
@@ -204,6 +205,7 @@ struct AttentionProblem {
       row_ptr.push_back(int(col.size()));
     }
     n_blocks = int64_t(col.size());
+    col[size_t(row_ptr[2])] = int(nb); // a bad block (the host checks): it adds nothing, dbias 0
     for (int64_t b = 0; b < B; ++b) { // the transpose: blocks of each key block column
       for (int j = 0; j < nb; ++j) {
         for (int64_t i = 0; i < mb; ++i) {
@@ -251,7 +253,7 @@ struct AttentionProblem {
         std::vector<double> sc;
         std::vector<int64_t> keys, at;
         for (int e = row_ptr[R]; e < row_ptr[R + 1]; ++e) {
-          for (int c = 0; c < BS; ++c) {
+          for (int c = 0; c < BS && col[e] < nb; ++c) {
             const int64_t a = (e * BS + r) * BS + c;
             if (mask[size_t(a)]) {
               continue;
