@@ -68,9 +68,9 @@ echo "check_metal: $(wc -l <<<"$names") kernel instantiations, names unique"
 metal_only="fill_zero_uint32 widen_uint32_int32 widen_uint32_int64"
 cuda_only="fill_zero_int32 fill_zero_int64" # CUDA's transpose counts in the index type
 # Kernel families that have CUDA kernels and no Metal kernel yet (Metal falls back to the
-# MLX-op path for them): flash_attention (issue 13; csrc/gpu/core/flash_attention.h is ready
-# for its Metal kernel). Remove a family here when its metal/<family>.metal lands.
-no_metal_yet="flash_attention"
+# MLX-op path for them), space-separated. Remove a family here when its metal/<family>.metal
+# lands.
+no_metal_yet=""
 for family in $no_metal_yet; do
   if [ -f "metal/$family.metal" ]; then
     echo "check_metal: metal/$family.metal exists: take $family off no_metal_yet" >&2
@@ -85,7 +85,7 @@ if command -v "${NVCC:-nvcc}" >/dev/null; then
       continue
     fi
     "${NVCC:-nvcc}" -E -std=c++20 -Icsrc "$src" | tr -s ' \n' ' ' |
-      grep -oP 'extern "C" __attribute__\(\(global\)\) void \K\w+'
+      grep -oP 'extern "C" __attribute__\(\(global\)\) void (?:__attribute__\(\(launch_bounds\([^()]*\)\)\) )?\K\w+'
   done | sort)
   expected=$(printf '%s\n' $cuda $metal_only | grep -vxF -f <(printf '%s\n' $cuda_only) | sort)
   if [ "$names" != "$expected" ]; then

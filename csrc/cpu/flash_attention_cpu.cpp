@@ -1,6 +1,7 @@
-// eval_cpu of flash_attention (forward and backward). No emulator route: there is no Metal
-// kernel for it yet, so the emulator's tests run these kernels.
+// eval_cpu of flash_attention (forward and backward); with the Metal emulator on, its Metal
+// kernels (metal/flash_attention.metal) run instead.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
@@ -31,6 +32,9 @@ AttentionParams attention_params(const std::vector<array>& in, int block_size, f
 } // namespace
 
 void FlashAttention::eval_cpu(const std::vector<array>& in, std::vector<array>& outs) {
+  if (emu::emulated(*this, in, outs)) {
+    return;
+  }
   for (auto& o : outs) {
     cpu::allocate(o);
   }
@@ -42,6 +46,9 @@ void FlashAttention::eval_cpu(const std::vector<array>& in, std::vector<array>& 
 
 // inputs: FlashAttention's, then o, lse, do, dlse; outputs: dq, dk, dv, [dbias]
 void FlashAttentionGrad::eval_cpu(const std::vector<array>& in, std::vector<array>& outs) {
+  if (emu::emulated(*this, in, outs)) {
+    return;
+  }
   for (auto& o : outs) {
     cpu::allocate(o);
   }

@@ -23,6 +23,7 @@ constexpr Prefix kPrefixes[] = {
     {"spgemm_", "spgemm_symbolic"},    {"spmm_", "spmm"},
     {"spmv_", "spmm"},                 {"chunk_rows_", "spmm"},
     {"transpose_", "transpose"},       {"scan_", "transpose"},
+    {"flash_attention_", "flash_attention"},
 };
 
 } // namespace

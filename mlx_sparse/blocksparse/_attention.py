@@ -86,7 +86,7 @@ def _fused_available(stream) -> bool:
     """Whether the fused primitive has kernels for this stream's device."""
     if stream.device.type == mx.cpu:
         return True
-    return gpu_backend() == "cuda"
+    return gpu_backend() in ("cuda", "metal")
 
 
 def _why_not_fused(q, k, v, bs: int, bias, stream) -> str | None:
