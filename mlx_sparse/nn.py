@@ -282,11 +282,12 @@ class BlockSparseLinear(nn.Module):
             raise ValueError(f"[{op}] block_size {bs} must divide in_features {in_features} and "
                              f"out_features {out_features}")
         shape = (out_features // bs, in_features // bs)
+        layout_key, key = mx.random.split(key) if key is not None else (None, None)
         if layout is None:
             if not 0.0 < density <= 1.0:
                 raise ValueError(f"[{op}] density must be in (0, 1], got {density}")
             keep = max(1, int(round(density * shape[0] * shape[1])))
-            order = np.argsort(np.array(mx.random.uniform(shape=(shape[0] * shape[1],), key=key)))
+            order = np.argsort(np.array(mx.random.uniform(shape=(shape[0] * shape[1],), key=layout_key)))
             layout = np.zeros(shape[0] * shape[1], np.bool_)
             layout[order[:keep]] = True
             layout = layout.reshape(shape)
