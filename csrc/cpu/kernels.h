@@ -14,7 +14,9 @@
   X(rows, RowsParams)             \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \
-  X(softmax, SoftmaxParams)
+  X(softmax, SoftmaxParams)      \
+  X(bsr_spmm, BsrSpmmParams)     \
+  X(bsr_sddmm, BsrSddmmParams)
 
 namespace mlx_sparse::cpu {
 
