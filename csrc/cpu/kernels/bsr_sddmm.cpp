@@ -7,7 +7,7 @@
 // Blocks in no block row, or with a column outside [0, Nb), are 0 (ops.h).
 #include <algorithm>
 
-#include "cpu/kernels/common.h"
+#include "cpu/kernels/vec.h"
 
 namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
 
@@ -20,37 +20,29 @@ constexpr int64_t kChunkedBlock = 64 * 64;
 // acc[u * C + v] += <g[u], b[v]> over len values, for u < RB, v < CB (rows k apart).
 template <int RB, int CB, typename T, typename A>
 inline void dots(const T* g, const T* b, int64_t k, int64_t len, int64_t C, A* acc) {
-  constexpr int L = 32 / sizeof(A);
-  A part[RB][CB][L] = {};
+  using V = vec_t<A>;
+  constexpr int L = sizeof(V) / sizeof(A);
+  V part[RB][CB] = {};
   int64_t q = 0;
   for (; q + L <= len; q += L) {
-    A gv[RB][L], bv[CB][L];
+    V gv[RB], bv[CB];
     for (int u = 0; u < RB; ++u) {
-      for (int l = 0; l < L; ++l) {
-        gv[u][l] = static_cast<A>(g[u * k + q + l]);
-      }
+      gv[u] = load<T, A>(g + u * k + q);
     }
     for (int v = 0; v < CB; ++v) {
-      for (int l = 0; l < L; ++l) {
-        bv[v][l] = static_cast<A>(b[v * k + q + l]);
-      }
+      bv[v] = load<T, A>(b + v * k + q);
     }
     for (int u = 0; u < RB; ++u) {
       for (int v = 0; v < CB; ++v) {
-        for (int l = 0; l < L; ++l) {
-          part[u][v][l] += gv[u][l] * bv[v][l];
-        }
+        part[u][v] += gv[u] * bv[v];
       }
     }
   }
   for (int u = 0; u < RB; ++u) {
     for (int v = 0; v < CB; ++v) {
-      A s = 0;
+      A s = lane_sum<A>(part[u][v]);
       for (int64_t t = q; t < len; ++t) {
         s += static_cast<A>(g[u * k + t]) * static_cast<A>(b[v * k + t]);
-      }
-      for (int l = 0; l < L; ++l) {
-        s += part[u][v][l];
       }
       acc[u * C + v] += s;
     }

@@ -2,24 +2,27 @@
 //   I indptr[Mb + 1], I indices[nnzb], T data[batch?][nnzb][R][C], T X[batch?][Nb * C][k],
 //   T out[batch][Mb * R][k]
 // Block rows are split into parts of equal work over the pool (one part when small). In a
-// block row an output tile of RB rows x W columns stays in registers (acc_t<T>) while the
-// row's blocks stream past: each W-wide row of X feeds RB multiply-adds per value. Column
-// tiles are outermost, so the row's X panel (C x W per block) stays in L1 across row groups.
+// block row an output tile of 4 rows x 2 vectors stays in registers (acc_t<T>) while the
+// row's blocks stream past: each 2-vector slice of a row of X feeds 4 rows' multiply-adds.
+// Column tiles are outermost, so the row's X panel (C x 2 vectors per block) stays in L1
+// across row groups.
 // Cost O(nnzb * R * C * k); blocks with a column outside [0, Nb) are skipped (ops.h).
-#include "cpu/kernels/common.h"
+#include "cpu/kernels/vec.h"
 
 namespace mlx_sparse::cpu::MLX_SPARSE_ISA {
 
 namespace {
 
-// out[r0 + u][c0 + w] (u < RB, w < W) of one block row: the sum over its blocks p and block
-// columns c of vals[p][r0 + u][c] * X[cols[p] * C + c][c0 + w]. CT is C when known (16, 32,
-// 64: the common sizes, unrolled), else 0.
-template <int RB, int W, int CT, typename T, typename A, typename I>
+// out[r0 + u][c0, c0 + NV * L) (u < RB; L values per vector) of one block row: the sum over
+// its blocks p and block columns c of vals[p][r0 + u][c] * X[cols[p] * C + c][c0 + ...]. CT is
+// C when known (16, 32, 64: the common sizes), else 0.
+template <int RB, int NV, int CT, typename T, typename A, typename I>
 inline void tile(const I* cols, const T* vals, Range rg, const T* X, int64_t k, int64_t nb,
                  int64_t R, int64_t c_runtime, int64_t r0, int64_t c0, T* out) {
+  using V = vec_t<A>;
+  constexpr int L = sizeof(V) / sizeof(A);
   const int64_t C = CT > 0 ? CT : c_runtime;
-  A acc[RB][W] = {};
+  V acc[RB][NV] = {};
   for (int64_t p = rg.start; p < rg.end; ++p) {
     const int64_t j = static_cast<int64_t>(cols[p]);
     if (!in_range(j, nb)) {
@@ -28,55 +31,84 @@ inline void tile(const I* cols, const T* vals, Range rg, const T* X, int64_t k, 
     const T* blk = vals + (p * R + r0) * C;
     const T* xp = X + j * C * k + c0;
     for (int64_t c = 0; c < C; ++c) {
-      A xv[W];
-      for (int w = 0; w < W; ++w) {
-        xv[w] = static_cast<A>(xp[c * k + w]);
+      V xv[NV];
+      for (int v = 0; v < NV; ++v) {
+        xv[v] = load<T, A>(xp + c * k + v * L);
       }
       for (int u = 0; u < RB; ++u) {
         const A a = static_cast<A>(blk[u * C + c]);
-        for (int w = 0; w < W; ++w) {
-          acc[u][w] += a * xv[w];
+        for (int v = 0; v < NV; ++v) {
+          acc[u][v] += a * xv[v];
         }
       }
     }
   }
   for (int u = 0; u < RB; ++u) {
-    for (int w = 0; w < W; ++w) {
-      out[(r0 + u) * k + c0 + w] = static_cast<T>(acc[u][w]);
+    for (int v = 0; v < NV; ++v) {
+      for (int l = 0; l < L; ++l) {
+        out[(r0 + u) * k + c0 + v * L + l] = static_cast<T>(acc[u][v][l]);
+      }
     }
   }
 }
 
-// One block row's R output rows (out points at its first): column tiles of W, W / 2, 4 and 1
-// values, each over row groups of 4 rows and then single rows.
+// Columns of a tail narrower than a vector: one value at a time.
+template <int RB, int CT, typename T, typename A, typename I>
+inline void tile_column(const I* cols, const T* vals, Range rg, const T* X, int64_t k,
+                        int64_t nb, int64_t R, int64_t c_runtime, int64_t r0, int64_t c0,
+                        T* out) {
+  const int64_t C = CT > 0 ? CT : c_runtime;
+  A acc[RB] = {};
+  for (int64_t p = rg.start; p < rg.end; ++p) {
+    const int64_t j = static_cast<int64_t>(cols[p]);
+    if (!in_range(j, nb)) {
+      continue;
+    }
+    const T* blk = vals + (p * R + r0) * C;
+    const T* xp = X + j * C * k + c0;
+    for (int64_t c = 0; c < C; ++c) {
+      const A x = static_cast<A>(xp[c * k]);
+      for (int u = 0; u < RB; ++u) {
+        acc[u] += static_cast<A>(blk[u * C + c]) * x;
+      }
+    }
+  }
+  for (int u = 0; u < RB; ++u) {
+    out[(r0 + u) * k + c0] = static_cast<T>(acc[u]);
+  }
+}
+
+// One block row's R output rows (out points at its first): column tiles of 2 vectors, 1
+// vector and single values, each over row groups of 4 rows and then single rows.
 template <int CT, typename T, typename A, typename I>
 void block_row(const I* cols, const T* vals, Range rg, const T* X, int64_t k, int64_t nb,
                int64_t R, int64_t C, T* out) {
-  constexpr int W = 64 / sizeof(A); // 4 AVX2 registers per row group of 2, 2 per row of 4
+  constexpr int L = sizeof(vec_t<A>) / sizeof(A);
   int64_t c0 = 0;
-  auto rows = [&]<int TW>() {
+  auto rows = [&]<int NV>() {
     int64_t r0 = 0;
     for (; r0 + 4 <= R; r0 += 4) {
-      tile<4, TW, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
+      tile<4, NV, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
     }
     for (; r0 < R; ++r0) {
-      tile<1, TW, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
+      tile<1, NV, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
     }
-    c0 += TW;
+    c0 += NV * L;
   };
-  while (k - c0 >= W) {
-    rows.template operator()<W>();
+  while (k - c0 >= 2 * L) {
+    rows.template operator()<2>();
   }
-  if (k - c0 >= W / 2) {
-    rows.template operator()<W / 2>();
-  }
-  if constexpr (W / 2 > 4) {
-    if (k - c0 >= 4) {
-      rows.template operator()<4>();
-    }
-  }
-  while (c0 < k) {
+  if (k - c0 >= L) {
     rows.template operator()<1>();
+  }
+  for (; c0 < k; ++c0) {
+    int64_t r0 = 0;
+    for (; r0 + 4 <= R; r0 += 4) {
+      tile_column<4, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
+    }
+    for (; r0 < R; ++r0) {
+      tile_column<1, CT, T, A, I>(cols, vals, rg, X, k, nb, R, C, r0, c0, out);
+    }
   }
 }
 
