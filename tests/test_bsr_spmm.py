@@ -118,9 +118,9 @@ def test_dtypes(dtype, index_dtype, blocksize):
 
 @pytest.mark.parametrize("k", [1000, 517])
 def test_large_k_and_large_blocks(k):
-    """Wide X (many column tiles, tails) and sddmm's chunks of k, and a block past the
-    chunked accumulator (70 x 70)."""
-    for R, C in [(16, 16), (70, 70), (3, 64)]:
+    """Wide X (many column tiles, tails); sddmm's panels over chunks of k, with padded
+    columns (13, 33), and its dot products for a block past the panels (70 x 70)."""
+    for R, C in [(16, 16), (70, 70), (3, 64), (5, 13), (33, 33)]:
         indptr, indices, rows = pattern(3, 2, seed=k, density=0.7)
         data, X = rand((len(indices), R, C), seed=1), rand((2 * C, k), seed=2)
         G = rand((3 * R, k), seed=3)

@@ -1,9 +1,10 @@
 // bsr_sddmm on the CPU: every stored block of (G @ B^T) at a block CSR pattern of R x C blocks.
 //   I indptr[Mb + 1], I indices[nnzb], T G[batch?][Mb * R][k], T B[batch?][Nb * C][k],
 //   T out[batch][nnzb][R][C]
-// Block rows are split into parts of equal work over the pool. A block is R x C dot products
-// of length k, done in register tiles of 2 x 4 dots (vectorised over k, 8 accumulators); k is
-// cut into chunks so that a block's rows of G and B stay in L2 while its tiles reuse them.
+// Block rows are split into parts of equal work over the pool. Blocks of one vector to 64
+// columns (and at most 64 rows) go by panels (panel_block: B's rows transposed a chunk of k at
+// a time, then bsr_spmm's register tiles); others are R x C dot products in register tiles of
+// 2 x 4 dots (vectorised over k), k cut into chunks so the block's rows stay in L2.
 // Blocks in no block row, or with a column outside [0, Nb), are 0 (ops.h).
 #include <algorithm>
 
@@ -71,6 +72,77 @@ void block_dots(const T* g, const T* b, int64_t k, int64_t len, int64_t R, int64
   }
 }
 
+// The panel form, for blocks of one vector to kPanelCols columns and at most kPanelCols
+// rows: a chunk of kPanel values of k of the block's rows of B is transposed into a panel
+// bt[q][Cp] (C padded with zero columns to whole vectors), so that acc[r][:] += G[r][q] *
+// bt[q][:] runs in bsr_spmm's register tiles (4 rows x 2 vectors) with no horizontal sums.
+constexpr int64_t kPanel = 64;
+constexpr int64_t kPanelCols = 64;
+
+// acc[u][c0 + ...] (u < RB, NV vectors; rows cp apart) += sum over q < len of
+// g[u * k + q] * bt[q][c0 + ...].
+template <int RB, int NV, typename T, typename A>
+inline void panel_tile(const T* g, int64_t k, int64_t len, const A* bt, int64_t cp, A* acc) {
+  using V = vec_t<A>;
+  constexpr int L = sizeof(V) / sizeof(A);
+  V a[RB][NV];
+  for (int u = 0; u < RB; ++u) {
+    for (int v = 0; v < NV; ++v) {
+      a[u][v] = load<A, A>(acc + u * cp + v * L);
+    }
+  }
+  for (int64_t q = 0; q < len; ++q) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) {
+      b[v] = load<A, A>(bt + q * cp + v * L);
+    }
+    for (int u = 0; u < RB; ++u) {
+      const A x = static_cast<A>(g[u * k + q]);
+      for (int v = 0; v < NV; ++v) {
+        a[u][v] += x * b[v];
+      }
+    }
+  }
+  for (int u = 0; u < RB; ++u) {
+    for (int v = 0; v < NV; ++v) {
+      __builtin_memcpy(acc + u * cp + v * L, &a[u][v], sizeof(V));
+    }
+  }
+}
+
+// acc[R][cp] = G_rows . B_rows^T for one block by panels; bt's padding columns must be 0.
+template <typename T, typename A>
+void panel_block(const T* g, const T* b, int64_t k, int64_t R, int64_t C, int64_t cp, A* bt,
+                 A* acc) {
+  constexpr int L = sizeof(vec_t<A>) / sizeof(A);
+  std::fill(acc, acc + R * cp, A(0));
+  for (int64_t q0 = 0; q0 < k; q0 += kPanel) {
+    const int64_t len = std::min(kPanel, k - q0);
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t q = 0; q < len; ++q) {
+        bt[q * cp + c] = static_cast<A>(b[c * k + q0 + q]);
+      }
+    }
+    int64_t r0 = 0;
+    auto rows = [&]<int RB>() {
+      int64_t c0 = 0;
+      for (; c0 + 2 * L <= cp; c0 += 2 * L) {
+        panel_tile<RB, 2, T, A>(g + r0 * k + q0, k, len, bt + c0, cp, acc + r0 * cp + c0);
+      }
+      if (c0 < cp) {
+        panel_tile<RB, 1, T, A>(g + r0 * k + q0, k, len, bt + c0, cp, acc + r0 * cp + c0);
+      }
+      r0 += RB;
+    };
+    while (r0 + 4 <= R) {
+      rows.template operator()<4>();
+    }
+    while (r0 < R) {
+      rows.template operator()<1>();
+    }
+  }
+}
+
 template <typename T, typename A, typename I>
 void bsr_sddmm_impl(const BsrSddmmParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
@@ -87,7 +159,14 @@ void bsr_sddmm_impl(const BsrSddmmParams& p) {
       std::fill(out, out + span.start * size, T(0));
       std::fill(out + span.end * size, out + nnzb * size, T(0));
     }
+    constexpr int64_t L = sizeof(vec_t<A>) / sizeof(A);
+    const int64_t cp = (C + L - 1) / L * L;
+    const bool panels = C >= L && C <= kPanelCols && R <= kPanelCols;
     A small[kChunkedBlock];
+    A bt[kPanel * kPanelCols];
+    if (panels) {
+      std::fill(bt, bt + kPanel * cp, A(0));
+    }
     for (int64_t i = i0; i < i1; ++i) {
       const Range rg = row_range(indptr, i, nnzb);
       for (int64_t e = rg.start; e < rg.end; ++e) {
@@ -99,7 +178,14 @@ void bsr_sddmm_impl(const BsrSddmmParams& p) {
         }
         const T* g = G + i * R * k;
         const T* bb = B + j * C * k;
-        if (size <= kChunkedBlock) {
+        if (panels) {
+          panel_block<T, A>(g, bb, k, R, C, cp, bt, small);
+          for (int64_t r = 0; r < R; ++r) {
+            for (int64_t c = 0; c < C; ++c) {
+              o[r * C + c] = static_cast<T>(small[r * cp + c]);
+            }
+          }
+        } else if (size <= kChunkedBlock) {
           std::fill(small, small + size, A(0));
           for (int64_t q0 = 0; q0 < k; q0 += chunk) {
             block_dots<T, A>(g + q0, bb + q0, k, std::min(chunk, k - q0), R, C, small);
