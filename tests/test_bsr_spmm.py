@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(GPU_KERNELS, reason="bsr_spmm / bsr_sddmm have C
 
 BLOCKSIZES = [(1, 1), (2, 3), (16, 16), (32, 32), (64, 64)]
 # (block rows, block columns, kind)
-GRIDS = [(3, 5, "random"), (4, 3, "empty_rows"), (2, 3, "nnzb0"), (1, 1, "random")]
+GRIDS = [(3, 5, "random"), (4, 3, "empty_rows"), (2, 3, "nnzb0"), (1, 1, "random"), (0, 3, "random"),
+         (3, 0, "random")]
 
 
 def pattern(mb, nb, kind="random", density=0.5, seed=0, itype=np.int32):
