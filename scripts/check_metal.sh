@@ -67,6 +67,9 @@ fi
 echo "check_metal: $(wc -l <<<"$names") kernel instantiations, names unique"
 metal_only="fill_zero_uint32 widen_uint32_int32 widen_uint32_int64"
 cuda_only="fill_zero_int32 fill_zero_int64" # CUDA's transpose counts in the index type
+# tensor-core bsr_spmm (mma.sync): CUDA only until Metal has a simdgroup-matrix counterpart
+cuda_only="$cuda_only $(printf 'bsr_spmm_mma_m16n8k16_%s ' float16_int32 float16_int64 \
+  bfloat16_int32 bfloat16_int64)"
 if command -v "${NVCC:-nvcc}" >/dev/null; then
   cuda=$(for src in csrc/cuda/kernels/*.cu; do
     "${NVCC:-nvcc}" -E -std=c++20 -Icsrc "$src" | tr -s ' \n' ' ' |
