@@ -6,9 +6,11 @@ dense MLX, and, where they are installed, torch (BSR matmul, SDPA) and blksprs, 
 On a GPU stream (MLX's CUDA build): the issue's cases, 8192^3 at 10 % and 25 % of 64 x 64
 blocks in float16 and bfloat16, and attention with B*H = 32, seq 8192, d 64, block 64, a
 sliding window of +-5 blocks plus a global first block row and column. On the CPU: BSR @
-dense, 4096^2, block 32, 10 % of blocks, k = 256, float32, against scipy's bsr_array, with
-2 threads and 1, and a smaller attention case: the fused kernels against the MLX-op path and
-MLX's dense sdpa, 2 threads and 1. Times are medians in ms; "in-graph" runs
+dense, 4096^2, block 32, 10 % of blocks, k = 256, float32: the block kernel (bsr_spmm), the
+CSR path and scipy's bsr_array, interleaved, with all threads and 1; bs.matmul's DSD and SDD
+forms, block kernels against its MLX-op path; and a smaller attention case: the fused
+kernels against the MLX-op path and MLX's dense sdpa, 2 threads and 1. Times are medians in
+ms; "in-graph" runs
 several products per evaluation (the kernel's own cost); ratios are theirs / ours.
 """
 
@@ -203,14 +205,26 @@ def side_by_side_ms(fns, repeats, warmup=1):
     once in turn, so that the machine's drift hits all alike."""
     for _ in range(warmup):
         for fn in fns.values():
-            mx.eval(fn())
+            _evaluated(fn())
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             t0 = time.perf_counter()
-            mx.eval(fn())
+            _evaluated(fn())
             times[name].append(time.perf_counter() - t0)
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def _evaluated(out):
+    """MLX results evaluated (a scipy result or None is done already)."""
+    if isinstance(out, (mx.array, list, tuple, dict)):
+        mx.eval(out)
+
+
+def interleaved_ms(fns, repeats, warmup=2):
+    """side_by_side_ms of a list of callables: their medians (ms), in order."""
+    t = side_by_side_ms(dict(enumerate(fns)), repeats, warmup)
+    return [t[i] for i in range(len(fns))]
 
 
 def cpu_attention_case(heads, seq, d, size, window, global_blocks, repeats):
@@ -251,8 +265,21 @@ def cpu_attention_case(heads, seq, d, size, window, global_blocks, repeats):
     ms.set_num_threads(default)
 
 
+class mlx_op_path:
+    """Within: blocksparse.matmul takes its MLX-op path instead of the block kernels."""
+
+    def __enter__(self):
+        import mlx_sparse.blocksparse._matmul as m
+        self.m, self.real = m, m.bsr_kernels
+        m.bsr_kernels = lambda stream=None: False
+
+    def __exit__(self, *exc):
+        self.m.bsr_kernels = self.real
+
+
 def cpu_bsr_case(n, size, density, k, repeats):
     header(f"CPU: BSR @ dense, {n}^2, blocks {size}, {round(100 * density)}% of blocks, k={k}, float32")
+    print("(per call ms, medians of interleaved rounds; the last column is scipy / this)")
     rng = np.random.default_rng(2)
     lay = block_layout(rng, n // size, n // size, density)[0]
     x = np.where(np.repeat(np.repeat(lay, size, 0), size, 1), rng.standard_normal((n, n)), 0)
@@ -260,17 +287,61 @@ def cpu_bsr_case(n, size, density, k, repeats):
     y = rng.standard_normal((n, k)).astype(np.float32)
     A, ym = ms.bsr_array(S), mx.array(y)
     np.testing.assert_allclose(np.array(A @ ym), S @ y, rtol=1e-3, atol=1e-3)
-    scipy_t = median_ms(lambda: S @ y, repeats=repeats)
+    np.testing.assert_allclose(np.array(A.tocsr() @ ym), S @ y, rtol=1e-3, atol=1e-3)
     case = f"{n}^2 bs{size} {round(100 * density)}% k={k}"
     default = ms.num_threads()
     for threads in (default, 1):
         ms.set_num_threads(threads)
-        ours = median_ms(lambda: mx.eval(A @ ym), repeats=repeats)
-        print(f"| {case} | BSRArray @ dense, {threads} thread(s) | {ours:.3f} | | "
-              f"{scipy_t / ours:.2f}x scipy ({scipy_t:.3f} ms) | |", flush=True)
-        ROWS.append(dict(case=case, impl=f"BSRArray @ dense {threads} threads", per_call_ms=ours,
-                         scipy_ms=scipy_t))
+        kernel_t, csr_t, scipy_t = interleaved_ms(
+            [lambda: mx.eval(A @ ym), lambda: mx.eval(A.tocsr() @ ym), lambda: S @ y], repeats)
+        for name, t in (("bsr_spmm (BSRArray @ dense)", kernel_t),
+                        ("CSR path (A.tocsr() @ dense)", csr_t), ("scipy bsr_array @ dense", scipy_t)):
+            print(f"| {case} | {name}, {threads} thread(s) | {t:.3f} | | {scipy_t / t:.2f}x | |",
+                  flush=True)
+            ROWS.append(dict(case=case, impl=f"{name} {threads} threads", per_call_ms=t,
+                             scipy_ms=scipy_t))
+        print(f"| {case} | bsr_spmm vs CSR path, {threads} thread(s) | | | "
+              f"{csr_t / kernel_t:.2f}x faster | |", flush=True)
     ms.set_num_threads(default)
+    blocksparse_cpu_cases(lay, size, k, repeats)
+
+
+def blocksparse_cpu_cases(lay, size, k, repeats):
+    """bs.matmul on the CPU, block kernels against its MLX-op path: DSD (sparse x @ dense y,
+    dense output) and SDD (dense x @ dense y sampled at the layout), float32."""
+    rng = np.random.default_rng(3)
+    lay = lay[None]
+    full = lambda rows, cols: np.ones((1, rows, cols), bool)
+    mb, nb, kb = lay.shape[1], lay.shape[2], k // size
+    forms = {  # (layout of x, of y, of the output)
+        "DSD": (lay, full(nb, kb), full(mb, kb)),
+        "SDD": (full(mb, kb), full(kb, nb), lay),
+    }
+    for form, (lx, ly, lo) in forms.items():
+        shape_x = (1, lx.shape[1] * size, lx.shape[2] * size)
+        shape_y = (1, ly.shape[1] * size, ly.shape[2] * size)
+        xs = bs.to_sparse(mx.array(rng.standard_normal(shape_x).astype(np.float32)), lx, size)
+        ys = bs.to_sparse(mx.array(rng.standard_normal(shape_y).astype(np.float32)), ly, size)
+        mx.eval(xs, ys)
+        run = lambda: mx.eval(bs.matmul(xs, lx, ys, ly, lo, size))
+
+        def op_path():
+            with mlx_op_path():
+                run()
+
+        with mlx_op_path():
+            want = bs.matmul(xs, lx, ys, ly, lo, size)
+        got = bs.matmul(xs, lx, ys, ly, lo, size)
+        err = float(mx.abs(got - want).max() / mx.abs(want).max())
+        case = f"bs.matmul {form} ({shape_x[1]}x{shape_x[2]} @ {shape_y[1]}x{shape_y[2]}, " \
+               f"{int(lo.sum() if form == 'SDD' else lx.sum())} blocks of {size})"
+        kernel_t, ops_t = interleaved_ms([run, op_path], max(3, repeats // 2))
+        print(f"| {case} | block kernel ({'bsr_sddmm' if form == 'SDD' else 'bsr_spmm'}), "
+              f"{ms.num_threads()} thread(s) | {kernel_t:.3f} | | {ops_t / kernel_t:.2f}x | "
+              f"max rel diff {err:.1e} |", flush=True)
+        print(f"| {case} | MLX-op path (gathers + mx.matmul) | {ops_t:.3f} | | 1.00x | reference |",
+              flush=True)
+        ROWS.append(dict(case=case, impl="block kernel", per_call_ms=kernel_t, mlx_ops_ms=ops_t))
 
 
 def main():

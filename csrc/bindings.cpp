@@ -94,6 +94,12 @@ NB_MODULE(_ext, m) {
       "block_size"_a, "scale"_a, "bias"_a = nb::none(), "mask"_a = nb::none(), nb::kw_only(),
       "stream"_a = nb::none(),
       "Block-sparse flash attention over a block CSR layout: [o, lse].");
+  m.def("bsr_spmm", &bsr_spmm, "indptr"_a, "indices"_a, "data"_a, "x"_a,
+        "transposed"_a = std::vector<mlx::core::array>{}, nb::kw_only(), "stream"_a = nb::none(),
+        "Y = A @ X for a block CSR A (data (..., nnzb, R, C)); leading dims are batch dims.");
+  m.def("bsr_sddmm", &bsr_sddmm, "indptr"_a, "indices"_a, "g"_a, "b"_a, "block_rows"_a,
+        "block_cols"_a, nb::kw_only(), "stream"_a = nb::none(),
+        "out[..., e] = (G @ B^T) at stored block e, (..., nnzb, R, C).");
   m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
   m.def("set_num_threads", &set_num_threads, "n"_a,
         "Set the threads used by the CPU kernels: 1 <= n <= max(256, 8 x hardware threads);\n"

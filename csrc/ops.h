@@ -153,6 +153,21 @@ std::vector<array> flash_attention(const array& q, const array& k, const array& 
                                    const std::optional<array>& mask, int block_size, float scale,
                                    StreamOrDevice s = {});
 
+// ---- Block CSR products (issue 13). A block CSR matrix A of (R, C) blocks: indptr[Mb + 1]
+// over block rows, indices[nnzb] (block columns), data[..., nnzb, R, C]; the CSR rule above
+// applies to its blocks (a skipped block adds nothing; its sddmm block is 0). Dense operands'
+// row counts fix Nb = N / C. CPU kernels only so far: mlx_sparse uses these on CPU streams.
+
+// Y[..., Mb * R, k] = A @ X[..., Nb * C, k]. `transposed`, when given, is
+// csr_transpose(indptr, indices, Nb) (a cache the caller keeps), handed to the gradient.
+array bsr_spmm(const array& indptr, const array& indices, const array& data, const array& x,
+               const std::vector<array>& transposed = {}, StreamOrDevice s = {});
+
+// out[..., e, r, c] = <G[..., I * R + r, :], B[..., J * C + c, :]> for each stored block e at
+// block (I, J): (G @ B^T) sampled at the blocks, G[..., Mb * R, k], B[..., Nb * C, k].
+array bsr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
+                int64_t block_rows, int64_t block_cols, StreamOrDevice s = {});
+
 // ---- CPU kernel settings.
 // The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.
 // set_num_threads throws std::invalid_argument unless 1 <= n <= max(256, 8 x hardware threads).

@@ -163,4 +163,38 @@ struct AttentionParams {
   int64_t parts = 1;
 };
 
+// bsr_spmm: out[b] = A_b @ X[b] for a block CSR A (a.m = Mb block rows, a.n = Nb block
+// columns, a.nnz = nnzb blocks) of R x C blocks. data[batch?][nnzb][R][C], X[batch?][Nb*C][k],
+// out[batch][Mb*R][k]. Every output row is written (0 for an empty block row).
+struct BsrSpmmParams {
+  CsrView a;
+  int64_t R;
+  int64_t C;
+  const void* data;
+  const void* x;
+  void* out;
+  int64_t k;
+  int64_t batch;
+  int64_t data_stride;
+  int64_t x_stride;
+  ValueType vtype;
+};
+
+// bsr_sddmm: out[b][e][r][c] = <G[b][I*R + r], B[b][J*C + c]> for block e at (I, J).
+// G[batch?][Mb*R][k], B[batch?][Nb*C][k], out[batch][nnzb][R][C]; blocks in no row or with a
+// column outside [0, Nb) are 0.
+struct BsrSddmmParams {
+  CsrView a;
+  int64_t R;
+  int64_t C;
+  const void* g;
+  const void* b;
+  void* out;
+  int64_t k;
+  int64_t batch;
+  int64_t g_stride;
+  int64_t b_stride;
+  ValueType vtype;
+};
+
 } // namespace mlx_sparse

@@ -231,6 +231,31 @@ class FlashAttentionGrad : public Primitive {
   bool has_mask_;
 };
 
+// inputs: indptr, indices, data[..., nnzb, R, C], X[..., Nb * C, k]. A^T's block structure
+// (indptr_t, indices_t, perm), when the caller has it, rides along for the gradient only.
+class BsrSpmm : public UnaryPrimitive {
+ public:
+  BsrSpmm(Stream s, std::vector<array> riding = {}) : UnaryPrimitive(s), riding_(std::move(riding)) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "BsrSpmm"; }
+  bool is_equivalent(const Primitive& other) const override;
+  std::vector<array> riding_;
+};
+
+// inputs: indptr, indices, G[..., Mb * R, k], B[..., Nb * C, k] -> [..., nnzb, R, C]
+class BsrSddmm : public UnaryPrimitive {
+ public:
+  BsrSddmm(Stream s, int64_t block_rows, int64_t block_cols)
+      : UnaryPrimitive(s), block_rows_(block_rows), block_cols_(block_cols) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "BsrSddmm"; }
+  bool is_equivalent(const Primitive& other) const override;
+  int64_t block_rows_;
+  int64_t block_cols_;
+};
+
 #undef MLX_SPARSE_EVAL
 #undef MLX_SPARSE_TRANSFORMS
 

@@ -9,8 +9,8 @@ lazy and differentiable, the only leaf of the array's MLX tree.
 
 Every conversion is a fixed gather of ``data`` computed once per pattern on the host
 (numpy index arithmetic), so gradients flow through MLX's own ops on every backend.
-Products go through the CSR form (:func:`mlx_sparse.matmul`); block kernels are a later
-step, so a BSRArray is not faster than a CSRArray yet.
+Products with a dense operand run the block kernel ``bsr_spmm`` on the CPU; other products,
+and all on the GPU, go through the CSR form (:func:`mlx_sparse.matmul`).
 """
 
 from __future__ import annotations

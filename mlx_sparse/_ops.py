@@ -1,9 +1,9 @@
 """The products and elementwise ops on CSRArrays, and the ``@`` dispatcher of every format.
 
 Every product is one of the C++ primitives (``csr_spmv``, ``csr_spmm``, ``csr_sddmm``,
-``csr_spgemm``): lazy, differentiable with respect to values and dense operands, usable in
-``mx.compile`` and ``mx.vmap``. ``@`` on any :class:`SparseArray` comes to :func:`matmul`;
-other formats (BSR) are multiplied through their CSR form for now.
+``csr_spgemm``, and for BSR times dense on the CPU ``bsr_spmm``): lazy, differentiable with
+respect to values and dense operands, usable in ``mx.compile`` and ``mx.vmap``. ``@`` on any
+:class:`SparseArray` comes to :func:`matmul`; other BSR products go through the CSR form.
 """
 
 from __future__ import annotations
@@ -165,10 +165,10 @@ def matmul(a, b, *, stream=None):
     sparse @ (n,) -> spmv; sparse @ (..., n, k) -> batched spmm; sparse @ sparse -> spgemm;
     dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
 
-    A :class:`BSRArray` is multiplied through its CSR form (a fixed gather of its values,
-    differentiable on every backend); block kernels are still to come, so this is no
-    faster than CSR. BSR (R, n) @ BSR (n, C) is a BSRArray of blocksize (R, C), as in
-    scipy; any other sparse product (blocksizes that do not line up, a CSRArray operand)
+    A :class:`BSRArray` times a dense operand (on either side) takes the block kernel
+    ``bsr_spmm`` on the CPU (:func:`bsr_kernels`); on the GPU, which has no block kernels
+    yet, it is multiplied through its CSR form (a fixed gather of its values). BSR (R, n)
+    @ BSR (n, C) is a BSRArray of blocksize (R, C), as in scipy; any other sparse product (blocksizes that do not line up, a CSRArray operand)
     is a CSRArray (scipy gives a BSR there too). A batch of BSR matrices (B, M, N) maps
     the product over its batch: with a dense (N,), (N, k) or (B, N, k) operand, or on the
     right of a dense (p, M) or (B, p, M) one.
@@ -177,6 +177,8 @@ def matmul(a, b, *, stream=None):
         return _batched_product(a, b, stream)
     if type(b) is mx.array and b.ndim and isinstance(a, SparseArray):
         # the common case first, kept short: a small product pays this per call
+        if type(a) is BSRArray and bsr_kernels(stream):
+            return _bsr_spmm(a, b, stream)
         A = a if type(a) is CSRArray else a.tocsr()
         if "valid" not in A._cache:
             A._require_valid("csr_spmv" if b.ndim == 1 else "csr_spmm")
@@ -195,6 +197,13 @@ def matmul(a, b, *, stream=None):
         return mx.matmul(_dense(a, "matmul", stream), _dense(b, "matmul", stream), stream=stream)
     if real_scalar(a, "matmul") is not None or real_scalar(b, "matmul") is not None:
         raise ValueError("[matmul] scalar operands are not allowed, use '*' instead")
+    if a_sparse and isinstance(a, BSRArray) and bsr_kernels(stream):
+        return _bsr_spmm(a, _dense(b, "matmul", stream), stream)
+    if b_sparse and isinstance(b, BSRArray) and bsr_kernels(stream):
+        # X @ A = (A^T @ X^T)^T, A^T's blocks gathered once per product
+        x = _dense(a, "matmul", stream)
+        y = _bsr_spmm(b.T, x if x.ndim == 1 else mx.swapaxes(x, -1, -2), stream)
+        return y if x.ndim == 1 else mx.swapaxes(y, -1, -2)
     if a_sparse:
         a, b = a.tocsr(), _dense(b, "matmul", stream)
         if b.ndim == 1:
@@ -209,6 +218,30 @@ def matmul(a, b, *, stream=None):
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
                       A._transposed(), A._lengths(), stream=stream)
     return mx.swapaxes(y, -1, -2)
+
+
+def bsr_kernels(stream=None) -> bool:
+    """Whether BSR products take the block kernels (``bsr_spmm``, ``bsr_sddmm``) on this
+    stream or device: CPU only, for now; elsewhere they go through the CSR form."""
+    where = mx.default_device() if stream is None else stream
+    where = getattr(where, "device", where)  # a Stream's Device
+    return getattr(where, "type", where) == mx.DeviceType.cpu
+
+
+def _bsr_spmm(A: BSRArray, x: mx.array, stream) -> mx.array:
+    """``A @ x`` for one BSR matrix and dense x, (n,) or (..., n, k), by bsr_spmm; A^T's
+    block structure (found once per pattern) rides along for the gradient."""
+    vector = x.ndim == 1
+    if x.ndim == 0 or x.shape[-1 if vector else -2] != A._shape[1]:
+        want = "(n)" if vector else "(...,n,k)"
+        raise ValueError(
+            f"[bsr_spmm] dimension mismatch with signature (m={A._shape[0]},n={A._shape[1]}),"
+            f"{want}->{want.replace('n', 'm')}: the dense operand has shape {tuple(x.shape)}"
+        )
+    perm, t_indices, t_indptr, _ = A._transpose_structure()
+    y = _ext.bsr_spmm(A._indptr, A._indices, A["data"], mx.expand_dims(x, -1) if vector else x,
+                      [t_indptr, t_indices, perm], stream=stream)
+    return y[..., 0] if vector else y
 
 
 def _batched_product(a, b, stream):

@@ -77,6 +77,9 @@ for family in $no_metal_yet; do
     exit 1
   fi
 done
+# tensor-core bsr_spmm (mma.sync): CUDA only until Metal has a simdgroup-matrix counterpart
+cuda_only="$cuda_only $(printf 'bsr_spmm_mma_m16n8k16_%s ' float16_int32 float16_int64 \
+  bfloat16_int32 bfloat16_int64)"
 if command -v "${NVCC:-nvcc}" >/dev/null; then
   cuda=$(for src in csrc/cuda/kernels/*.cu; do
     family=$(basename "$src" .cu)

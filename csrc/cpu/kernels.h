@@ -16,7 +16,9 @@
   X(spgemm, SpgemmParams)        \
   X(softmax, SoftmaxParams)      \
   X(flash_attention, AttentionParams) \
-  X(flash_attention_grad, AttentionParams)
+  X(flash_attention_grad, AttentionParams) \
+  X(bsr_spmm, BsrSpmmParams)     \
+  X(bsr_sddmm, BsrSddmmParams)
 
 namespace mlx_sparse::cpu {
 

@@ -26,5 +26,7 @@ void eval(Launch& l, const CsrSpgemmFill& p, const Inputs& in, array& out);
 void eval(Launch& l, const CsrTranspose& p, const Inputs& in, std::vector<array>& outs);
 void eval(Launch& l, const FlashAttention& p, const Inputs& in, std::vector<array>& outs);
 void eval(Launch& l, const FlashAttentionGrad& p, const Inputs& in, std::vector<array>& outs);
+void eval(Launch& l, const BsrSpmm& p, const Inputs& in, array& out);
+void eval(Launch& l, const BsrSddmm& p, const Inputs& in, array& out);
 
 } // namespace mlx_sparse::gpu

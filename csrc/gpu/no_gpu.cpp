@@ -28,6 +28,8 @@ MLX_SPARSE_NO_GPU(CsrSoftmax)
 MLX_SPARSE_NO_GPU(CsrSpgemmWorkspace)
 MLX_SPARSE_NO_GPU(CsrSpgemmCount)
 MLX_SPARSE_NO_GPU(CsrSpgemmFill)
+MLX_SPARSE_NO_GPU(BsrSpmm)
+MLX_SPARSE_NO_GPU(BsrSddmm)
 #undef MLX_SPARSE_NO_GPU
 
 std::optional<std::string> gpu_backend() {

@@ -19,6 +19,8 @@ MLX_SPARSE_EVAL_GPU(CsrSpgemm)
 MLX_SPARSE_EVAL_GPU(CsrSpgemmWorkspace)
 MLX_SPARSE_EVAL_GPU(CsrSpgemmCount)
 MLX_SPARSE_EVAL_GPU(CsrSpgemmFill)
+MLX_SPARSE_EVAL_GPU(BsrSpmm)
+MLX_SPARSE_EVAL_GPU(BsrSddmm)
 #undef MLX_SPARSE_EVAL_GPU
 
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {

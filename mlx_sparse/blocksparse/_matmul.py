@@ -5,7 +5,13 @@ x's (b, i, k) and y's (b, k, j) both stored. Output blocks are grouped by that c
 up to a power of two (padding with a zero block: at most 2x work, at most log2(K/bs) + 2
 groups); each group is one gather of x's and y's blocks laid side by side along k, so a
 single batched ``mx.matmul`` sums over k (MLX accumulates float16/bfloat16 products in
-float32). Tiled kernels that skip the gathers are a later step: this claims no speed.
+float32).
+
+On the CPU (``mlx_sparse._ops.bsr_kernels``) two forms take the block kernels instead, with the
+batch of layouts as one block CSR matrix of B * M/bs block rows (block columns offset by
+b * K/bs): a dense y (full layout) gives ``bsr_spmm`` of x's blocks (sparse x dense, of
+which the output layout's blocks are kept), and dense x and y with a sparse output give
+``bsr_sddmm`` at the output layout.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import functools
 import mlx.core as mx
 import numpy as np
 
+from .. import _ext
+from .._ops import bsr_kernels
 from . import _common as c
 
 
@@ -50,6 +58,42 @@ def _plan(kx: bytes, sx: tuple, ky: bytes, sy: tuple, ko: bytes, so: tuple):
     return tuple(groups), inverse, int(out.shape[0])
 
 
+@functools.lru_cache(maxsize=64)
+def _block_csr(key: bytes, shape: tuple):
+    """A (B, R, C) layout as one block CSR pattern (indptr, indices) of B * R block rows;
+    the block columns of batch entry b are offset by b * C. Blocks keep the compressed
+    (batch, row, column) order."""
+    lay = np.frombuffer(key, np.bool_).reshape(shape)
+    b, _, j = np.nonzero(lay)
+    idt = np.int64 if lay.size >= 2**31 else np.int32
+    indptr = np.zeros(shape[0] * shape[1] + 1, idt)
+    np.cumsum(lay.reshape(-1, shape[2]).sum(axis=1), out=indptr[1:])
+    out = mx.array(indptr), mx.array((j + b * shape[2]).astype(idt))
+    mx.eval(out)
+    return out
+
+
+def _dense_of(x, layout_shape, bs):
+    """The full compressed tensor x (B * R * C, bs, bs) as the stacked dense (B * R * bs, C * bs)."""
+    B, R, C = layout_shape
+    return x.reshape(B, R, C, bs, bs).transpose(0, 1, 3, 2, 4).reshape(B * R * bs, C * bs)
+
+
+def _kernel_product(x, lx, y, ly, lo, bs):
+    """The block-kernel forms (module docstring), or None where neither applies."""
+    B, Mb, Kb = lx.shape
+    Nb = ly.shape[2]
+    if lx.all() and not lo.all():  # dense x dense -> sparse: sampled at the output layout
+        indptr, indices = _block_csr(lo.tobytes(), lo.shape)
+        yt = y.reshape(B, Kb, Nb, bs, bs).transpose(0, 2, 4, 1, 3).reshape(B * Nb * bs, Kb * bs)
+        return _ext.bsr_sddmm(indptr, indices, _dense_of(x, lx.shape, bs), yt, bs, bs)
+    # sparse (or dense) x dense: the dense output, then the output layout's blocks
+    indptr, indices = _block_csr(lx.tobytes(), lx.shape)
+    out = _ext.bsr_spmm(indptr, indices, x, _dense_of(y, ly.shape, bs))
+    out = out.reshape(B, Mb, bs, Nb, bs).transpose(0, 1, 3, 2, 4).reshape(B * Mb * Nb, bs, bs)
+    return out if lo.all() else mx.take(out, mx.array(np.flatnonzero(lo).astype(np.int32)), axis=0)
+
+
 def matmul(x, sparsity_layout_x, y, sparsity_layout_y, sparsity_layout_output,
            sparsity_block_size, lut=None):
     """``x @ y`` for compressed x (B, M, K) and y (B, K, N), computing only the blocks of
@@ -58,7 +102,8 @@ def matmul(x, sparsity_layout_x, y, sparsity_layout_y, sparsity_layout_output,
     A full layout makes an operand or the output dense in all but storage order.
 
     Runs on MLX ops (gathers and one batched ``mx.matmul`` per group of output blocks), on
-    every backend, and differentiates in x and y. ``lut`` is accepted and ignored.
+    every backend, or on the CPU with a dense y through the block kernels (module
+    docstring); differentiates in x and y. ``lut`` is accepted and ignored.
     """
     op = "matmul"
     bs = c.check_block_size(sparsity_block_size, op)
@@ -71,6 +116,8 @@ def matmul(x, sparsity_layout_x, y, sparsity_layout_y, sparsity_layout_output,
         c.fail(op, f"the layouts of x {lx.shape} and y {ly.shape} do not chain: want (B, m, k) "
                    f"and (B, k, n) in blocks.")
     c.check_layout_shape(lo, (lx.shape[0], lx.shape[1], ly.shape[2]), op, "sparsity_layout_output")
+    if ly.all() and bsr_kernels():
+        return _kernel_product(x, lx, y, ly, lo, bs)
     groups, inverse, n_out = _plan(lx.tobytes(), lx.shape, ly.tobytes(), ly.shape,
                                    lo.tobytes(), lo.shape)
     dtype = (mx.zeros((), x.dtype) + mx.zeros((), y.dtype)).dtype
