@@ -22,7 +22,7 @@ CASE_IDS = [f"B{b}-{m}x{n}-d{d}-dv{dv}-bs{s}" for b, m, n, d, dv, s in CASES]
 cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 # absolute tolerances of outputs O(1): float32 kernels vs float64, 16-bit outputs rounded
 ATOL = {mx.float32: 2e-5, mx.float16: 4e-3, mx.bfloat16: 3e-2}
-GRAD_ATOL = {mx.float32: 1e-4, mx.float16: 2e-2, mx.bfloat16: 1e-1}
+GRAD_ATOL = {mx.float32: 5e-5, mx.float16: 5e-3, mx.bfloat16: 6e-2}
 DTYPES = [mx.float32, mx.float16, mx.bfloat16]
 
 
@@ -33,9 +33,10 @@ def layout_of(rng, shape, kind):
     if kind == "window":
         return np.array(bs.layouting.build_sliding_window_layout(b, max(m, n), 1))[:, :m, :n]
     out = rng.random(shape) < 0.6
-    if kind == "empty_rows":
-        out[:, 0, :] = False
+    if kind == "empty_rows":  # batch 0's first block row empty, the rest not all empty
+        out[0, 0, :] = False
         out[-1, -1, :] = False
+        out[0, -1, 0] = True
     return out
 
 
@@ -58,7 +59,7 @@ def test_forward_against_numpy_and_ops(case, kind, dtype):
     ops = bs.flash_attention(q, k, v, lay, fused=False)
     check(got, np.array(ops.astype(mx.float32), dtype=np.float64), dtype)
     if kind == "empty_rows":  # rows with no block: exactly 0
-        assert not np.array(got[:, :s].astype(mx.float32)).any()
+        assert not np.array(got[0, :s].astype(mx.float32)).any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -106,7 +107,8 @@ def test_gradients_against_dense_reference(case, dtype):
         check(g, np.array(r.astype(mx.float32), dtype=np.float64), dtype, GRAD_ATOL[dtype])
     # outside the layout and in rows with nothing to attend to: exactly 0
     assert not np.array(got[3].astype(mx.float32))[~keep].any()
-    assert not np.array(got[0][:, :s].astype(mx.float32)).any()
+    assert not np.array(got[0][0, :s].astype(mx.float32)).any()
+    assert np.abs(np.array(want[0].astype(mx.float32))).max() > 0.1  # not a vacuous comparison
 
 
 def fused_op(q, k, v, lay, s, scale, bias=None, mask=None):
