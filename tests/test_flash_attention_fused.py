@@ -269,6 +269,18 @@ def op_args(**change):
     return args
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_empty_layout(dtype):
+    rng = np.random.default_rng(10)
+    (q, k, v), _ = qkv(rng, (2, 2, 3, 16, 8, 16), dtype)
+    lay = np.zeros((2, 2, 3), bool)
+    o = bs.flash_attention(q, k, v, lay, fused=True)
+    grads = mx.grad(lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=True).sum(),
+                    argnums=(0, 1, 2))(q, k, v)
+    for x in (o, *grads):
+        assert not np.array(x.astype(mx.float32)).any()
+
+
 def test_the_op_runs_with_valid_arguments():
     o, lse = _ext.flash_attention(**op_args())
     assert o.shape == (2, 32, 16) and lse.shape == (2, 32)
@@ -302,7 +314,8 @@ ERRORS = [
     (dict(col=mx.array([0, 3, 1, 2, 0, 1], mx.int32)), r"col\[1\]=3 should be in \[0, 3\)"),
     (dict(col=mx.array([2, 0, 1, 2, 0, 1], mx.int32)), r"col\[1\]=0 should be in \[0, 3\) and ascending"),
     (dict(t_row=mx.array([0, 1, 0, 2, 0, 0], mx.int32)), r"t_row\[3\]=2 should be in \[0, 2\)"),
-    (dict(t_block=mx.array([0, 2, 1, 3, 4, 6], mx.int32)), r"t_block\[5\]=6 should be in \[0, 6\)"),
+    (dict(t_block=mx.array([0, 2, 1, 3, 4, 6], mx.int32)), r"t_block\[5\]=6 should be the block at batch 1, row 0, column 1"),
+    (dict(t_block=mx.array([0, 2, 3, 1, 4, 5], mx.int32)), r"t_block\[2\]=3 should be the block at batch 0, row 0, column 2"),
 ]
 
 
