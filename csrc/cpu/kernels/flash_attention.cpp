@@ -400,13 +400,31 @@ void backward(const AttentionParams& p) {
   });
 }
 
-// Calls f.template operator()<BS, T>() for the block size and value type of p; other block
-// sizes (the op admits none) leave the outputs untouched.
+// What a block size or value type the op never makes gets: o = 0, lse = -inf, gradients 0.
+void defined_outputs(const AttentionParams& p) {
+  const auto& a = p.a;
+  const int64_t bytes = p.vtype == ValueType::float32 ? 4 : p.vtype == ValueType::float64 ? 8 : 2;
+  if (!p.d_o) {
+    std::memset(p.o, 0, a.batch * a.lq * a.dv * bytes);
+    std::fill(p.lse, p.lse + a.batch * a.lq, kNegInf);
+    return;
+  }
+  std::memset(p.dq, 0, a.batch * a.lq * a.d * bytes);
+  std::memset(p.dk, 0, a.batch * a.lk * a.d * bytes);
+  std::memset(p.dv, 0, a.batch * a.lk * a.dv * bytes);
+  if (p.dbias) {
+    std::memset(p.dbias, 0, a.n_blocks * a.bs * a.bs * bytes);
+  }
+}
+
+// Calls f.template operator()<BS, T>() for the block size and value type of p.
 template <typename F>
 void dispatch_attention(const AttentionParams& p, F&& f) {
   dispatch_value(p.vtype, [&](auto tv) {
     using T = decltype(tv);
-    if constexpr (!std::is_same_v<T, double>) {
+    if constexpr (std::is_same_v<T, double>) {
+      defined_outputs(p);
+    } else {
       switch (p.a.bs) {
         case 16:
           f.template operator()<16, T>();
@@ -418,6 +436,7 @@ void dispatch_attention(const AttentionParams& p, F&& f) {
           f.template operator()<64, T>();
           break;
         default:
+          defined_outputs(p);
           break;
       }
     }
