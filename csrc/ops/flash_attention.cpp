@@ -23,7 +23,7 @@ constexpr const char* kOp = "flash_attention";
 }
 
 void check_int32_vector(const array& a, const char* name, int64_t size) {
-  if (a.dtype() != mx::int32 || a.ndim() != 1 || (size >= 0 && a.size() != size)) {
+  if (a.dtype() != mx::int32 || a.ndim() != 1 || (size >= 0 && static_cast<int64_t>(a.size()) != size)) {
     Message msg;
     msg << name << " should be 1-D int32";
     if (size >= 0) {
