@@ -22,7 +22,7 @@ CASE_IDS = [f"B{b}-{m}x{n}-d{d}-dv{dv}-bs{s}" for b, m, n, d, dv, s in CASES]
 cases = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 # absolute tolerances of outputs O(1): float32 kernels vs float64, 16-bit outputs rounded
 ATOL = {mx.float32: 2e-5, mx.float16: 4e-3, mx.bfloat16: 3e-2}
-GRAD_ATOL = {mx.float32: 1e-4, mx.float16: 2e-2, mx.bfloat16: 1e-1}
+GRAD_ATOL = {mx.float32: 5e-5, mx.float16: 5e-3, mx.bfloat16: 6e-2}
 DTYPES = [mx.float32, mx.float16, mx.bfloat16]
 
 
@@ -33,9 +33,10 @@ def layout_of(rng, shape, kind):
     if kind == "window":
         return np.array(bs.layouting.build_sliding_window_layout(b, max(m, n), 1))[:, :m, :n]
     out = rng.random(shape) < 0.6
-    if kind == "empty_rows":
-        out[:, 0, :] = False
+    if kind == "empty_rows":  # batch 0's first block row empty, the rest not all empty
+        out[0, 0, :] = False
         out[-1, -1, :] = False
+        out[0, -1, 0] = True
     return out
 
 
@@ -58,7 +59,7 @@ def test_forward_against_numpy_and_ops(case, kind, dtype):
     ops = bs.flash_attention(q, k, v, lay, fused=False)
     check(got, np.array(ops.astype(mx.float32), dtype=np.float64), dtype)
     if kind == "empty_rows":  # rows with no block: exactly 0
-        assert not np.array(got[:, :s].astype(mx.float32)).any()
+        assert not np.array(got[0, :s].astype(mx.float32)).any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -106,7 +107,8 @@ def test_gradients_against_dense_reference(case, dtype):
         check(g, np.array(r.astype(mx.float32), dtype=np.float64), dtype, GRAD_ATOL[dtype])
     # outside the layout and in rows with nothing to attend to: exactly 0
     assert not np.array(got[3].astype(mx.float32))[~keep].any()
-    assert not np.array(got[0][:, :s].astype(mx.float32)).any()
+    assert not np.array(got[0][0, :s].astype(mx.float32)).any()
+    assert np.abs(np.array(want[0].astype(mx.float32))).max() > 0.1  # not a vacuous comparison
 
 
 def fused_op(q, k, v, lay, s, scale, bias=None, mask=None):
@@ -267,6 +269,18 @@ def op_args(**change):
     return args
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_empty_layout(dtype):
+    rng = np.random.default_rng(10)
+    (q, k, v), _ = qkv(rng, (2, 2, 3, 16, 8, 16), dtype)
+    lay = np.zeros((2, 2, 3), bool)
+    o = bs.flash_attention(q, k, v, lay, fused=True)
+    grads = mx.grad(lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=True).sum(),
+                    argnums=(0, 1, 2))(q, k, v)
+    for x in (o, *grads):
+        assert not np.array(x.astype(mx.float32)).any()
+
+
 def test_the_op_runs_with_valid_arguments():
     o, lse = _ext.flash_attention(**op_args())
     assert o.shape == (2, 32, 16) and lse.shape == (2, 32)
@@ -300,7 +314,8 @@ ERRORS = [
     (dict(col=mx.array([0, 3, 1, 2, 0, 1], mx.int32)), r"col\[1\]=3 should be in \[0, 3\)"),
     (dict(col=mx.array([2, 0, 1, 2, 0, 1], mx.int32)), r"col\[1\]=0 should be in \[0, 3\) and ascending"),
     (dict(t_row=mx.array([0, 1, 0, 2, 0, 0], mx.int32)), r"t_row\[3\]=2 should be in \[0, 2\)"),
-    (dict(t_block=mx.array([0, 2, 1, 3, 4, 6], mx.int32)), r"t_block\[5\]=6 should be in \[0, 6\)"),
+    (dict(t_block=mx.array([0, 2, 1, 3, 4, 6], mx.int32)), r"t_block\[5\]=6 should be the block at batch 1, row 0, column 1"),
+    (dict(t_block=mx.array([0, 2, 3, 1, 4, 5], mx.int32)), r"t_block\[2\]=3 should be the block at batch 0, row 0, column 2"),
 ]
 
 

@@ -23,7 +23,7 @@ constexpr const char* kOp = "flash_attention";
 }
 
 void check_int32_vector(const array& a, const char* name, int64_t size) {
-  if (a.dtype() != mx::int32 || a.ndim() != 1 || (size >= 0 && a.size() != size)) {
+  if (a.dtype() != mx::int32 || a.ndim() != 1 || (size >= 0 && static_cast<int64_t>(a.size()) != size)) {
     Message msg;
     msg << name << " should be 1-D int32";
     if (size >= 0) {
@@ -75,13 +75,23 @@ void check_layout_values(const array& row_ptr, const array& col, const array& t_
   }
   check_block_csr(row_ptr, col, nb, "row_ptr", "col", true);
   check_block_csr(t_ptr, t_row, mb, "t_ptr", "t_row", true);
+  // each transposed entry names the block at its (row, column): a bijection onto the blocks
+  const int32_t* rp = row_ptr.data<int32_t>();
+  const int32_t* cl = col.data<int32_t>();
+  const int32_t* tp = t_ptr.data<int32_t>();
+  const int32_t* tr = t_row.data<int32_t>();
   const int32_t* tb = t_block.data<int32_t>();
-  const int64_t n = t_block.size();
-  for (int64_t e = 0; e < n; ++e) {
-    if (tb[e] < 0 || tb[e] >= n) {
-      Message msg;
-      msg << "t_block[" << e << "]=" << tb[e] << " should be in [0, " << n << ").";
-      fail(msg.str());
+  const int64_t n = t_block.size(), columns = static_cast<int64_t>(t_ptr.size()) - 1;
+  for (int64_t c = 0; c < columns; ++c) {
+    const int64_t b = c / nb, j = c % nb;
+    for (int64_t x = tp[c]; x < tp[c + 1]; ++x) {
+      const int64_t e = tb[x], r = b * mb + tr[x];
+      if (e < 0 || e >= n || e < rp[r] || e >= rp[r + 1] || cl[e] != j) {
+        Message msg;
+        msg << "t_block[" << x << "]=" << e << " should be the block at batch " << b
+            << ", row " << tr[x] << ", column " << j << " of row_ptr/col.";
+        fail(msg.str());
+      }
     }
   }
 }

@@ -2,10 +2,13 @@
 // query block row (forward, dq) or key block column (dk/dv), bs / 16 warps, each warp owning
 // 16 rows of the (bs x bs) score tile in registers. Products run on tensor cores through
 // mma.sync m16n8k16 (float16/bfloat16 in, float32 accumulation); float32 inputs take the
-// same tiling with plain float32 FMAs per lane (no TF32 rounding). Reductions over d and dv
-// stage kChunk columns of each operand in shared memory; a block writes kOwn output columns
-// (grid.y covers wider heads, recomputing the scores). No atomics: each output element has
-// one writer. Kernel names: flash_attention_<pass>_bs<bs>_<dtype>_int32.
+// same tiling with plain float32 FMAs per lane (no TF32 rounding). Operands pass through
+// shared memory 128 bytes of a row at a time (16-byte loads), the second product's operand
+// staged transposed so that every fragment is read as 32-bit pairs; p and ds go to shared
+// memory in the input dtype. A block writes kOwn output columns (grid.y covers wider heads,
+// recomputing the scores). No atomics: each output element has one writer.
+// Kernel names: flash_attention_<forward|dq|dkdv>_bs<bs>_<dtype>_int32 and
+// flash_attention_delta_<dtype>.
 #include <type_traits>
 
 #include "common.cuh"
