@@ -293,8 +293,11 @@ ERRORS = [
     (dict(v=mx.zeros((2, 32, 16))), r"q, k and v should be"),
     (dict(k=mx.zeros((1, 48, 8))), r"q, k and v should be"),
     (dict(q=mx.zeros((2, 32, 8), mx.float16)), r"q, k and v should share one dtype"),
-    (dict(q=mx.zeros((2, 32, 8), mx.float64), k=mx.zeros((2, 48, 8), mx.float64),
-          v=mx.zeros((2, 48, 16), mx.float64), bias=None), r"q, k and v should share one dtype"),
+    # float64 made on the CPU (the GPU has none): the op refuses it before any device does
+    (dict(q=mx.zeros((2, 32, 8), mx.float64, stream=mx.cpu),
+          k=mx.zeros((2, 48, 8), mx.float64, stream=mx.cpu),
+          v=mx.zeros((2, 48, 16), mx.float64, stream=mx.cpu), bias=None),
+     r"q, k and v should share one dtype"),
     (dict(block_size=8), r"block_size should be 16, 32 or 64 but is 8"),
     (dict(q=mx.zeros((2, 40, 8))), r"Lq=40 and Lk=48 should be multiples of block_size=16"),
     (dict(q=mx.zeros((2, 32, 12)), k=mx.zeros((2, 48, 12))), r"d should be a multiple of 8"),
