@@ -163,10 +163,12 @@ std::vector<array> flash_attention(const array& q, const array& k, const array& 
     fail(msg.str());
   }
   check_layout_values(row_ptr, col, t_ptr, t_row, t_block, mb, nb);
-  std::vector<array> inputs = {prepare(q, t, s),         prepare(k, t, s),
-                               prepare(v, t, s),         prepare_index(row_ptr, s),
-                               prepare_index(col, s),    prepare_index(t_ptr, s),
-                               prepare_index(t_row, s),  prepare_index(t_block, s)};
+  // traced pointers become their running maximum (ops.h's CSR rule): rows never overlap, so
+  // each dbias block and each dq/dk/dv block keeps one writer whatever the values
+  std::vector<array> inputs = {prepare(q, t, s),          prepare(k, t, s),
+                               prepare(v, t, s),          prepare_indptr(row_ptr, s),
+                               prepare_index(col, s),     prepare_indptr(t_ptr, s),
+                               prepare_index(t_row, s),   prepare_index(t_block, s)};
   if (bias) {
     inputs.push_back(prepare(*bias, t, s));
   }
