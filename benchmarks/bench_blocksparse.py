@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import mlx_sparse as ms
+from timing import median_ms
 import mlx_sparse.blocksparse as bs
 
 try:
@@ -41,19 +42,6 @@ except ImportError:
 
 IN_GRAPH = 10
 ROWS = []
-
-
-def median_ms(fn, sync=lambda: None, repeats=10, warmup=2):
-    for _ in range(warmup):
-        fn()
-        sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(ts)
 
 
 def mlx_ms(make, repeats):

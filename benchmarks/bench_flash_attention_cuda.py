@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 from flash_attention_cuda import Kernels, Problem, compile_module  # noqa: E402
-
-
-def median_ms(fn, sync, repeats, warmup=3):
-    for _ in range(warmup):
-        fn()
-    sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(ts)
+from timing import median_ms  # noqa: E402
 
 
 def window_layout(nb, window, global_blocks):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import mlx.core as mx
 import numpy as np
@@ -29,6 +27,7 @@ except ImportError:
     torch = None
 
 import mlx_sparse as ms
+from timing import median_ms
 
 # cuSPARSE through torch.sparse is the reference, on CUDA only; set in main() after use_gpu()
 TORCH = False
@@ -37,16 +36,8 @@ IN_GRAPH = 20
 
 
 def median_time(fn, sync, repeats):
-    for _ in range(3):
-        fn()
-        sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    """Median seconds (timing.median_ms)."""
+    return median_ms(fn, sync, repeats, warmup=3) / 1e3
 
 
 def ready():

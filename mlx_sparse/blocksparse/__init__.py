@@ -22,10 +22,11 @@ column) order, plus its layout (B, M/bs, N/bs) and block size, as in blksprs.
 =======================  ================================================================
 
 Every op is written with MLX ops (gathers, reshapes, batched ``mx.matmul``, scatter
-reductions) from index tables built once per layout on the host, and no kernel of its
-own, so it runs wherever MLX does (CPU, CUDA, Metal) and differentiates with ``mx.grad``.
-On the CPU, ``matmul`` with a dense y, or with dense x and y and a sparse output, runs the
-block kernels ``bsr_spmm`` / ``bsr_sddmm`` instead; nothing else here claims speed. ``bs.ops.<name>``,
+reductions) from index tables built once per layout on the host, so it runs wherever MLX
+does (CPU, CUDA, Metal) and differentiates with ``mx.grad``. ``flash_attention`` runs fused
+kernels instead where they take the operands (CPU, CUDA, Metal; ``fused=``), and on the
+CPU ``matmul`` with a dense y, or with dense x and y and a sparse output, runs the block
+kernels ``bsr_spmm`` / ``bsr_sddmm``; nothing else here claims speed. ``bs.ops.<name>``,
 ``bs.ops.misc.<name>``, ``bs.layouting.<name>`` and ``bs.utils.do_shape_blocksparse`` are
 spelled as in blksprs.
 """
