@@ -285,3 +285,47 @@ def test_errors():
     with pytest.raises(ValueError, match=r"\[blocksparse.flash_attention\] attention_bias should be"):
         bs.flash_attention(qs, lq, ks, lk, vs, lv, lay, 4, attention_bias=qs[:1],
                            sparsity_layout_bias=lay)
+
+
+@pytest.mark.parametrize("fused", [False, None], ids=["ops", "default"])
+def test_return_lse_against_numpy_and_its_gradient(fused):
+    """return_lse=True: the scores' log-sum-exp, -inf for a row with nothing kept, shaped
+    like q without d; a loss through o and lse differentiates as the dense one does."""
+    rng = np.random.default_rng(12)
+    case = (2, 2, 3, 16, 8, 16)
+    b, m, n, d, dv, s = case
+    (q, k, v), (qn, kn, vn) = qkv(rng, case)
+    lay = make_layout(rng, (b, m, n), "empty_rows")
+    keep = expand(lay, s)
+    o, lse = bs.flash_attention(q, k, v, lay, return_lse=True, fused=fused)
+    assert o.shape == (b, m * s, dv) and lse.shape == (b, m * s) and lse.dtype == mx.float32
+    sc = np.where(keep, qn @ np.swapaxes(kn, -1, -2) / math.sqrt(d), -np.inf)
+    top = sc.max(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.log(np.exp(sc - np.where(np.isinf(top), 0, top)[..., None]).sum(-1)) + top
+    got = np.array(lse)
+    assert np.array_equal(np.isneginf(got), np.isneginf(want)) and np.isneginf(got).any()
+    live = np.isfinite(want)
+    np.testing.assert_allclose(got[live], want[live], rtol=F32_RTOL, atol=1e-5)
+    np.testing.assert_allclose(np.array(o), reference(qn, kn, vn, keep, 1 / math.sqrt(d)),
+                               rtol=F32_RTOL, atol=1e-5)
+    # 4-D input: lse is (B, H, L)
+    o4, lse4 = bs.flash_attention(q[None], k[None], v[None], lay, return_lse=True, fused=fused)
+    assert lse4.shape == (1, b, m * s)
+    np.testing.assert_array_equal(np.array(lse4[0]), got)
+    w = mx.array(rng.standard_normal((b, m * s, dv)).astype(np.float32))
+    live_mx = mx.array(live)
+
+    def sparse(q, k, v):
+        o, lse = bs.flash_attention(q, k, v, lay, return_lse=True, fused=fused)
+        return (o * w).sum() + mx.where(live_mx, lse, 0.0).sum()
+
+    def dense(q, k, v):
+        sc = mx.where(mx.array(keep), (q @ k.swapaxes(-1, -2)) / math.sqrt(d), -mx.inf)
+        lse = mx.logsumexp(mx.where(live_mx[..., None], sc, 0.0), axis=-1)
+        return (mlx_reference(q, k, v, keep, 1 / math.sqrt(d)) * w).sum() + mx.where(live_mx, lse, 0.0).sum()
+
+    got_g = mx.grad(sparse, argnums=(0, 1, 2))(q, k, v)
+    want_g = mx.grad(dense, argnums=(0, 1, 2))(q, k, v)
+    for g, r in zip(got_g, want_g):
+        np.testing.assert_allclose(np.array(g), np.array(r), rtol=10 * F32_RTOL, atol=1e-5)

@@ -108,22 +108,25 @@ def _why_not_fused(q, k, v, bs: int, bias, stream) -> str | None:
 
 
 def attend(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked=None,
-           fused=None):
+           fused=None, return_lse=False):
     """The core on dense q (B, Lq, d), k (B, Lk, d), v (B, Lk, dv) and a (B, Lq/bs, Lk/bs)
     numpy layout. ``bias`` (float) and ``masked`` (bool, True = masked) are
-    (n_blocks, bs, bs) in the layout's storage order. Returns (B, Lq, dv) in q's dtype.
-    ``fused``: None = the fused op when it takes these operands, True = it or an error,
-    False = MLX ops."""
+    (n_blocks, bs, bs) in the layout's storage order. Returns (B, Lq, dv) in q's dtype, and
+    with ``return_lse`` also the scores' log-sum-exp (B, Lq) in float32 (-inf for a row with
+    nothing to attend to). ``fused``: None = the fused op when it takes these operands,
+    True = it or an error, False = MLX ops."""
     if fused not in (None, True, False):
         c.fail("flash_attention", f"fused should be None, True or False but is {fused!r}.")
     if fused is None or fused:
         stream = mx.default_stream(mx.default_device())
         why = _why_not_fused(q, k, v, bs, bias, stream)
         if why is None:
-            return _attend_fused(q, k, v, layout, bs, scale, bias, masked, stream)[0]
+            o, lse = _attend_fused(q, k, v, layout, bs, scale, bias, masked, stream)
+            return (o, lse) if return_lse else o
         if fused:
             c.fail("flash_attention", f"fused=True, but {why}; pass fused=None or False.")
-    return _attend_ops(q, k, v, layout, bs, scale, bias, masked)
+    o, lse = _attend_ops(q, k, v, layout, bs, scale, bias, masked)
+    return (o, lse) if return_lse else o
 
 
 def _attend_fused(q, k, v, layout: np.ndarray, bs: int, scale: float, bias, masked, stream):
@@ -137,7 +140,7 @@ def _attend_fused(q, k, v, layout: np.ndarray, bs: int, scale: float, bias, mask
 
 
 def _attend_ops(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked=None):
-    """The core on MLX ops (every backend, any order of derivatives)."""
+    """The core on MLX ops (every backend, any order of derivatives): (o, lse)."""
     nb, mb, kb = layout.shape
     d, dv = q.shape[-1], v.shape[-1]
     groups, inverse = _plan(layout.tobytes(), layout.shape)
@@ -145,11 +148,12 @@ def _attend_ops(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, m
     qb = q.reshape(nb * mb, bs, d)
     kblocks = k.reshape(nb * kb, bs, d)
     vblocks = v.reshape(nb * kb, bs, dv)
-    parts = []
+    parts, lses = [], []
     for w, members, keys, ids in groups:
         g = members.size
         if w == 0:  # rows with no key block attend to nothing: 0
             parts.append(mx.zeros((g, bs, dv), f32))
+            lses.append(mx.full((g, bs), -mx.inf, f32))
             continue
         qg = c.take_blocks(qb, members).astype(f32)
         kg = _padded_take(kblocks, keys.reshape(-1)).reshape(g, w * bs, d).astype(f32)
@@ -167,10 +171,14 @@ def _attend_ops(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, m
         e = mx.exp(s - peak)
         total = e.sum(axis=-1, keepdims=True)
         parts.append((e @ vg) / mx.where(total > 0, total, 1.0))
+        # peak's gradient is stopped: lse = peak + log(total) is the same for any peak
+        lses.append(mx.where(total > 0, mx.log(mx.maximum(total, 1e-30)) + peak, -mx.inf)[..., 0])
     out = parts[0] if len(parts) == 1 else mx.concatenate(parts, axis=0)
+    lse = lses[0] if len(lses) == 1 else mx.concatenate(lses, axis=0)
     if inverse is not None:
         out = mx.take(out, mx.array(inverse), axis=0)
-    return out.reshape(nb, mb * bs, dv).astype(q.dtype)
+        lse = mx.take(lse, mx.array(inverse), axis=0)
+    return out.reshape(nb, mb * bs, dv).astype(q.dtype), lse.reshape(nb, mb * bs)
 
 
 def flash_attention(q, *args, **kwargs):
@@ -197,7 +205,9 @@ def flash_attention(q, *args, **kwargs):
 
     - dense: ``flash_attention(q, k, v, attention_layout, *, scale=None, mask=None)`` on q
       (B, Lq, d), k (B, Lk, d), v (B, Lk, dv), or (B, H, L, d) as
-      ``mx.fast.scaled_dot_product_attention``. attention_layout is (Lq/bs, Lk/bs),
+      ``mx.fast.scaled_dot_product_attention``; ``return_lse=True`` also returns the scores'
+      natural log-sum-exp, shaped like q without its last dimension, float32 (-inf for a
+      row with nothing to attend to; differentiable, e.g. for combining attention parts). attention_layout is (Lq/bs, Lk/bs),
       (1 or B, ...) or, for 4-D inputs, (B*H or 1, ...) or (B, H, ...); the block size is
       Lq / its rows. ``mask`` is as in ``mx.fast.scaled_dot_product_attention``: bool
       (True = **attend**) or additive float (differentiable), broadcastable to the scores.
@@ -206,7 +216,7 @@ def flash_attention(q, *args, **kwargs):
     ``scale`` defaults to 1/sqrt(d). Differentiable in q, k, v and the bias.
 
     ``fused`` (keyword, both forms): None (default) runs the fused primitive where it has
-    kernels (the CPU; a CUDA GPU) and takes the operands (block size 16, 32 or 64; d and dv
+    kernels (the CPU; CUDA; Metal) and takes the operands (block size 16, 32 or 64; d and dv
     multiples of 8 up to 256; q, k, v of one dtype among float32, float16, bfloat16), else
     the MLX-op path; True requires the fused primitive (ValueError saying why not); False
     always takes the MLX-op path. The fused path differentiates once; for second
@@ -225,7 +235,8 @@ def _scale(scale, d: int, op: str) -> float:
     return float(scale)
 
 
-def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None, fused=None):
+def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None, fused=None,
+                return_lse=False):
     op = "flash_attention"
     for name, x in (("q", q), ("k", k), ("v", v)):
         c.check_float(x, op, name)
@@ -253,7 +264,10 @@ def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None, fused=None)
             masked = ~blocks
         else:
             bias = blocks
-    out = attend(*flat, layout, bs, _scale(scale, q.shape[-1], op), bias, masked, fused)
+    out = attend(*flat, layout, bs, _scale(scale, q.shape[-1], op), bias, masked, fused,
+                 return_lse)
+    if return_lse:
+        return out[0].reshape(*lead, lq, v.shape[-1]), out[1].reshape(*lead, lq)
     return out.reshape(*lead, lq, v.shape[-1])
 
 
