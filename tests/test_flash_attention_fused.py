@@ -12,7 +12,7 @@ import pytest
 import mlx_sparse as ms
 import mlx_sparse.blocksparse as bs
 from mlx_sparse import _ext
-from mlx_sparse.blocksparse._attention import _block_csr
+from mlx_sparse.blocksparse._attention import _block_csr, _key
 from test_flash_attention import expand, mlx_reference, qkv, reference
 
 # (batch, query blocks, key blocks, d, dv, block size): d 8/64/128, dv != d, odd batches
@@ -112,7 +112,7 @@ def test_gradients_against_dense_reference(case, dtype):
 
 
 def fused_op(q, k, v, lay, s, scale, bias=None, mask=None):
-    return _ext.flash_attention(q, k, v, *_block_csr(lay.tobytes(), lay.shape), s, scale, bias,
+    return _ext.flash_attention(q, k, v, *_block_csr(*_key(lay)), s, scale, bias,
                                 mask)
 
 
@@ -192,7 +192,7 @@ def test_traced_layout_arrays_under_compile():
     # the layout as traced inputs (not checked on the host): the same result
     rng = np.random.default_rng(11)
     lay = rng.random((2, 3, 4)) < 0.5
-    csr = _block_csr(lay.tobytes(), lay.shape)
+    csr = _block_csr(*_key(lay))
     (q, k, v), _ = qkv(rng, (2, 3, 4, 16, 8, 16))
     fn = lambda q, k, v, *layout: _ext.flash_attention(q, k, v, *layout, 16, 0.25)  # noqa: E731
     for a, b in zip(fn(q, k, v, *csr), mx.compile(fn)(q, k, v, *csr)):
@@ -270,7 +270,7 @@ def op_args(**change):
     row_ptr [0 2 4 6 6], col [0 2 1 2 0 1], t_ptr [0 1 2 4 5 6 6], t_row [0 1 0 1 0 0],
     t_block [0 2 1 3 4 5]), changed."""
     lay = np.array([[[1, 0, 1], [0, 1, 1]], [[1, 1, 0], [0, 0, 0]]], bool)
-    row_ptr, col, t_ptr, t_row, t_block = _block_csr(lay.tobytes(), lay.shape)
+    row_ptr, col, t_ptr, t_row, t_block = _block_csr(*_key(lay))
     n = int(lay.sum())
     args = dict(q=mx.zeros((2, 32, 8)), k=mx.zeros((2, 48, 8)), v=mx.zeros((2, 48, 16)),
                 row_ptr=row_ptr, col=col, t_ptr=t_ptr, t_row=t_row, t_block=t_block,

@@ -25,13 +25,26 @@ _FUSED_BLOCKS = (16, 32, 64)
 _FUSED_DTYPES = (mx.float32, mx.float16, mx.bfloat16)
 
 
+def _key(layout: np.ndarray) -> tuple:
+    """The layout as the tables' cache key, (bytes, shape, batch): a batch that repeats one
+    layout (a broadcast view, as the dense form makes) is keyed by that one layout, so a
+    call neither copies nor hashes the whole batch."""
+    if layout.ndim == 3 and layout.shape[0] > 1 and layout.strides[0] == 0:
+        return layout[:1].tobytes(), (1, *layout.shape[1:]), layout.shape[0]
+    return np.ascontiguousarray(layout).tobytes(), layout.shape, layout.shape[0]
+
+
+def _unkey(key: bytes, shape: tuple, batch: int) -> np.ndarray:
+    return np.broadcast_to(np.frombuffer(key, np.bool_).reshape(shape), (batch, *shape[1:]))
+
+
 @functools.lru_cache(maxsize=64)
-def _plan(key: bytes, shape: tuple):
+def _plan(key: bytes, shape: tuple, batch: int):
     """Groups of query block rows R = b * Mb + i with the same padded key-block count w:
     (w, rows, key block ids b * Nb + j (-1 pads), storage ids e (-1 pads)), and the order
     that puts the groups' rows back."""
-    layout = np.frombuffer(key, np.bool_).reshape(shape)
-    nb, mb, kb = shape
+    layout = _unkey(key, shape, batch)
+    nb, mb, kb = layout.shape
     rows = layout.reshape(nb * mb, kb)
     counts = rows.sum(axis=1)
     storage = np.cumsum(rows.reshape(-1)).reshape(rows.shape) - 1
@@ -69,12 +82,12 @@ def _side_by_side(tiles: mx.array, g: int, w: int, bs: int) -> mx.array:
 
 
 @functools.lru_cache(maxsize=64)
-def _block_csr(key: bytes, shape: tuple):
+def _block_csr(key: bytes, shape: tuple, batch: int):
     """The layout as the fused op's int32 block CSR (docs/developer/flash_attention.md):
     row_ptr, col over block rows b * Mb + i, and the transpose t_ptr, t_row, t_block over key
     block columns b * Nb + j."""
-    layout = np.frombuffer(key, np.bool_).reshape(shape)
-    nb, mb, kb = shape
+    layout = _unkey(key, shape, batch)
+    nb, mb, kb = layout.shape
     b, i, j = np.nonzero(layout)  # row-major: the storage order
     row_ptr = np.concatenate([[0], np.cumsum(layout.reshape(nb * mb, kb).sum(axis=1))])
     order = np.lexsort((i, j, b))  # by (b, j, i)
@@ -131,7 +144,7 @@ def attend(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked
 
 def _attend_fused(q, k, v, layout: np.ndarray, bs: int, scale: float, bias, masked, stream):
     """(o, lse) from the fused primitive; its vjp is FlashAttentionGrad (differentiable once)."""
-    csr = _block_csr(layout.tobytes(), layout.shape)
+    csr = _block_csr(*_key(layout))
     if bias is not None:
         bias = bias.astype(q.dtype)
     if masked is not None:
@@ -143,7 +156,7 @@ def _attend_ops(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, m
     """The core on MLX ops (every backend, any order of derivatives): (o, lse)."""
     nb, mb, kb = layout.shape
     d, dv = q.shape[-1], v.shape[-1]
-    groups, inverse = _plan(layout.tobytes(), layout.shape)
+    groups, inverse = _plan(*_key(layout))
     f32 = mx.float32
     qb = q.reshape(nb * mb, bs, d)
     kblocks = k.reshape(nb * kb, bs, d)
@@ -255,7 +268,7 @@ def _dense_form(q, k, v, attention_layout, *, scale=None, mask=None, fused=None,
         c.fail(op, f"attention_layout's blocks {layout.shape[1:]} should tile the scores "
                    f"({lq}, {lk}) with one square block size.")
     bs = lq // mb
-    layout = np.ascontiguousarray(np.broadcast_to(layout, (batch, mb, kb)))
+    layout = np.broadcast_to(layout, (batch, mb, kb))  # a view: _key keys it by one layout
     flat = [x.reshape(batch, *x.shape[-2:]) for x in (q, k, v)]
     bias = masked = None
     if mask is not None:
@@ -375,5 +388,5 @@ def flash_attention_build_lut(attention_layout, sparsity_layout_q=None, sparsity
     of the first call and returns it as a dict; ``flash_attention`` finds the cached plan
     itself, so passing the result as ``lut=`` is optional."""
     att = c.layout_np(attention_layout, "flash_attention_build_lut", "attention_layout")
-    groups, inverse = _plan(att.tobytes(), att.shape)
+    groups, inverse = _plan(*_key(att))
     return {"attention_layout": att, "groups": groups, "inverse": inverse}
