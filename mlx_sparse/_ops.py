@@ -168,8 +168,9 @@ def matmul(a, b, *, stream=None):
     A :class:`BSRArray` times a dense operand (on either side) takes the block kernel
     ``bsr_spmm`` on the CPU (:func:`bsr_kernels`); on the GPU, which has no block kernels
     yet, it is multiplied through its CSR form (a fixed gather of its values). BSR (R, n)
-    @ BSR (n, C) is a BSRArray of blocksize (R, C), as in scipy; any other sparse product (blocksizes that do not line up, a CSRArray operand)
-    is a CSRArray (scipy gives a BSR there too). A batch of BSR matrices (B, M, N) maps
+    @ BSR (n, C) is a BSRArray of blocksize (R, C), as in scipy; any other sparse product
+    (blocksizes that do not line up, a CSRArray operand) is a CSRArray (scipy gives a BSR
+    there too). A batch of BSR matrices (B, M, N) maps
     the product over its batch: with a dense (N,), (N, k) or (B, N, k) operand, or on the
     right of a dense (p, M) or (B, p, M) one.
     """
