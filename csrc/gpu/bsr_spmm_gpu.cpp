@@ -1,27 +1,32 @@
-// GPU evaluation of bsr_spmm and bsr_sddmm: no kernels yet. GPU builds link through these,
-// but nothing reaches them: the ops refuse GPU streams on the host (require_cpu), and the
-// Python layer takes the CSR products there.
-#include <stdexcept>
-#include <string>
-
+// GPU evaluation of bsr_spmm (contract and shared code: gpu/core/bsr.h; kernels in
+// csrc/cuda/kernels/bsr_spmm.cu and metal/bsr_spmm.metal).
+#include "gpu/core/bsr.h"
 #include "gpu/eval.h"
+#include "gpu/host.h"
 
 namespace mlx_sparse::gpu {
 
-namespace {
-[[noreturn]] void no_kernel(const char* prim) {
-  throw std::runtime_error(std::string("[") + prim +
-                           "] has no GPU kernel yet; use the CPU (stream=mx.cpu), or "
-                           "BSRArray @ X, which takes the CSR product on the GPU.");
-}
-} // namespace
-
-void eval(Launch&, const BsrSpmm&, const Inputs&, array&) {
-  no_kernel("BsrSpmm");
-}
-
-void eval(Launch&, const BsrSddmm&, const Inputs&, array&) {
-  no_kernel("BsrSddmm");
+// inputs: indptr, indices, data, X (then A^T's structure, riding for the gradient)
+void eval(Launch& l, const BsrSpmm&, const Inputs& in, array& out) {
+  const auto &indptr = in[0], &indices = in[1], &data = in[2], &x = in[3];
+  l.allocate(out);
+  const int64_t mb = static_cast<int64_t>(indptr.size()) - 1, nnzb = indices.size();
+  const int64_t R = data.shape(-2), C = data.shape(-1), k = out.shape(-1);
+  const int64_t rows = mb * R, batch = rows * k == 0 ? 0 : out.size() / (rows * k);
+  const int64_t nb = x.shape(-2) / C;
+  const BsrArgs a{mb, nb, nnzb, R, C, k, batch_stride(data, nnzb * R * C, batch),
+                  batch_stride(x, nb * C * k, batch)};
+  if (bsr_tiled(R, C)) {
+    l.kernel(kernel_name("bsr_spmm", "bsr_spmm_bs" + std::to_string(R), out.dtype(),
+                         indptr.dtype()),
+             {static_cast<unsigned>(mb), static_cast<unsigned>(bsr_col_tiles(k)),
+              static_cast<unsigned>(batch)},
+             {kBsrThreads}, In{indptr}, In{indices}, In{data}, In{x}, Out{out}, a);
+  } else {
+    l.kernel(kernel_name("bsr_spmm", "bsr_spmm", out.dtype(), indptr.dtype()),
+             {blocks_for(rows * k), static_cast<unsigned>(batch)}, {kBlock}, In{indptr},
+             In{indices}, In{data}, In{x}, Out{out}, a);
+  }
 }
 
 } // namespace mlx_sparse::gpu

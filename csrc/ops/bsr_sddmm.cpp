@@ -15,7 +15,6 @@ array bsr_sddmm(const array& indptr, const array& indices, const array& g, const
                 int64_t block_rows, int64_t block_cols, StreamOrDevice sd) {
   const char* op = "bsr_sddmm";
   auto s = mx::to_stream(sd);
-  require_cpu(op, s);
   const int64_t mb = check_structure(op, indptr, indices);
   if (block_rows < 1 || block_cols < 1) {
     Message msg;

@@ -31,7 +31,6 @@ array bsr_spmm(const array& indptr, const array& indices, const array& data, con
                const std::vector<array>& transposed, StreamOrDevice sd) {
   const char* op = "bsr_spmm";
   auto s = mx::to_stream(sd);
-  require_cpu(op, s);
   const int64_t mb = check_structure(op, indptr, indices);
   if (data.ndim() < 3 || data.shape(-3) != static_cast<int>(indices.size()) ||
       data.shape(-2) < 1 || data.shape(-1) < 1) {

@@ -15,14 +15,6 @@ bool gpu_path(mx::Stream s) {
   return s.device.type == mx::Device::gpu || emu::enabled();
 }
 
-void require_cpu(const char* op, mx::Stream s) {
-  if (s.device.type == mx::Device::gpu) {
-    throw std::invalid_argument(std::string("[") + op +
-                                "] has no GPU kernel yet; use a CPU stream (stream=mx.cpu), or "
-                                "BSRArray @ X, which takes the CSR product on the GPU.");
-  }
-}
-
 std::string shape_str(const mx::Shape& shape) {
   Message os;
   os << "(";

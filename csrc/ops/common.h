@@ -15,9 +15,6 @@ namespace mx = mlx::core;
 // than on the host): on a GPU stream, and in the Metal emulator's tests (csrc/emu/emulator.h).
 bool gpu_path(mx::Stream s);
 
-// Throws std::invalid_argument naming `op` on a GPU stream: for ops with CPU kernels only, so
-// that the graph is never built where a kernel is missing.
-void require_cpu(const char* op, mx::Stream s);
 
 // indptr / indices: 1-D, int32 or int64, the same dtype. Returns m (rows).
 int64_t check_structure(const char* op, const array& indptr, const array& indices);

@@ -1,127 +1,185 @@
-// bsr_spmm on CUDA tensor cores (NOT YET RUN on a GPU: compiled by scripts/check_cuda.sh only,
-// and no host launches it yet; gpu/bsr_spmm_gpu.cpp still says there is no GPU kernel).
-// One warp per output tile of 16 rows x 64 columns (gpu/core/bsr.h): for each block of its
-// block row and each 16-wide slice of the block's columns, one A fragment (16 x 16 of the
-// block) and 8 B fragments (16 x 8 of X) feed 8 mma.sync m16n8k16 with float32 accumulators.
-// float16 / bfloat16 only, blocks of multiples of 16 (bsr_mma_fits). Fragments are read
-// straight from global memory (A in 32-bit pairs, B element by element); staging X through
-// shared memory with ldmatrix.trans is the next step once this has been run and checked.
-#include "common.cuh"
+// bsr_spmm on CUDA (contract: gpu/core/bsr.h). Tiled kernels for square blocks of 16, 32 and
+// 64: a thread block owns one block row's bs x 128 output tile and walks the row's blocks in
+// reduction chunks staged through shared memory by a 3-stage cp.async pipeline. float16 and
+// bfloat16 multiply on tensor cores (ldmatrix + mma.sync m16n8k16, float32 accumulators);
+// float32 takes the same staging with per-thread FMA tiles (no TF32: no precision lost).
+// Block rows are the grid's fastest axis, so the thread blocks resident together share one
+// 128-column slab of X in L2.
 #include "gpu/core/bsr.h"
+#include "mma.cuh"
 
 namespace mlx_sparse::gpu {
 
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(T lo, T hi) {
-  uint16_t l, h;
-  memcpy(&l, &lo, 2);
-  memcpy(&h, &hi, 2);
-  return static_cast<uint32_t>(l) | (static_cast<uint32_t>(h) << 16);
-}
+template <typename T, int BS>
+struct SpmmTile {
+  static constexpr int kVec = 16 / static_cast<int>(sizeof(T)); // values per 16-byte chunk
+  static constexpr int kChunk = (sizeof(T) == 4 ? 16 : 32) < BS ? (sizeof(T) == 4 ? 16 : 32) : BS;
+  static constexpr int kStages = 3;
+  static constexpr int kLda = kChunk + kVec;        // rows padded by 16 bytes: no bank conflicts
+  static constexpr int kLdb = kBsrTileCols + kVec;
+  static constexpr int kA = BS * kLda, kB = kChunk * kLdb;
+  static constexpr int kBytes = kStages * (kA + kB) * static_cast<int>(sizeof(T));
+  // mma warp grid: 2 x 2 warps of (BS / 2) x 64 for bs >= 32, 1 x 4 of 16 x 32 for bs 16
+  static constexpr int kWarpsM = BS >= 32 ? 2 : 1, kWarpsN = 4 / kWarpsM;
+  static constexpr int kMt = BS / kWarpsM / 16, kNt = kBsrTileCols / kWarpsN / 8;
+  // FMA thread grid: 8 x 16 threads of (BS / 8) x 8 values
+  static constexpr int kTm = BS / 8;
+};
 
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                          uint32_t b1);
+namespace {
 
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4],
-                                                  uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
-                                                         uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// X[row][col] as T, 0 past column k (the last column tile may be partial).
-template <typename T>
-__device__ __forceinline__ T x_at(const T* X, int64_t row, int64_t col, int64_t k) {
-  return col < k ? X[row * k + col] : T(0.0f);
-}
-
-// Grid: x = warps over bsr_mma_row_tiles (one warp per 32 threads of a block), y = column
-// tiles of k, z = batch. Lane roles follow PTX's m16n8k16 fragment layout: g = lane / 4
-// picks a row (A, D) or column (B), t = lane % 4 a pair of k (A, B) or of columns (D).
-template <typename T, typename I>
-__device__ __forceinline__ void bsr_spmm_mma(const I* indptr, const I* cols, const T* data,
-                                             const T* X, T* out, BsrArgs a) {
-  const int64_t warp = global_thread() / kWarp;
-  if (warp >= bsr_mma_row_tiles(a)) {
-    return; // whole warps leave together, so mma.sync sees full warps
-  }
-  const int lane = threadIdx.x % kWarp, g = lane / 4, t = lane % 4;
-  const int64_t tiles_per_row = a.R / kBsrMmaRows;
-  const int64_t i = warp / tiles_per_row;                // block row
-  const int64_t r0 = (warp % tiles_per_row) * kBsrMmaRows; // first row in the block
-  const int64_t c0 = static_cast<int64_t>(blockIdx.y) * kBsrMmaCols;
+template <typename T, typename I, int BS>
+__device__ __forceinline__ void bsr_spmm_tiled(const I* indptr, const I* cols, const T* data,
+                                               const T* X, T* out, BsrArgs a) {
+  using Tile = SpmmTile<T, BS>;
+  constexpr int kVec = Tile::kVec, kChunk = Tile::kChunk, kPerBlock = BS / kChunk;
+  __shared__ alignas(16) unsigned char raw[Tile::kBytes];
+  T* const smem = reinterpret_cast<T*>(raw);
+  const int tid = threadIdx.x;
+  const int64_t i = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * kBsrTileCols;
   const int64_t b = blockIdx.z;
-  data += b * a.data_stride;
-  X += b * a.x_stride;
-  float acc[kBsrMmaCols / kBsrMmaN][4] = {};
+  data += b * a.a_stride;
+  X += b * a.b_stride;
   const Range rg = row_range(indptr, i, a.nnzb);
-  for (int64_t p = rg.start; p < rg.end; ++p) {
+  const bool data_aligned = aligned16(data);
+  const bool x_aligned = aligned16(X) && a.k % kVec == 0;
+
+  auto load = [&](int64_t step, int stage) {
+    T* As = smem + stage * (Tile::kA + Tile::kB);
+    T* Bs = As + Tile::kA;
+    const int64_t p = rg.start + step / kPerBlock;
+    const int kc = static_cast<int>(step % kPerBlock) * kChunk;
     const int64_t j = static_cast<int64_t>(cols[p]);
-    if (!in_range(j, a.nb)) {
-      continue; // the CSR rule: a block outside the columns adds nothing
+    const bool valid = in_range(j, a.nb); // a block outside the columns adds nothing
+    for (int q = tid; q < BS * (kChunk / kVec); q += kBsrThreads) {
+      const int r = q / (kChunk / kVec), c = (q % (kChunk / kVec)) * kVec;
+      stage_chunk(As + r * Tile::kLda + c, data + (p * BS + r) * BS + kc + c, valid ? kVec : 0,
+                  data_aligned);
     }
-    const T* blk = data + (p * a.R + r0) * a.C;
-    for (int64_t kk = 0; kk < a.C; kk += kBsrMmaK) {
-      // A: rows g and g + 8, columns kk + 2t (+1) and kk + 2t + 8 (+1), as 32-bit pairs
-      uint32_t af[4];
-      const T* a_lo = blk + g * a.C + kk + 2 * t;
-      const T* a_hi = a_lo + 8 * a.C;
-      af[0] = *reinterpret_cast<const uint32_t*>(a_lo);
-      af[1] = *reinterpret_cast<const uint32_t*>(a_hi);
-      af[2] = *reinterpret_cast<const uint32_t*>(a_lo + 8);
-      af[3] = *reinterpret_cast<const uint32_t*>(a_hi + 8);
-      const int64_t xr = j * a.C + kk + 2 * t; // X rows of this lane's k pairs
+    for (int q = tid; q < kChunk * (kBsrTileCols / kVec); q += kBsrThreads) {
+      const int r = q / (kBsrTileCols / kVec), c = (q % (kBsrTileCols / kVec)) * kVec;
+      const int64_t left = a.k - (c0 + c);
+      const int n = !valid || left <= 0 ? 0 : (left < kVec ? static_cast<int>(left) : kVec);
+      const int64_t row = valid ? j * BS + kc + r : 0;
+      stage_chunk(Bs + r * Tile::kLdb + c, X + row * a.k + c0 + c, n, x_aligned);
+    }
+  };
+  const int64_t steps = (rg.end - rg.start) * kPerBlock;
+  T* o = out + (b * a.mb * BS + i * BS) * a.k;
+
+  if constexpr (sizeof(T) == 2) {
+    const int warp = tid / kWarp, lane = tid % kWarp;
+    const int wm = warp / Tile::kWarpsN, wn = warp % Tile::kWarpsN;
+    float acc[Tile::kMt][Tile::kNt][4] = {};
+    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+      const T* As = smem + stage * (Tile::kA + Tile::kB);
+      const T* Bs = As + Tile::kA;
 #pragma unroll
-      for (int n = 0; n < kBsrMmaCols / kBsrMmaN; ++n) {
-        const int64_t col = c0 + n * kBsrMmaN + g;
-        const uint32_t b0 = pack2(x_at(X, xr, col, a.k), x_at(X, xr + 1, col, a.k));
-        const uint32_t b1 = pack2(x_at(X, xr + 8, col, a.k), x_at(X, xr + 9, col, a.k));
-        mma_16816<T>(acc[n], af, b0, b1);
+      for (int ks = 0; ks < kChunk; ks += 16) {
+        uint32_t af[Tile::kMt][4];
+#pragma unroll
+        for (int mt = 0; mt < Tile::kMt; ++mt) {
+          const int r = wm * Tile::kMt * 16 + mt * 16 + (lane & 15);
+          ldmatrix_x4(af[mt], As + r * Tile::kLda + ks + (lane >> 4) * 8);
+        }
+#pragma unroll
+        for (int np = 0; np < Tile::kNt / 2; ++np) {
+          uint32_t bf[4];
+          const int kr = ks + (lane & 7) + ((lane >> 3) & 1) * 8;
+          ldmatrix_x4_trans(bf, Bs + kr * Tile::kLdb + wn * Tile::kNt * 8 + np * 16 +
+                                    (lane >> 4) * 8);
+#pragma unroll
+          for (int mt = 0; mt < Tile::kMt; ++mt) {
+            mma_16816<T>(acc[mt][2 * np], af[mt], bf[0], bf[1]);
+            mma_16816<T>(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
+          }
+        }
+      }
+    });
+    // mma's C layout: rows g and g + 8, columns 2t and 2t + 1 of each 16 x 8 tile
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int mt = 0; mt < Tile::kMt; ++mt) {
+#pragma unroll
+      for (int nt = 0; nt < Tile::kNt; ++nt) {
+        const int64_t col = c0 + wn * Tile::kNt * 8 + nt * 8 + t2;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          T* dst = o + static_cast<int64_t>(wm * Tile::kMt * 16 + mt * 16 + g + 8 * h) * a.k + col;
+          if (col < a.k) {
+            dst[0] = from_float<T>(acc[mt][nt][2 * h]);
+          }
+          if (col + 1 < a.k) {
+            dst[1] = from_float<T>(acc[mt][nt][2 * h + 1]);
+          }
+        }
       }
     }
-  }
-  // D: rows g and g + 8, columns 2t and 2t + 1 of each n-tile
-  T* o = out + (b * a.mb * a.R + i * a.R + r0) * a.k;
+  } else {
+    const int ty = tid / 16, tx = tid % 16;
+    float acc[Tile::kTm][8] = {};
+    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+      const T* As = smem + stage * (Tile::kA + Tile::kB);
+      const T* Bs = As + Tile::kA;
+#pragma unroll 4
+      for (int kk = 0; kk < kChunk; ++kk) {
+        const float4 x0 = *reinterpret_cast<const float4*>(Bs + kk * Tile::kLdb + tx * 8);
+        const float4 x1 = *reinterpret_cast<const float4*>(Bs + kk * Tile::kLdb + tx * 8 + 4);
+        const float x[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
-  for (int n = 0; n < kBsrMmaCols / kBsrMmaN; ++n) {
-    const int64_t col = c0 + n * kBsrMmaN + 2 * t;
+        for (int r = 0; r < Tile::kTm; ++r) {
+          const float w = As[(ty * Tile::kTm + r) * Tile::kLda + kk];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t row = g + 8 * h;
-      if (col < a.k) {
-        o[row * a.k + col] = from_float<T>(acc[n][2 * h]);
+          for (int c = 0; c < 8; ++c) {
+            acc[r][c] = fmaf(w, x[c], acc[r][c]);
+          }
+        }
       }
-      if (col + 1 < a.k) {
-        o[row * a.k + col + 1] = from_float<T>(acc[n][2 * h + 1]);
+    });
+#pragma unroll
+    for (int r = 0; r < Tile::kTm; ++r) {
+      T* dst = o + static_cast<int64_t>(ty * Tile::kTm + r) * a.k + c0 + tx * 8;
+#pragma unroll
+      for (int c = 0; c < 8; ++c) {
+        if (c0 + tx * 8 + c < a.k) {
+          dst[c] = acc[r][c];
+        }
       }
     }
   }
 }
+
+// Any block shape: one thread per output element, grid-stride over the rows x k of out[b].
+template <typename T, typename I>
+__device__ __forceinline__ void bsr_spmm_each(const I* indptr, const I* cols, const T* data,
+                                              const T* X, T* out, BsrArgs a) {
+  const int64_t count = a.mb * a.R * a.k, b = blockIdx.y;
+  for (int64_t e = global_thread(); e < count;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[b * count + e] =
+        from_float<T>(bsr_spmm_element<T, I>(indptr, cols, data, X, a, b, e / a.k, e % a.k));
+  }
+}
+
+} // namespace
 
 } // namespace mlx_sparse::gpu
 
 using namespace mlx_sparse::gpu;
 
-#define MS_BSR_SPMM(T, tn, I, in_)                                                          \
-  extern "C" __global__ void bsr_spmm_mma_m16n8k16_##tn##_##in_(                            \
-      const I* indptr, const I* cols, const T* data, const T* X, T* out, BsrArgs a) {       \
-    bsr_spmm_mma<T, I>(indptr, cols, data, X, out, a);                                      \
+#define MS_BSR_SPMM_BS(T, tn, I, in_, BS)                                                       \
+  extern "C" __global__ void __launch_bounds__(kBsrThreads)                                    \
+      bsr_spmm_bs##BS##_##tn##_##in_(const I* indptr, const I* cols, const T* data, const T* X, \
+                                     T* out, BsrArgs a) {                                      \
+    bsr_spmm_tiled<T, I, BS>(indptr, cols, data, X, out, a);                                   \
   }
-MS_BSR_SPMM(__half, float16, int32_t, int32)
-MS_BSR_SPMM(__half, float16, int64_t, int64)
-MS_BSR_SPMM(__nv_bfloat16, bfloat16, int32_t, int32)
-MS_BSR_SPMM(__nv_bfloat16, bfloat16, int64_t, int64)
+#define MS_BSR_SPMM(T, tn, I, in_)                                                             \
+  MS_BSR_SPMM_BS(T, tn, I, in_, 16)                                                            \
+  MS_BSR_SPMM_BS(T, tn, I, in_, 32)                                                            \
+  MS_BSR_SPMM_BS(T, tn, I, in_, 64)                                                            \
+  extern "C" __global__ void bsr_spmm_##tn##_##in_(const I* indptr, const I* cols,             \
+                                                   const T* data, const T* X, T* out,          \
+                                                   BsrArgs a) {                                \
+    bsr_spmm_each<T, I>(indptr, cols, data, X, out, a);                                        \
+  }
+MS_FOR_TYPES(MS_BSR_SPMM)

@@ -11,7 +11,7 @@
 // flash_attention_delta_<dtype>.
 #include <type_traits>
 
-#include "common.cuh"
+#include "mma.cuh"
 #include "gpu/core/flash_attention.h"
 
 namespace mlx_sparse::gpu {
@@ -41,24 +41,6 @@ struct Operand {
     return *reinterpret_cast<const uint32_t*>(p + r * ld + k);
   }
 };
-
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                          uint32_t b1) {
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
 
 // acc[N0 + n] (16 x 8 tiles in mma's C layout, n < N) += a[r0 .. r0 + 16, 0 .. K) times
 // b[8n .. 8n + 8, 0 .. K)^T. Tensor cores for 16-bit types (each A fragment loaded once per
