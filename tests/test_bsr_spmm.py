@@ -1,6 +1,7 @@
-"""bsr_spmm and bsr_sddmm (the block CSR products, CPU kernels): against dense numpy in
-float64, gradients against mx.grad of a dense MLX reference, compile, vmap, threads, bad
-input; and the paths that use them (BSRArray @ dense, dense @ BSRArray, blocksparse.matmul)."""
+"""bsr_spmm and bsr_sddmm (the block CSR products; CPU kernels, and on the GPU test devices
+the CUDA / Metal kernels): against dense numpy in float64, gradients against mx.grad of a
+dense MLX reference, compile, vmap, threads, bad input; and the paths that use them
+(BSRArray @ dense, dense @ BSRArray, blocksparse.matmul)."""
 
 import mlx.core as mx
 import numpy as np
@@ -12,7 +13,8 @@ from mlx_sparse import _ext
 from mlx_sparse import blocksparse as bs
 from conftest import GPU_KERNELS, RTOL, assert_close, index_dtypes, rand, to_mx, to_np, value_dtypes
 
-pytestmark = pytest.mark.skipif(GPU_KERNELS, reason="bsr_spmm / bsr_sddmm have CPU kernels only")
+# the widest dtype the kernels under test take (no float64 on the GPU)
+WIDE = mx.float32 if GPU_KERNELS else mx.float64
 
 BLOCKSIZES = [(1, 1), (2, 3), (16, 16), (32, 32), (64, 64)]
 # (block rows, block columns, kind)
@@ -99,14 +101,17 @@ def test_bsr_sddmm_matches_dense(blocksize, grid, k):
 
 @value_dtypes
 @index_dtypes
-@pytest.mark.parametrize("blocksize", [(2, 3), (32, 32)], ids=str)
-def test_dtypes(dtype, index_dtype, blocksize):
+@pytest.mark.parametrize("blocksize", [(2, 3), (16, 16), (32, 32), (64, 64)], ids=str)
+@pytest.mark.parametrize("k", [19, 136])
+def test_dtypes(dtype, index_dtype, blocksize, k):
+    """Every value and index type; k = 19 stages X value by value, k = 136 in 16-byte chunks
+    with a partial second column tile (the GPU's tiled kernels take square 16, 32, 64)."""
     R, C = blocksize
     itype = np.int32 if index_dtype == mx.int32 else np.int64
     indptr, indices, rows = pattern(5, 4, seed=3, itype=itype)
     data = rand((len(indices), R, C), seed=1, dtype=dtype)
-    X = rand((4 * C, 19), seed=2, dtype=dtype)
-    G = rand((5 * R, 19), seed=3, dtype=dtype)
+    X = rand((4 * C, k), seed=2, dtype=dtype)
+    G = rand((5 * R, k), seed=3, dtype=dtype)
     ip, ix = mx.array(indptr), mx.array(indices)
     Y = _ext.bsr_spmm(ip, ix, to_mx(data, dtype), to_mx(X, dtype))
     S = _ext.bsr_sddmm(ip, ix, to_mx(G, dtype), to_mx(X, dtype), R, C)
@@ -114,7 +119,7 @@ def test_dtypes(dtype, index_dtype, blocksize):
     A = dense_of(data, rows, indices, 5, 4)
     assert_close(Y, A @ X, dtype, scale=np.abs(A) @ np.abs(X), rtol=tol(dtype, 4 * C))
     assert_close(S, blocks_of(G @ X.T, rows, indices, R, C), dtype, scale=np.abs(G) @ np.abs(X.T),
-                 rtol=tol(dtype, 19))
+                 rtol=tol(dtype, k))
 
 
 @pytest.mark.parametrize("k", [1000, 517])
@@ -126,10 +131,10 @@ def test_large_k_and_large_blocks(k):
         data, X = rand((len(indices), R, C), seed=1), rand((2 * C, k), seed=2)
         G = rand((3 * R, k), seed=3)
         ip, ix = mx.array(indptr), mx.array(indices)
-        Y = _ext.bsr_spmm(ip, ix, to_mx(data, mx.float64), to_mx(X, mx.float64))
-        assert_close(Y, dense_of(data, rows, indices, 3, 2) @ X, mx.float64)
-        S = _ext.bsr_sddmm(ip, ix, to_mx(G, mx.float64), to_mx(X, mx.float64), R, C)
-        assert_close(S, blocks_of(G @ X.T, rows, indices, R, C), mx.float64)
+        Y = _ext.bsr_spmm(ip, ix, to_mx(data, WIDE), to_mx(X, WIDE))
+        assert_close(Y, dense_of(data, rows, indices, 3, 2) @ X, WIDE, rtol=tol(WIDE, 2 * C))
+        S = _ext.bsr_sddmm(ip, ix, to_mx(G, WIDE), to_mx(X, WIDE), R, C)
+        assert_close(S, blocks_of(G @ X.T, rows, indices, R, C), WIDE, rtol=tol(WIDE, k))
 
 
 def test_batch_broadcasts():
@@ -172,8 +177,8 @@ def test_threads(n_threads):
 def _spmm_case(R=2, C=3, k=4, seed=0):
     indptr, indices, rows = pattern(4, 3, kind="empty_rows", seed=seed)
     ip, ix = mx.array(indptr), mx.array(indices)
-    data = to_mx(rand((len(indices), R, C), seed=1), mx.float64)
-    X = to_mx(rand((3 * C, k), seed=2), mx.float64)
+    data = to_mx(rand((len(indices), R, C), seed=1), WIDE)
+    X = to_mx(rand((3 * C, k), seed=2), WIDE)
     idx = gather_index(rows, indices, 4, 3, R, C)
     return ip, ix, data, X, idx
 
@@ -181,7 +186,7 @@ def _spmm_case(R=2, C=3, k=4, seed=0):
 @pytest.mark.parametrize("blocksize", [(1, 1), (2, 3), (16, 16)], ids=str)
 def test_bsr_spmm_gradients(blocksize):
     ip, ix, data, X, idx = _spmm_case(*blocksize)
-    W = to_mx(rand((4 * blocksize[0], 4), seed=7), mx.float64)
+    W = to_mx(rand((4 * blocksize[0], 4), seed=7), WIDE)
 
     def ours(d, x):
         return (mx.sin(_ext.bsr_spmm(ip, ix, d, x)) * W).sum()
@@ -190,15 +195,15 @@ def test_bsr_spmm_gradients(blocksize):
         return (mx.sin(dense_mx(d, idx) @ x) * W).sum()
 
     for got, want in zip(mx.grad(ours, (0, 1))(data, X), mx.grad(ref, (0, 1))(data, X)):
-        assert_close(got, to_np(want), mx.float64)
+        assert_close(got, to_np(want), WIDE)
     # second derivative: d/d data of |d/dX|^2
     second = lambda f: mx.grad(lambda d, x: mx.square(mx.grad(f, 1)(d, x)).sum())(data, X)
-    assert_close(second(ours), to_np(second(ref)), mx.float64)
+    assert_close(second(ours), to_np(second(ref)), WIDE)
     # forward mode
     t = (mx.ones_like(data), mx.ones_like(X))
     jo = mx.jvp(lambda d, x: _ext.bsr_spmm(ip, ix, d, x), (data, X), t)[1][0]
     jr = mx.jvp(lambda d, x: dense_mx(d, idx) @ x, (data, X), t)[1][0]
-    assert_close(jo, to_np(jr), mx.float64)
+    assert_close(jo, to_np(jr), WIDE)
 
 
 @pytest.mark.parametrize("blocksize", [(1, 1), (2, 3), (16, 16)], ids=str)
@@ -206,9 +211,9 @@ def test_bsr_sddmm_gradients(blocksize):
     R, C = blocksize
     indptr, indices, rows = pattern(4, 3, kind="empty_rows", seed=1)
     ip, ix = mx.array(indptr), mx.array(indices)
-    G = to_mx(rand((4 * R, 5), seed=1), mx.float64)
-    B = to_mx(rand((3 * C, 5), seed=2), mx.float64)
-    W = to_mx(rand((len(indices), R, C), seed=3), mx.float64)
+    G = to_mx(rand((4 * R, 5), seed=1), WIDE)
+    B = to_mx(rand((3 * C, 5), seed=2), WIDE)
+    W = to_mx(rand((len(indices), R, C), seed=3), WIDE)
     # the reference samples the dense product with one take
     flat = np.zeros((len(indices), R, C), np.int64)
     for e, (i, j) in enumerate(zip(rows, indices)):
@@ -222,36 +227,36 @@ def test_bsr_sddmm_gradients(blocksize):
         return (mx.sin(mx.take((g @ b.T).reshape(-1), flat)) * W).sum()
 
     for got, want in zip(mx.grad(ours, (0, 1))(G, B), mx.grad(ref, (0, 1))(G, B)):
-        assert_close(got, to_np(want), mx.float64)
+        assert_close(got, to_np(want), WIDE)
     second = lambda f: mx.grad(lambda g, b: mx.square(mx.grad(f, 0)(g, b)).sum(), 1)(G, B)
-    assert_close(second(ours), to_np(second(ref)), mx.float64)
+    assert_close(second(ours), to_np(second(ref)), WIDE)
     t = (mx.ones_like(G), mx.ones_like(B))
     jo = mx.jvp(lambda g, b: _ext.bsr_sddmm(ip, ix, g, b, R, C), (G, B), t)[1][0]
     jr = mx.jvp(lambda g, b: mx.take((g @ b.T).reshape(-1), flat), (G, B), t)[1][0]
-    assert_close(jo, to_np(jr), mx.float64)
+    assert_close(jo, to_np(jr), WIDE)
 
 
 def test_compile():
     ip, ix, data, X, idx = _spmm_case()
     f = lambda d, x: mx.grad(lambda d, x: mx.square(_ext.bsr_spmm(ip, ix, d, x)).sum())(d, x)
-    assert_close(mx.compile(f)(data, X), to_np(f(data, X)), mx.float64)
+    assert_close(mx.compile(f)(data, X), to_np(f(data, X)), WIDE)
     g = lambda a, b: _ext.bsr_sddmm(ip, ix, a, b, 2, 3)
-    G = to_mx(rand((8, 4), seed=4), mx.float64)
-    assert_close(mx.compile(g)(G, X), to_np(g(G, X)), mx.float64)
+    G = to_mx(rand((8, 4), seed=4), WIDE)
+    assert_close(mx.compile(g)(G, X), to_np(g(G, X)), WIDE)
 
 
 def test_vmap():
     ip, ix, data, X, idx = _spmm_case()
     V = mx.stack([data, 2 * data, -data])
     Y = mx.vmap(lambda d: _ext.bsr_spmm(ip, ix, d, X))(V)
-    assert_close(Y, np.stack([to_np(dense_mx(d, idx) @ X) for d in V]), mx.float64)
+    assert_close(Y, np.stack([to_np(dense_mx(d, idx) @ X) for d in V]), WIDE)
     Xs = mx.stack([X, X + 1])
     Y = mx.vmap(lambda x: _ext.bsr_spmm(ip, ix, data, x), in_axes=2, out_axes=2)(mx.moveaxis(Xs, 0, 2))
     ref = np.stack([to_np(dense_mx(data, idx) @ x) for x in Xs], axis=2)
-    assert_close(Y, ref, mx.float64)
-    G = to_mx(rand((3, 8, 4), seed=4), mx.float64)
+    assert_close(Y, ref, WIDE)
+    G = to_mx(rand((3, 8, 4), seed=4), WIDE)
     S = mx.vmap(lambda g: _ext.bsr_sddmm(ip, ix, g, X, 2, 3))(G)
-    assert_close(S, np.stack([to_np(_ext.bsr_sddmm(ip, ix, g, X, 2, 3)) for g in G]), mx.float64)
+    assert_close(S, np.stack([to_np(_ext.bsr_sddmm(ip, ix, g, X, 2, 3)) for g in G]), WIDE)
 
 
 # ---- bad input
