@@ -2,8 +2,12 @@
 // fused primitive (FlashAttention -> o, lse) and its gradient (FlashAttentionGrad). The
 // kernel contract is docs/developer/flash_attention.md; the Python layer picks this op or the
 // MLX-op path before the graph is built.
+#include <algorithm>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "message.h"
 #include "ops/common.h"
@@ -64,6 +68,39 @@ void check_block_csr(const array& ptr, const array& idx, int64_t bound, const ch
   }
 }
 
+// Whether these tables passed check_layout_values before. The last kCheckedLayouts checked
+// are held, so their ids cannot be reused by other arrays: a layout used at every call (a
+// training loop) is read on the host once: reading them costs host time at every call, and
+// on CUDA it may pull the tables' pages back from the GPU that used them at the call before.
+constexpr size_t kCheckedLayouts = 16;
+
+bool checked_before(const std::vector<array>& tables, bool remember) {
+  static std::mutex mutex;
+  static std::deque<std::vector<array>> checked; // most recent first
+  std::lock_guard<std::mutex> lock(mutex);
+  auto same = [&](const std::vector<array>& c) {
+    for (size_t i = 0; i < tables.size(); ++i) {
+      if (c[i].id() != tables[i].id()) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (auto it = checked.begin(); it != checked.end(); ++it) {
+    if (same(*it)) {
+      std::rotate(checked.begin(), it, std::next(it));
+      return true;
+    }
+  }
+  if (remember) {
+    checked.push_front(tables);
+    if (checked.size() > kCheckedLayouts) {
+      checked.pop_back();
+    }
+  }
+  return false;
+}
+
 // The layout's values, when they are at hand (not traced by mx.compile): the kernels stay in
 // bounds on any values (docs/developer/flash_attention.md), this catches a wrong layout early.
 void check_layout_values(const array& row_ptr, const array& col, const array& t_ptr,
@@ -72,6 +109,10 @@ void check_layout_values(const array& row_ptr, const array& col, const array& t_
     if (!a->is_available() || !a->flags().row_contiguous) {
       return;
     }
+  }
+  const std::vector<array> tables = {row_ptr, col, t_ptr, t_row, t_block};
+  if (checked_before(tables, false)) {
+    return;
   }
   check_block_csr(row_ptr, col, nb, "row_ptr", "col", true);
   check_block_csr(t_ptr, t_row, mb, "t_ptr", "t_row", true);
@@ -94,6 +135,7 @@ void check_layout_values(const array& row_ptr, const array& col, const array& t_
       }
     }
   }
+  checked_before(tables, true);
 }
 
 bool fused_dtype(mx::Dtype t) {

@@ -68,7 +68,7 @@ __device__ __forceinline__ void bsr_sddmm_tiled(const I* indptr, const I* cols, 
     const int wk = warp % Tile::kWarpsK;
     const int wm = Tile::kWarpsK == 1 ? warp / 2 : 0, wn = Tile::kWarpsK == 1 ? warp % 2 : 0;
     float acc[Tile::kMt][Tile::kNt][4] = {};
-    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+    staged_loop<Tile::kStages>(steps, load, [&](int64_t, int stage) {
       const T* Gs = smem + stage * Tile::kStage;
       const T* Bs = Gs + BS * Tile::kLd;
 #pragma unroll
@@ -131,7 +131,7 @@ __device__ __forceinline__ void bsr_sddmm_tiled(const I* indptr, const I* cols, 
   } else {
     const int ty = tid / 8, tx = tid % 8;
     float acc[Tile::kTm][Tile::kTn] = {};
-    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+    staged_loop<Tile::kStages>(steps, load, [&](int64_t, int stage) {
       const T* Gs = smem + stage * Tile::kStage;
       const T* Bs = Gs + BS * Tile::kLd;
 #pragma unroll 4

@@ -10,33 +10,37 @@
 
 namespace mlx_sparse::gpu {
 
-template <typename T, int BS>
+// The tile of one thread block: BS rows x BN columns, kWarps warps, kStages stages (the
+// kernels use BN = kBsrTileCols, 4 warps, 3 stages; benchmarks/bench_bsr_spmm_cuda.py
+// instantiates others to compare).
+template <typename T, int BS, int BN, int kWarps, int kStages_>
 struct SpmmTile {
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kStages = kStages_;
   static constexpr int kVec = 16 / static_cast<int>(sizeof(T)); // values per 16-byte chunk
   static constexpr int kChunk = (sizeof(T) == 4 ? 16 : 32) < BS ? (sizeof(T) == 4 ? 16 : 32) : BS;
-  static constexpr int kStages = 3;
   static constexpr int kLda = kChunk + kVec;        // rows padded by 16 bytes: no bank conflicts
-  static constexpr int kLdb = kBsrTileCols + kVec;
+  static constexpr int kLdb = BN + kVec;
   static constexpr int kA = BS * kLda, kB = kChunk * kLdb;
   static constexpr int kBytes = kStages * (kA + kB) * static_cast<int>(sizeof(T));
-  // mma warp grid: 2 x 2 warps of (BS / 2) x 64 for bs >= 32, 1 x 4 of 16 x 32 for bs 16
-  static constexpr int kWarpsM = BS >= 32 ? 2 : 1, kWarpsN = 4 / kWarpsM;
-  static constexpr int kMt = BS / kWarpsM / 16, kNt = kBsrTileCols / kWarpsN / 8;
-  // FMA thread grid: 8 x 16 threads of (BS / 8) x 8 values
-  static constexpr int kTm = BS / 8;
+  // mma warp grid: 2 rows of warps for bs >= 32 (BS / 2 rows each), 1 for bs 16
+  static constexpr int kWarpsM = BS >= 32 ? 2 : 1, kWarpsN = kWarps / kWarpsM;
+  static constexpr int kMt = BS / kWarpsM / 16, kNt = BN / kWarpsN / 8;
+  // FMA thread grid: (threads / (BN / 8)) x (BN / 8) threads of kTm x 8 values
+  static constexpr int kTx = BN / 8, kTy = kThreads / kTx, kTm = BS / kTy;
 };
 
 namespace {
 
-template <typename T, typename I, int BS>
+template <typename T, typename I, int BS, int BN = kBsrTileCols, int kWarps = 4, int kStages = 3>
 __device__ __forceinline__ void bsr_spmm_tiled(const I* indptr, const I* cols, const T* data,
                                                const T* X, T* out, BsrArgs a) {
-  using Tile = SpmmTile<T, BS>;
+  using Tile = SpmmTile<T, BS, BN, kWarps, kStages>;
   constexpr int kVec = Tile::kVec, kChunk = Tile::kChunk, kPerBlock = BS / kChunk;
   __shared__ alignas(16) unsigned char raw[Tile::kBytes];
   T* const smem = reinterpret_cast<T*>(raw);
   const int tid = threadIdx.x;
-  const int64_t i = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * kBsrTileCols;
+  const int64_t i = blockIdx.x, c0 = static_cast<int64_t>(blockIdx.y) * BN;
   const int64_t b = blockIdx.z;
   data += b * a.a_stride;
   X += b * a.b_stride;
@@ -51,13 +55,13 @@ __device__ __forceinline__ void bsr_spmm_tiled(const I* indptr, const I* cols, c
     const int kc = static_cast<int>(step % kPerBlock) * kChunk;
     const int64_t j = static_cast<int64_t>(cols[p]);
     const bool valid = in_range(j, a.nb); // a block outside the columns adds nothing
-    for (int q = tid; q < BS * (kChunk / kVec); q += kBsrThreads) {
+    for (int q = tid; q < BS * (kChunk / kVec); q += Tile::kThreads) {
       const int r = q / (kChunk / kVec), c = (q % (kChunk / kVec)) * kVec;
       stage_chunk(As + r * Tile::kLda + c, data + (p * BS + r) * BS + kc + c, valid ? kVec : 0,
                   data_aligned);
     }
-    for (int q = tid; q < kChunk * (kBsrTileCols / kVec); q += kBsrThreads) {
-      const int r = q / (kBsrTileCols / kVec), c = (q % (kBsrTileCols / kVec)) * kVec;
+    for (int q = tid; q < kChunk * (BN / kVec); q += Tile::kThreads) {
+      const int r = q / (BN / kVec), c = (q % (BN / kVec)) * kVec;
       const int64_t left = a.k - (c0 + c);
       const int n = !valid || left <= 0 ? 0 : (left < kVec ? static_cast<int>(left) : kVec);
       const int64_t row = valid ? j * BS + kc + r : 0;
@@ -71,7 +75,7 @@ __device__ __forceinline__ void bsr_spmm_tiled(const I* indptr, const I* cols, c
     const int warp = tid / kWarp, lane = tid % kWarp;
     const int wm = warp / Tile::kWarpsN, wn = warp % Tile::kWarpsN;
     float acc[Tile::kMt][Tile::kNt][4] = {};
-    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+    staged_loop<Tile::kStages>(steps, load, [&](int64_t, int stage) {
       const T* As = smem + stage * (Tile::kA + Tile::kB);
       const T* Bs = As + Tile::kA;
 #pragma unroll
@@ -116,9 +120,9 @@ __device__ __forceinline__ void bsr_spmm_tiled(const I* indptr, const I* cols, c
       }
     }
   } else {
-    const int ty = tid / 16, tx = tid % 16;
+    const int ty = tid / Tile::kTx, tx = tid % Tile::kTx;
     float acc[Tile::kTm][8] = {};
-    staged_loop<Tile::kStages>(steps, load, [&](int stage) {
+    staged_loop<Tile::kStages>(steps, load, [&](int64_t, int stage) {
       const T* As = smem + stage * (Tile::kA + Tile::kB);
       const T* Bs = As + Tile::kA;
 #pragma unroll 4

@@ -230,12 +230,187 @@ __device__ __forceinline__ void zero(float (&acc)[N][4]) {
   }
 }
 
+// Scores of block e (this warp's 16 rows of the tile product s), bias and mask applied, then
+// the online softmax: acc and sum rescaled to the new running maximum, s turned into weights.
+template <typename T, int BS>
+__device__ __forceinline__ void softmax_step(float (&s)[BS / 8][4], float (&acc)[kOwn / 8][4],
+                                             float (&run_max)[2], float (&sum)[2],
+                                             const T* bias, const uint8_t* mask, int64_t e,
+                                             const AttentionArgs& a, int warp, int lane) {
+  float tile_max[2] = {MS_NEG_INF, MS_NEG_INF};
+#pragma unroll
+  for (int n = 0; n < BS / 8; ++n) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const Place at = place(warp, lane, n, i);
+      s[n][i] = score<T, BS>(s[n][i], bias, mask, e, at.row, at.col, a);
+      tile_max[i >> 1] = fmaxf(tile_max[i >> 1], s[n][i]);
+    }
+  }
+  float factor[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    factor[h] = online_softmax_rescale(run_max[h], quad_max(tile_max[h]));
+    sum[h] *= factor[h];
+  }
+#pragma unroll
+  for (int n = 0; n < kOwn / 8; ++n) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      acc[n][i] *= factor[i >> 1];
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < BS / 8; ++n) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      s[n][i] = softmax_weight(s[n][i], run_max[i >> 1]);
+      sum[i >> 1] += s[n][i];
+    }
+  }
+}
+
+// o = acc / sum (this warp's rows, columns [c0, c0 + kOwn)), and lse from the first column part.
+template <typename T>
+__device__ __forceinline__ void finish_forward(T* o, float* lse, int64_t q_row, int64_t c0,
+                                               const float (&acc)[kOwn / 8][4],
+                                               const float (&run_max)[2], float (&sum)[2],
+                                               const AttentionArgs& a, int warp, int lane) {
+  float inv[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    sum[h] = quad_sum(sum[h]);
+    inv[h] = softmax_normalise(1.0f, sum[h]);
+  }
+  write_rows(o + q_row * a.dv, a.dv, c0, acc, inv, warp, lane);
+  if (blockIdx.y == 0 && (lane & 3) == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      lse[q_row + warp * 16 + (lane >> 2) + h * 8] = softmax_lse(run_max[h], sum[h]);
+    }
+  }
+}
+
+// The forward's fast path, 16-bit values and d <= kFastD: k and v blocks double-buffered by
+// cp.async (the next block loads while this one computes), fragments read by ldmatrix (v's
+// transposed), and p handed from the score product's accumulators straight to the p.v
+// product's A fragments in registers (the C and A layouts of m16n8k16 line up).
+constexpr int kFastD = 64;
+template <typename T, int BS>
+struct FastForward {
+  static constexpr int kLd = kFastD + 8; // rows padded by 16 bytes: no bank conflicts
+  static constexpr int kTile = BS * kLd;
+  static constexpr int kBytes = 5 * kTile * static_cast<int>(sizeof(T)); // q, 2 x k, 2 x v
+};
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __half>) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+template <typename T, int BS>
+__device__ __forceinline__ void forward_fast(unsigned char* raw, const T* q, const T* k,
+                                             const T* v, const int32_t* row_ptr,
+                                             const int32_t* col, const T* bias,
+                                             const uint8_t* mask, T* o, float* lse,
+                                             const AttentionArgs& a) {
+  using F = FastForward<T, BS>;
+  constexpr int kLd = F::kLd, kThreads = BS * 2, kV = 8; // 8 values per 16-byte chunk
+  T* const qs = reinterpret_cast<T*>(raw);
+  const int tid = threadIdx.x, warp = tid / kWarp, lane = tid % kWarp;
+  const BlockRow br = attention_block_row(blockIdx.x, a.batch);
+  const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(blockIdx.y) * kOwn;
+  const int64_t q_row = br.b * a.lq + br.i * BS;
+  const Range blocks = row_range(row_ptr, R, a.n_blocks); // clamped to [0, n_blocks]
+  const bool aligned = aligned16(q) && aligned16(k) && aligned16(v);
+  // rows of `src` (row stride ld) into dst, columns [c, c + kFastD) of width `cols`
+  auto stage_rows = [&](T* dst, const T* src, int64_t ld, int64_t c, int64_t cols) {
+    for (int x = tid; x < BS * (kFastD / kV); x += kThreads) {
+      const int r = x / (kFastD / kV), cc = (x % (kFastD / kV)) * kV;
+      const int64_t left = cols - (c + cc);
+      const int n = left <= 0 ? 0 : (left < kV ? static_cast<int>(left) : kV);
+      stage_chunk(dst + r * kLd + cc, src + r * ld + c + cc, n, aligned);
+    }
+  };
+  stage_rows(qs, q + q_row * a.d, a.d, 0, a.d);
+  auto load = [&](int64_t step, int stage) {
+    const int64_t j = col[blocks.start + step];
+    if (!in_range(j, a.lk / BS)) {
+      return; // a bad block is skipped (compute checks it too)
+    }
+    const int64_t k_row = br.b * a.lk + j * BS;
+    T* ks = qs + (1 + stage) * F::kTile;
+    stage_rows(ks, k + k_row * a.d, a.d, 0, a.d);
+    stage_rows(ks + 2 * F::kTile, v + k_row * a.dv, a.dv, c0, a.dv);
+  };
+  float acc[kOwn / 8][4];
+  zero(acc);
+  float run_max[2] = {MS_NEG_INF, MS_NEG_INF}, sum[2] = {0.0f, 0.0f};
+  staged_loop<2>(blocks.end - blocks.start, load, [&](int64_t step, int stage) {
+    const int64_t e = blocks.start + step;
+    if (!in_range(col[e], a.lk / BS)) {
+      return;
+    }
+    const T* ks = qs + (1 + stage) * F::kTile;
+    const T* vs = ks + 2 * F::kTile;
+    float s[BS / 8][4];
+    zero(s);
+#pragma unroll
+    for (int kk = 0; kk < kFastD; kk += 16) {
+      uint32_t af[4];
+      ldmatrix_x4(af, qs + (warp * 16 + (lane & 15)) * kLd + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < BS / 16; ++np) {
+        uint32_t bf[4]; // k's rows are the product's columns: no transpose
+        ldmatrix_x4(bf, ks + (np * 16 + (lane & 7) + (lane >> 4) * 8) * kLd + kk +
+                            ((lane >> 3) & 1) * 8);
+        mma_16816<T>(s[2 * np], af, bf[0], bf[1]);
+        mma_16816<T>(s[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+    softmax_step<T, BS>(s, acc, run_max, sum, bias, mask, e, a, warp, lane);
+#pragma unroll
+    for (int j = 0; j < BS / 16; ++j) {
+      // p's accumulators of n-tiles 2j and 2j + 1 are the A fragment of keys [16j, 16j + 16)
+      const uint32_t pf[4] = {pack_pair<T>(s[2 * j][0], s[2 * j][1]),
+                              pack_pair<T>(s[2 * j][2], s[2 * j][3]),
+                              pack_pair<T>(s[2 * j + 1][0], s[2 * j + 1][1]),
+                              pack_pair<T>(s[2 * j + 1][2], s[2 * j + 1][3])};
+#pragma unroll
+      for (int np = 0; np < kOwn / 16; ++np) {
+        uint32_t bf[4];
+        ldmatrix_x4_trans(bf, vs + (j * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLd +
+                                  np * 16 + (lane >> 4) * 8);
+        mma_16816<T>(acc[2 * np], pf, bf[0], bf[1]);
+        mma_16816<T>(acc[2 * np + 1], pf, bf[2], bf[3]);
+      }
+    }
+  });
+  cp_async_wait<0>(); // nothing left in flight at exit, even with no blocks
+  finish_forward(o, lse, q_row, c0, acc, run_max, sum, a, warp, lane);
+}
+
 // Forward: o and lse of query block row blockIdx.x, o's columns [kOwn * blockIdx.y, +kOwn).
 template <typename T, int BS>
 __device__ void forward(const T* q, const T* k, const T* v, const int32_t* row_ptr,
                         const int32_t* col, const T* bias, const uint8_t* mask, T* o, float* lse,
                         const AttentionArgs& a) {
-  __shared__ Staging<T, BS> sm;
+  constexpr int kFast = sizeof(T) == 2 ? FastForward<T, BS>::kBytes : 0;
+  constexpr int kBytes = sizeof(Staging<T, BS>) > kFast ? sizeof(Staging<T, BS>) : kFast;
+  __shared__ alignas(16) unsigned char raw[kBytes];
+  if constexpr (sizeof(T) == 2) {
+    if (a.d <= kFastD) {
+      forward_fast<T, BS>(raw, q, k, v, row_ptr, col, bias, mask, o, lse, a);
+      return;
+    }
+  }
+  Staging<T, BS>& sm = *reinterpret_cast<Staging<T, BS>*>(raw);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const BlockRow br = attention_block_row(blockIdx.x, a.batch);
   const int64_t R = br.b * (a.lq / BS) + br.i, c0 = int64_t(blockIdx.y) * kOwn;
@@ -255,56 +430,20 @@ __device__ void forward(const T* q, const T* k, const T* v, const int32_t* row_p
     }
     const int64_t k_row = br.b * a.lk + int64_t(col[e]) * BS;
     tile_product<T, BS>(s, sm, q + q_row * a.d, k + k_row * a.d, a.d, warp, lane, q_resident);
-    float tile_max[2] = {MS_NEG_INF, MS_NEG_INF};
-#pragma unroll
-    for (int n = 0; n < BS / 8; ++n) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const Place at = place(warp, lane, n, i);
-        s[n][i] = score<T, BS>(s[n][i], bias, mask, e, at.row, at.col, a);
-        tile_max[i >> 1] = fmaxf(tile_max[i >> 1], s[n][i]);
-      }
-    }
-    float factor[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      factor[h] = online_softmax_rescale(run_max[h], quad_max(tile_max[h]));
-      sum[h] *= factor[h];
-    }
-#pragma unroll
-    for (int n = 0; n < kOwn / 8; ++n) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        acc[n][i] *= factor[i >> 1];
-      }
-    }
+    softmax_step<T, BS>(s, acc, run_max, sum, bias, mask, e, a, warp, lane);
     constexpr int ld = Staging<T, BS>::kTileLd;
 #pragma unroll
     for (int n = 0; n < BS / 8; ++n) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const Place at = place(warp, lane, n, i);
-        const float p = softmax_weight(s[n][i], run_max[i >> 1]);
-        sum[i >> 1] += p;
-        sm.tile[at.row * ld + at.col] = from_float<T>(p);
+        sm.tile[at.row * ld + at.col] = from_float<T>(s[n][i]);
       }
     }
     __syncwarp(); // each warp reads back only its own rows of the tile
     tile_times<T, BS>(acc, sm, v + k_row * a.dv, a.dv, c0, warp, lane);
   }
-  float inv[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    sum[h] = quad_sum(sum[h]);
-    inv[h] = softmax_normalise(1.0f, sum[h]);
-  }
-  write_rows(o + q_row * a.dv, a.dv, c0, acc, inv, warp, lane);
-  if (blockIdx.y == 0 && (lane & 3) == 0) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      lse[q_row + warp * 16 + (lane >> 2) + h * 8] = softmax_lse(run_max[h], sum[h]);
-    }
-  }
+  finish_forward(o, lse, q_row, c0, acc, run_max, sum, a, warp, lane);
 }
 
 // delta[r] = rowsum(dO * o)[r] - dlse[r], a warp per row.

@@ -85,7 +85,7 @@ __device__ __forceinline__ bool aligned16(const void* p) {
 namespace mlx_sparse::gpu {
 
 // The multi-stage cp.async loop: load(step, stage) stages step `step` into buffer `stage`,
-// compute(stage) consumes it; kStages - 1 loads are in flight while one stage computes.
+// compute(step, stage) consumes it; kStages - 1 loads are in flight while one stage computes.
 // A stage is reloaded only after the barrier that follows everyone's compute on it.
 template <int kStages, typename Load, typename Compute>
 __device__ __forceinline__ void staged_loop(int64_t steps, Load load, Compute compute) {
@@ -104,7 +104,7 @@ __device__ __forceinline__ void staged_loop(int64_t steps, Load load, Compute co
       load(next, static_cast<int>(next % kStages));
     }
     cp_async_commit();
-    compute(static_cast<int>(s % kStages));
+    compute(s, static_cast<int>(s % kStages));
   }
 }
 
