@@ -106,7 +106,7 @@ def main():
                     kn.launch(kernel, grid, warps * 32, d_ptr, d_col, d_data, d_x, out, a)
 
             t = median_ms(run, sync, args.repeats) / args.calls
-            err = float(np.abs(torch.as_tensor(out, device="cuda").float() - ref).max()) / scale
+            err = float((torch.as_tensor(out, device="cuda").float() - ref).abs().max()) / scale
             print(f"| {pct} | bsr_spmm {name} (BN {bn}, {warps} warps) | {t:.3f} | "
                   f"{t_bsr / t:.2f}x | {err:.1e} |", flush=True)
 
