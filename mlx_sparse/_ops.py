@@ -167,8 +167,8 @@ def matmul(a, b, *, stream=None):
     dense (..., p, m) @ sparse (m, n) -> (..., p, n) through the transposed product.
 
     A :class:`BSRArray` times a dense operand (on either side) takes the block kernel
-    ``bsr_spmm`` where it has kernels (:func:`bsr_kernels`: the CPU and CUDA); elsewhere it is
-    multiplied through its CSR form (a fixed gather of its values). BSR (R, n)
+    ``bsr_spmm`` where it has kernels (:func:`bsr_kernels`: the CPU, CUDA and Metal);
+    elsewhere it is multiplied through its CSR form (a fixed gather of its values). BSR (R, n)
     @ BSR (n, C) is a BSRArray of blocksize (R, C), as in scipy; any other sparse product
     (blocksizes that do not line up, a CSRArray operand) is a CSRArray (scipy gives a BSR
     there too). A batch of BSR matrices (B, M, N) maps
@@ -224,13 +224,13 @@ def matmul(a, b, *, stream=None):
 
 def bsr_kernels(stream=None) -> bool:
     """Whether BSR products take the block kernels (``bsr_spmm``, ``bsr_sddmm``) on this
-    stream or device: on the CPU and on CUDA GPUs; elsewhere (Metal, until its kernels land)
-    they go through the CSR form."""
+    stream or device: on the CPU and on the GPU (CUDA and Metal) of a build with kernels;
+    elsewhere they go through the CSR form."""
     where = mx.default_device() if stream is None else stream
     where = getattr(where, "device", where)  # a Stream's Device
     if getattr(where, "type", where) == mx.DeviceType.cpu:
         return True
-    return gpu_backend() == "cuda"
+    return gpu_backend() in ("cuda", "metal")
 
 
 def _bsr_spmm(A: BSRArray, x: mx.array, stream) -> mx.array:

@@ -70,7 +70,7 @@ cuda_only="fill_zero_int32 fill_zero_int64" # CUDA's transpose counts in the ind
 # Kernel families that have CUDA kernels and no Metal kernel yet (Metal falls back to the
 # MLX-op path for them), space-separated. Remove a family here when its metal/<family>.metal
 # lands.
-no_metal_yet="bsr_spmm bsr_sddmm"
+no_metal_yet=""
 for family in $no_metal_yet; do
   if [ -f "metal/$family.metal" ]; then
     echo "check_metal: metal/$family.metal exists: take $family off no_metal_yet" >&2

@@ -1,10 +1,14 @@
-// eval_cpu of bsr_sddmm (no Metal kernel yet, so the emulator does not take it).
+// eval_cpu of bsr_sddmm.
 #include "cpu/eval_common.h"
+#include "emu/emulator.h"
 #include "primitives.h"
 
 namespace mlx_sparse {
 
 void BsrSddmm::eval_cpu(const std::vector<array>& in, array& out) {
+  if (emu::emulated(*this, in, out)) {
+    return;
+  }
   cpu::allocate(out);
   const auto &indptr = in[0], &indices = in[1], &g = in[2], &b = in[3];
   BsrSddmmParams p;

@@ -24,6 +24,7 @@ constexpr Prefix kPrefixes[] = {
     {"spmv_", "spmm"},                 {"chunk_rows_", "spmm"},
     {"transpose_", "transpose"},       {"scan_", "transpose"},
     {"flash_attention_", "flash_attention"},
+    {"bsr_spmm_", "bsr_spmm"},         {"bsr_sddmm_", "bsr_sddmm"},
 };
 
 } // namespace

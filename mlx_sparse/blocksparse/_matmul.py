@@ -7,8 +7,8 @@ groups); each group is one gather of x's and y's blocks laid side by side along 
 single batched ``mx.matmul`` sums over k (MLX accumulates float16/bfloat16 products in
 float32).
 
-Where the block kernels run (``mlx_sparse._ops.bsr_kernels``: the CPU and CUDA) two forms
-take them instead, with the batch of layouts as one block CSR matrix of B * M/bs block rows
+Where the block kernels run (``mlx_sparse._ops.bsr_kernels``: the CPU, CUDA and Metal) two
+forms take them instead, with the batch of layouts as one block CSR matrix of B * M/bs block rows
 (block columns offset by b * K/bs): a dense y (full layout) gives ``bsr_spmm`` of x's blocks (sparse x dense, of
 which the output layout's blocks are kept), and dense x and y with a sparse output give
 ``bsr_sddmm`` at the output layout.
@@ -102,8 +102,8 @@ def matmul(x, sparsity_layout_x, y, sparsity_layout_y, sparsity_layout_output,
     A full layout makes an operand or the output dense in all but storage order.
 
     Runs on MLX ops (gathers and one batched ``mx.matmul`` per group of output blocks), on
-    every backend, or where the block kernels run (the CPU, CUDA) with a dense y through them
-    (module docstring); differentiates in x and y. ``lut`` is accepted and ignored.
+    every backend, or where the block kernels run (the CPU, CUDA, Metal) with a dense y through
+    them (module docstring); differentiates in x and y. ``lut`` is accepted and ignored.
     """
     op = "matmul"
     bs = c.check_block_size(sparsity_block_size, op)
