@@ -165,8 +165,10 @@ array bsr_spmm(const array& indptr, const array& indices, const array& data, con
 
 // out[..., e, r, c] = <G[..., I * R + r, :], B[..., J * C + c, :]> for each stored block e at
 // block (I, J): (G @ B^T) sampled at the blocks, G[..., Mb * R, k], B[..., Nb * C, k].
+// `transposed`, as for bsr_spmm, is handed to the gradient to B.
 array bsr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
-                int64_t block_rows, int64_t block_cols, StreamOrDevice s = {});
+                int64_t block_rows, int64_t block_cols, const std::vector<array>& transposed = {},
+                StreamOrDevice s = {});
 
 // ---- CPU kernel settings.
 // The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.

@@ -243,17 +243,20 @@ class BsrSpmm : public UnaryPrimitive {
   std::vector<array> riding_;
 };
 
-// inputs: indptr, indices, G[..., Mb * R, k], B[..., Nb * C, k] -> [..., nnzb, R, C]
+// inputs: indptr, indices, G[..., Mb * R, k], B[..., Nb * C, k] -> [..., nnzb, R, C]. A^T's
+// block structure, when the caller has it, rides along for the gradient to B only.
 class BsrSddmm : public UnaryPrimitive {
  public:
-  BsrSddmm(Stream s, int64_t block_rows, int64_t block_cols)
-      : UnaryPrimitive(s), block_rows_(block_rows), block_cols_(block_cols) {}
+  BsrSddmm(Stream s, int64_t block_rows, int64_t block_cols, std::vector<array> riding = {})
+      : UnaryPrimitive(s), block_rows_(block_rows), block_cols_(block_cols),
+        riding_(std::move(riding)) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "BsrSddmm"; }
   bool is_equivalent(const Primitive& other) const override;
   int64_t block_rows_;
   int64_t block_cols_;
+  std::vector<array> riding_;
 };
 
 #undef MLX_SPARSE_EVAL
