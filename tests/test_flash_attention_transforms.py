@@ -138,3 +138,35 @@ def test_vmap_forward_and_gradient():
     got = mx.vmap(lambda m: fused(q, k, v, bias, m, lay)[0])(M)
     for i in range(2):
         close([got[i]], [dense_reference(q, k, v, bias, M[i], lay)[0]])
+
+
+def test_dense_form_under_vmap_compile_and_float16():
+    """The user's form: bs.flash_attention on (B, H, L, d) mapped over a leading axis, a
+    second derivative under mx.compile, and float16 (float32 inside) against float32."""
+    import mlx_sparse.blocksparse as bs
+    rng = np.random.default_rng(6)
+    lay = make_layout(rng, (3, 3), "window")
+    X = [to_mx(rng.standard_normal((2, 2, 2, 48, 16))) for _ in range(3)]
+    got = mx.vmap(lambda q, k, v: bs.flash_attention(q, k, v, lay, fused=True))(*X)
+    want = [bs.flash_attention(X[0][i], X[1][i], X[2][i], lay, fused=False) for i in range(2)]
+    close(got, want)
+
+    def hessian_vector(dtype, fused):
+        q, k, v = (x[0].astype(dtype) for x in X)
+        f = lambda q: (bs.flash_attention(q, k, v, lay, fused=fused) ** 2).sum()  # noqa: E731
+        return mx.grad(lambda q: (mx.grad(f)(q) * q).sum())(q).astype(mx.float32)
+
+    want = hessian_vector(mx.float32, False)
+    close([mx.compile(lambda: hessian_vector(mx.float32, True))()], [want])
+    np.testing.assert_allclose(np.array(hessian_vector(mx.float16, True)), np.array(want),
+                               rtol=5e-2, atol=5e-2 * float(mx.abs(want).max()))
+
+
+def test_a_mapped_layout_is_refused():
+    from mlx_sparse import _ext
+    from mlx_sparse.blocksparse._attention import _block_csr, _key
+    q, k, v, bias, masked, lay = problem()
+    row_ptr, *rest = _block_csr(*_key(lay))
+    with pytest.raises(ValueError, match=r"\[flash_attention\] the attention layout cannot be vmapped"):
+        mx.vmap(lambda rp: _ext.flash_attention(q, k, v, rp, *rest, BS, SCALE)[0])(
+            mx.stack([row_ptr, row_ptr]))
