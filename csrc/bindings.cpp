@@ -98,7 +98,8 @@ NB_MODULE(_ext, m) {
         "transposed"_a = std::vector<mlx::core::array>{}, nb::kw_only(), "stream"_a = nb::none(),
         "Y = A @ X for a block CSR A (data (..., nnzb, R, C)); leading dims are batch dims.");
   m.def("bsr_sddmm", &bsr_sddmm, "indptr"_a, "indices"_a, "g"_a, "b"_a, "block_rows"_a,
-        "block_cols"_a, nb::kw_only(), "stream"_a = nb::none(),
+        "block_cols"_a, "transposed"_a = std::vector<mlx::core::array>{}, nb::kw_only(),
+        "stream"_a = nb::none(),
         "out[..., e] = (G @ B^T) at stored block e, (..., nnzb, R, C).");
   m.def("num_threads", &num_threads, "Threads used by the CPU kernels.");
   m.def("set_num_threads", &set_num_threads, "n"_a,

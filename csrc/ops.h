@@ -144,7 +144,8 @@ std::vector<array> coo_tocsr(const array& rows, const array& cols, int64_t m, in
 // (float32, float16, bfloat16), bias of that dtype and mask (uint8, 1 = masked) as
 // [n_blocks, bs, bs]; bs in {16, 32, 64}, d and dv multiples of 8 up to 256.
 // Returns {o[B, Lq, dv], lse[B, Lq] (float32, natural log; -inf and o = 0 for a row with no
-// unmasked column)}. Differentiable once in q, k, v and bias. The layout's values are checked
+// unmasked column)}. Differentiable in q, k, v and bias to any order (vjp, jvp), and vmap-able
+// over q, k, v, bias and mask (not the layout). The layout's values are checked
 // when they are evaluated (not traced); the kernels stay in bounds on any values.
 std::vector<array> flash_attention(const array& q, const array& k, const array& v,
                                    const array& row_ptr, const array& col, const array& t_ptr,
@@ -165,8 +166,10 @@ array bsr_spmm(const array& indptr, const array& indices, const array& data, con
 
 // out[..., e, r, c] = <G[..., I * R + r, :], B[..., J * C + c, :]> for each stored block e at
 // block (I, J): (G @ B^T) sampled at the blocks, G[..., Mb * R, k], B[..., Nb * C, k].
+// `transposed`, as for bsr_spmm, is handed to the gradients.
 array bsr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
-                int64_t block_rows, int64_t block_cols, StreamOrDevice s = {});
+                int64_t block_rows, int64_t block_cols, const std::vector<array>& transposed = {},
+                StreamOrDevice s = {});
 
 // ---- CPU kernel settings.
 // The CPU kernels' pool: MLX_SPARSE_NUM_THREADS threads, else one per hardware thread.

@@ -197,10 +197,7 @@ class FlashAttention : public Primitive {
         has_mask_(has_mask) {}
   void eval_cpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
   void eval_gpu(const std::vector<array>& inputs, std::vector<array>& outputs) override;
-  std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
-                         const std::vector<int>& argnums,
-                         const std::vector<array>& outputs) override;
-  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "FlashAttention"; }
   bool is_equivalent(const Primitive& other) const override;
   int block_size_;
@@ -211,7 +208,8 @@ class FlashAttention : public Primitive {
 
 // inputs: FlashAttention's, then o, lse, do (the cotangent of o, o's dtype) and dlse (the
 // cotangent of lse, float32[B, Lq]). delta = rowsum(do * o) - dlse. outputs: dq, dk, dv, and
-// dbias[n_blocks, bs, bs] when has_bias. Not differentiable again (its vjp says so).
+// dbias[n_blocks, bs, bs] when has_bias. Its vjp differentiates the same formulas written with
+// MLX ops on the layout's blocks (ops/flash_attention_transforms.cpp), so it differentiates again.
 class FlashAttentionGrad : public Primitive {
  public:
   FlashAttentionGrad(Stream s, int block_size, float scale, bool has_bias, bool has_mask)
@@ -222,6 +220,8 @@ class FlashAttentionGrad : public Primitive {
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                          const std::vector<int>& argnums,
                          const std::vector<array>& outputs) override;
+  std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
+                                                       const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
   const char* name() const override { return "FlashAttentionGrad"; }
   bool is_equivalent(const Primitive& other) const override;
@@ -243,17 +243,20 @@ class BsrSpmm : public UnaryPrimitive {
   std::vector<array> riding_;
 };
 
-// inputs: indptr, indices, G[..., Mb * R, k], B[..., Nb * C, k] -> [..., nnzb, R, C]
+// inputs: indptr, indices, G[..., Mb * R, k], B[..., Nb * C, k] -> [..., nnzb, R, C]. A^T's
+// block structure, when the caller has it, rides along for the gradients only.
 class BsrSddmm : public UnaryPrimitive {
  public:
-  BsrSddmm(Stream s, int64_t block_rows, int64_t block_cols)
-      : UnaryPrimitive(s), block_rows_(block_rows), block_cols_(block_cols) {}
+  BsrSddmm(Stream s, int64_t block_rows, int64_t block_cols, std::vector<array> riding = {})
+      : UnaryPrimitive(s), block_rows_(block_rows), block_cols_(block_cols),
+        riding_(std::move(riding)) {}
   MLX_SPARSE_EVAL()
   MLX_SPARSE_TRANSFORMS()
   const char* name() const override { return "BsrSddmm"; }
   bool is_equivalent(const Primitive& other) const override;
   int64_t block_rows_;
   int64_t block_cols_;
+  std::vector<array> riding_;
 };
 
 #undef MLX_SPARSE_EVAL

@@ -317,17 +317,23 @@ class BSRArray(SparseArray):
         block perm[q], transposed. Found once per pattern."""
         if "T" not in self._cache:
             ip, ix = self._host_structure()
-            nb = self._shape[1] // self.blocksize[1]
-            npi = ip.dtype
-            brow = np.repeat(np.arange(ip.size - 1, dtype=npi), np.diff(ip))
-            order = np.argsort(ix, kind="stable")  # blocks of a block column keep their row order
-            t_indptr = np.zeros(nb + 1, dtype=npi)
-            np.cumsum(np.bincount(ix, minlength=nb), out=t_indptr[1:])
-            found = (mx.array(order.astype(npi)), mx.array(brow[order]), mx.array(t_indptr),
+            t_indptr, t_indices, perm = transpose_structure(ip, ix, self._shape[1] // self.blocksize[1])
+            found = (mx.array(perm), mx.array(t_indices), mx.array(t_indptr),
                      {"sorted": True, "canonical": self.has_canonical_format})
             mx.eval(found[:3])
             self._cache["T"] = found
         return self._cache["T"]
+
+
+def transpose_structure(indptr: np.ndarray, indices: np.ndarray, n_cols: int):
+    """csr_transpose of a (block) CSR pattern on the host: (indptr_t, indices_t, perm) in
+    indptr's dtype, entry q of the transpose being entry perm[q]."""
+    npi = indptr.dtype
+    rows = np.repeat(np.arange(indptr.size - 1, dtype=npi), np.diff(indptr))
+    perm = np.argsort(indices, kind="stable")  # entries of a column keep their row order
+    t_indptr = np.zeros(n_cols + 1, dtype=npi)
+    np.cumsum(np.bincount(indices, minlength=n_cols), out=t_indptr[1:])
+    return t_indptr, rows[perm], perm.astype(npi)
 
 
 def _rebuild(data, dtype, indices, indptr, shape):

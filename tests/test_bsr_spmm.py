@@ -263,6 +263,36 @@ def test_bsr_sddmm_gradients(blocksize):
     assert_close(jo, to_np(jr), WIDE, rtol=WIDE_RTOL)
 
 
+def _transposed(indptr, indices, nb):
+    return [mx.array(a) for a in ms._bsr.transpose_structure(indptr, indices, nb)]
+
+
+def test_riding_transpose_is_used_by_the_gradients():
+    """A^T's block structure given by the caller is what the gradients to B (bsr_sddmm) and
+    X (bsr_spmm) read: right when it rides, right when it is absent (built per call), and
+    visibly used (a wrong one of the right shapes changes only the gradient)."""
+    R, C = 2, 3
+    indptr, indices, rows = pattern(4, 3, kind="empty_rows", seed=1)
+    ip, ix = mx.array(indptr), mx.array(indices)
+    G = to_mx(rand((4 * R, 5), seed=1), mx.float64)
+    B = to_mx(rand((3 * C, 5), seed=2), mx.float64)
+    W = to_mx(rand((len(indices), R, C), seed=3), mx.float64)
+    right = _transposed(indptr, indices, 3)
+    wrong = [right[0], right[1], right[2][::-1]]  # the blocks of each column swapped around
+    sddmm = lambda t: mx.grad(lambda b: (_ext.bsr_sddmm(ip, ix, G, b, R, C, t) * W).sum())(B)
+    spmm = lambda t: mx.grad(lambda x: (_ext.bsr_spmm(ip, ix, W, x, t) * G[:, :1]).sum())(B)
+    for grad in (sddmm, spmm):
+        want = to_np(grad([]))
+        assert_close(grad(right), want, mx.float64)
+        assert not np.allclose(to_np(grad(wrong)), want)
+    assert_close(_ext.bsr_sddmm(ip, ix, G, B, R, C, wrong),
+                 to_np(_ext.bsr_sddmm(ip, ix, G, B, R, C)), mx.float64)
+    ref = dense_of(to_np(W), rows, indices, 4, 3).T @ (to_np(G)[:, :1] * np.ones((1, 5)))
+    assert_close(spmm(right), ref, mx.float64)
+    with pytest.raises(ValueError, match=r"\[bsr_sddmm\] transposed must be csr_transpose"):
+        _ext.bsr_sddmm(ip, ix, G, B, R, C, right[:2])
+
+
 def test_compile():
     ip, ix, data, X, idx = _spmm_case()
     f = lambda d, x: mx.grad(lambda d, x: mx.square(_ext.bsr_spmm(ip, ix, d, x)).sum())(d, x)

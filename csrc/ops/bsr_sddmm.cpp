@@ -12,7 +12,8 @@ namespace mx = mlx::core;
 using namespace detail;
 
 array bsr_sddmm(const array& indptr, const array& indices, const array& g, const array& b,
-                int64_t block_rows, int64_t block_cols, StreamOrDevice sd) {
+                int64_t block_rows, int64_t block_cols, const std::vector<array>& transposed,
+                StreamOrDevice sd) {
   const char* op = "bsr_sddmm";
   auto s = mx::to_stream(sd);
   const int64_t mb = check_structure(op, indptr, indices);
@@ -39,7 +40,11 @@ array bsr_sddmm(const array& indptr, const array& indices, const array& g, const
   out.push_back(dim(op, indices.size(), "blocks"));
   out.push_back(dim(op, block_rows, "block rows"));
   out.push_back(dim(op, block_cols, "block columns"));
-  return array(out, dtype, std::make_shared<BsrSddmm>(s, block_rows, block_cols),
+  std::vector<array> riding;
+  if (!transposed.empty()) {
+    riding = prepare_transposed(op, transposed, indptr, indices, b.shape(-2) / block_cols, "Nb", s);
+  }
+  return array(out, dtype, std::make_shared<BsrSddmm>(s, block_rows, block_cols, std::move(riding)),
                {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(gg, dtype, s),
                 prepare(bb, dtype, s)});
 }
@@ -56,10 +61,10 @@ std::vector<array> BsrSddmm::vjp(const std::vector<array>& primals,
       throw_index_grad("bsr_sddmm");
     }
     if (arg == 2) { // d/dG = S_bar @ B
-      grads.push_back(sum_to_shape(bsr_spmm(indptr, indices, cot, b, {}, s), g.shape(), s));
+      grads.push_back(sum_to_shape(bsr_spmm(indptr, indices, cot, b, riding_, s), g.shape(), s));
     } else { // d/dB = S_bar^T @ G, over A^T's block structure
-      auto t = csr_transpose(indptr, indices, b.shape(-2) / block_cols_, s);
-      array blocks = mx::swapaxes(take_entries(cot, t[2], std::nullopt, -3, s), -1, -2, s);
+      auto t = bsr_transposed_structure(riding_, indptr, indices, b.shape(-2) / block_cols_, s);
+      array blocks = bsr_transposed_blocks(cot, t[2], s);
       grads.push_back(sum_to_shape(bsr_spmm(t[0], t[1], blocks, g, {}, s), b.shape(), s));
     }
   }
@@ -76,7 +81,8 @@ std::vector<array> BsrSddmm::jvp(const std::vector<array>& primals,
     }
     const bool dg = argnums[i] == 2;
     array term = bsr_sddmm(primals[0], primals[1], dg ? tangents[i] : primals[2],
-                           dg ? primals[3] : tangents[i], block_rows_, block_cols_, stream());
+                           dg ? primals[3] : tangents[i], block_rows_, block_cols_, riding_,
+                           stream());
     out = out ? mx::add(*out, term, stream()) : term;
   }
   return {*out};
@@ -85,7 +91,8 @@ std::vector<array> BsrSddmm::jvp(const std::vector<array>& primals,
 std::pair<std::vector<array>, std::vector<int>> BsrSddmm::vmap(const std::vector<array>& inputs,
                                                                const std::vector<int>& axes) {
   auto in = vmap_align("bsr_sddmm", inputs, axes, {1, 1, 2, 2}, 2, stream());
-  return {{bsr_sddmm(in[0], in[1], in[2], in[3], block_rows_, block_cols_, stream())}, {0}};
+  return {{bsr_sddmm(in[0], in[1], in[2], in[3], block_rows_, block_cols_, riding_, stream())},
+          {0}};
 }
 
 std::vector<Shape> BsrSddmm::output_shapes(const std::vector<array>& inputs) {
@@ -98,7 +105,8 @@ std::vector<Shape> BsrSddmm::output_shapes(const std::vector<array>& inputs) {
 
 bool BsrSddmm::is_equivalent(const Primitive& other) const {
   auto& o = static_cast<const BsrSddmm&>(other);
-  return block_rows_ == o.block_rows_ && block_cols_ == o.block_cols_;
+  return block_rows_ == o.block_rows_ && block_cols_ == o.block_cols_ &&
+         same_arrays(riding_, o.riding_);
 }
 
 } // namespace mlx_sparse

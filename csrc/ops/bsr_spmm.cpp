@@ -12,21 +12,6 @@ namespace mlx_sparse {
 namespace mx = mlx::core;
 using namespace detail;
 
-namespace {
-
-// A^T's blocks as values of A^T's structure t = csr_transpose(indptr, indices, Nb): block q
-// of A^T is block t[2][q] of A, transposed.
-array transposed_blocks(const array& data, const array& perm, mx::Stream s) {
-  return mx::swapaxes(take_entries(data, perm, std::nullopt, -3, s), -1, -2, s);
-}
-
-std::vector<array> transposed_structure(const std::vector<array>& riding, const array& indptr,
-                                        const array& indices, int64_t n_block_cols, mx::Stream s) {
-  return riding.empty() ? csr_transpose(indptr, indices, n_block_cols, s) : riding;
-}
-
-} // namespace
-
 array bsr_spmm(const array& indptr, const array& indices, const array& data, const array& x,
                const std::vector<array>& transposed, StreamOrDevice sd) {
   const char* op = "bsr_spmm";
@@ -57,15 +42,7 @@ array bsr_spmm(const array& indptr, const array& indices, const array& data, con
   out.push_back(x.shape(-1));
   std::vector<array> riding;
   if (!transposed.empty()) {
-    const bool ok = transposed.size() == 3 && transposed[0].ndim() == 1 &&
-                    transposed[0].size() == size_t(nb + 1) && transposed[1].size() == indices.size() &&
-                    transposed[2].size() == indices.size();
-    if (!ok) {
-      throw std::invalid_argument(std::string("[") + op +
-                                  "] transposed must be csr_transpose(indptr, indices, Nb).");
-    }
-    riding = {prepare_indptr(transposed[0], s), prepare_index(transposed[1], s),
-              prepare_entries(transposed[2], indices.size(), s)};
+    riding = prepare_transposed(op, transposed, indptr, indices, nb, "Nb", s);
   }
   return array(out, dtype, std::make_shared<BsrSpmm>(s, std::move(riding)),
                {prepare_indptr(indptr, s), prepare_index(indices, s), prepare(d, dtype, s),
@@ -85,10 +62,11 @@ std::vector<array> BsrSpmm::vjp(const std::vector<array>& primals,
       throw_index_grad("bsr_spmm");
     }
     if (arg == 2) { // d/d data = dY sampled against X at A's blocks
-      grads.push_back(sum_to_shape(bsr_sddmm(indptr, indices, cot, x, R, C, s), data.shape(), s));
+      grads.push_back(sum_to_shape(bsr_sddmm(indptr, indices, cot, x, R, C, riding_, s),
+                                   data.shape(), s));
     } else { // d/dX = A^T @ dY
-      auto t = transposed_structure(riding_, indptr, indices, x.shape(-2) / C, s);
-      array g = bsr_spmm(t[0], t[1], transposed_blocks(data, t[2], s), cot, {}, s);
+      auto t = bsr_transposed_structure(riding_, indptr, indices, x.shape(-2) / C, s);
+      array g = bsr_spmm(t[0], t[1], bsr_transposed_blocks(data, t[2], s), cot, {}, s);
       grads.push_back(sum_to_shape(g, x.shape(), s));
     }
   }
@@ -125,16 +103,7 @@ std::vector<Shape> BsrSpmm::output_shapes(const std::vector<array>& inputs) {
 }
 
 bool BsrSpmm::is_equivalent(const Primitive& other) const {
-  auto& o = static_cast<const BsrSpmm&>(other);
-  if (riding_.size() != o.riding_.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < riding_.size(); ++i) {
-    if (riding_[i].id() != o.riding_[i].id()) {
-      return false;
-    }
-  }
-  return true;
+  return same_arrays(riding_, static_cast<const BsrSpmm&>(other).riding_);
 }
 
 } // namespace mlx_sparse

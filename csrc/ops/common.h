@@ -99,4 +99,23 @@ std::vector<array> coo_tocsr_composed(const array& rows, const array& cols, int6
 
 std::string shape_str(const mx::Shape& shape);
 
+// ---- A^T's structure riding along with the products (ops/transposed.cpp).
+// A caller's cached csr_transpose(indptr, indices, n_cols): checked for A^T's shapes and A's
+// index dtype (std::invalid_argument naming op and `n_cols_name`), then made kernel-ready.
+std::vector<array> prepare_transposed(const char* op, const std::vector<array>& t,
+                                      const array& indptr, const array& indices, int64_t n_cols,
+                                      const char* n_cols_name, mx::Stream s);
+
+// Two primitives are equivalent only if they carry the same A^T structure (the same arrays).
+bool same_arrays(const std::vector<array>& a, const std::vector<array>& b);
+
+// A block CSR A^T's structure: the riding one when the caller gave it, else built now.
+std::vector<array> bsr_transposed_structure(const std::vector<array>& riding,
+                                            const array& indptr, const array& indices,
+                                            int64_t n_block_cols, mx::Stream s);
+
+// Values of A^T's blocks over that structure: block q of A^T is blocks[..., perm[q], :, :]
+// transposed (blocks: A's, or a cotangent shaped like them).
+array bsr_transposed_blocks(const array& blocks, const array& perm, mx::Stream s);
+
 } // namespace mlx_sparse::detail

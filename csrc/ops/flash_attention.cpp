@@ -1,7 +1,8 @@
 // flash_attention: block-sparse softmax(scale q k^T + bias) v over a block CSR layout, as one
-// fused primitive (FlashAttention -> o, lse) and its gradient (FlashAttentionGrad). The
-// kernel contract is docs/developer/flash_attention.md; the Python layer picks this op or the
-// MLX-op path before the graph is built.
+// fused primitive (FlashAttention -> o, lse) and its gradient (FlashAttentionGrad); their
+// transforms are in flash_attention_transforms.cpp. The kernel contract is
+// docs/developer/flash_attention.md; the Python layer picks this op or the MLX-op path before
+// the graph is built.
 #include <algorithm>
 #include <deque>
 #include <mutex>
@@ -19,8 +20,6 @@ namespace mx = mlx::core;
 using namespace detail;
 
 namespace {
-
-constexpr const char* kOp = "flash_attention";
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::invalid_argument(std::string("[flash_attention] ") + what);
@@ -223,45 +222,6 @@ std::vector<array> flash_attention(const array& q, const array& k, const array& 
                             {t, mx::float32}, prim, std::move(inputs));
 }
 
-std::vector<array> FlashAttention::vjp(const std::vector<array>& primals,
-                                       const std::vector<array>& cotangents,
-                                       const std::vector<int>& argnums,
-                                       const std::vector<array>& outputs) {
-  const size_t n_values = 8 + (has_bias_ ? 1 : 0);
-  for (int arg : argnums) {
-    if (arg >= 3 && arg < 8) {
-      throw_index_grad(kOp);
-    }
-  }
-  std::vector<array> in(primals.begin(), primals.end());
-  in.push_back(outputs[0]);
-  in.push_back(outputs[1]);
-  // an unused output's cotangent comes as broadcast zeros: the kernels want it dense
-  in.push_back(prepare(cotangents[0], outputs[0].dtype(), stream()));
-  in.push_back(prepare(cotangents[1], mx::float32, stream()));
-  std::vector<Shape> shapes = {primals[0].shape(), primals[1].shape(), primals[2].shape()};
-  std::vector<mx::Dtype> dtypes(3, primals[0].dtype());
-  if (has_bias_) {
-    shapes.push_back(primals[8].shape());
-    dtypes.push_back(primals[8].dtype());
-  }
-  auto grads = array::make_arrays(
-      shapes, dtypes,
-      std::make_shared<FlashAttentionGrad>(stream(), block_size_, scale_, has_bias_, has_mask_),
-      std::move(in));
-  std::vector<array> out;
-  for (int arg : argnums) {
-    if (arg < 3) {
-      out.push_back(grads[arg]);
-    } else if (static_cast<size_t>(arg) < n_values) {
-      out.push_back(grads[3]); // the bias
-    } else {
-      out.push_back(mx::zeros_like(primals[arg], stream())); // the mask: not differentiable
-    }
-  }
-  return out;
-}
-
 std::vector<Shape> FlashAttention::output_shapes(const std::vector<array>& inputs) {
   const auto& q = inputs[0];
   return {{q.shape(0), q.shape(1), inputs[2].shape(2)}, {q.shape(0), q.shape(1)}};
@@ -271,13 +231,6 @@ bool FlashAttention::is_equivalent(const Primitive& other) const {
   const auto& o = static_cast<const FlashAttention&>(other);
   return block_size_ == o.block_size_ && scale_ == o.scale_ && has_bias_ == o.has_bias_ &&
          has_mask_ == o.has_mask_;
-}
-
-std::vector<array> FlashAttentionGrad::vjp(const std::vector<array>&, const std::vector<array>&,
-                                           const std::vector<int>&, const std::vector<array>&) {
-  // MLX calls vjp on the thread that builds the graph: this reaches Python as ValueError
-  fail("second derivatives of the fused op are not implemented; pass fused=False to "
-       "differentiate twice.");
 }
 
 std::vector<Shape> FlashAttentionGrad::output_shapes(const std::vector<array>& inputs) {

@@ -15,19 +15,6 @@ using namespace detail;
 
 namespace {
 
-// A caller's cached A^T structure must at least have A^T's shapes and A's index dtype.
-void check_transposed(const char* op, const std::vector<array>& t, const array& indptr,
-                      const array& indices, int64_t n_cols) {
-  const bool ok = t.size() == 3 && t[0].ndim() == 1 && t[0].size() == size_t(n_cols + 1) &&
-                  t[1].ndim() == 1 && t[1].size() == indices.size() && t[2].ndim() == 1 &&
-                  t[2].size() == indices.size() && t[0].dtype() == indptr.dtype() &&
-                  t[1].dtype() == indptr.dtype() && t[2].dtype() == indptr.dtype();
-  if (!ok) {
-    throw std::invalid_argument(std::string("[") + op +
-                                "] transposed must be csr_transpose(indptr, indices, n_cols).");
-  }
-}
-
 // Dense widths from which A^T @ B is computed by gathering over A^T (see product()).
 constexpr int kGatherTransposeMinK = 16;
 
@@ -68,12 +55,10 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
                                prepare(d, dtype, s), prepare(x, dtype, s)};
   std::vector<array> riding;
   if (!transposed.empty()) {
-    check_transposed(op, transposed, inputs[0], inputs[1], n_cols);
+    auto t = prepare_transposed(op, transposed, inputs[0], inputs[1], n_cols, "n_cols", s);
     // read by a transposed product, carried by a plain one
     auto& to = transpose ? inputs : riding;
-    to.push_back(prepare_indptr(transposed[0], s));
-    to.push_back(prepare_index(transposed[1], s));
-    to.push_back(prepare_entries(transposed[2], indices.size(), s));
+    to.insert(to.end(), t.begin(), t.end());
   } else if (transpose && !vector && dense.shape(-1) >= kGatherTransposeMinK) {
     // A^T @ B as a gather over A^T's structure: scattering into rows of the output costs
     // about 2.5x the gather for wide B, and the transpose (O(nnz)) is cheaper than that.
@@ -96,19 +81,6 @@ std::vector<array> transposed_inputs(const std::vector<array>& in,
     return std::vector<array>(in.begin() + 4, in.end());
   }
   return riding;
-}
-
-// Two primitives are equivalent only if they carry the same A^T structure (the same arrays).
-bool same_arrays(const std::vector<array>& a, const std::vector<array>& b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].id() != b[i].id()) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // d/d data of A @ X (or A^T @ X): sddmm of the cotangent and X, summed over broadcast dims.

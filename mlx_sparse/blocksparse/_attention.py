@@ -143,7 +143,8 @@ def attend(q, k, v, layout: np.ndarray, bs: int, scale: float, bias=None, masked
 
 
 def _attend_fused(q, k, v, layout: np.ndarray, bs: int, scale: float, bias, masked, stream):
-    """(o, lse) from the fused primitive; its vjp is FlashAttentionGrad (differentiable once)."""
+    """(o, lse) from the fused primitive; its vjp is FlashAttentionGrad, whose own vjp (and
+    the primitive's jvp) are MLX ops on the layout's blocks: any order of derivatives."""
     csr = _block_csr(*_key(layout))
     if bias is not None:
         bias = bias.astype(q.dtype)
@@ -232,8 +233,10 @@ def flash_attention(q, *args, **kwargs):
     kernels (the CPU; CUDA; Metal) and takes the operands (block size 16, 32 or 64; d and dv
     multiples of 8 up to 256; q, k, v of one dtype among float32, float16, bfloat16), else
     the MLX-op path; True requires the fused primitive (ValueError saying why not); False
-    always takes the MLX-op path. The fused path differentiates once; for second
-    derivatives pass ``fused=False``.
+    always takes the MLX-op path. Both paths differentiate to any order and work under
+    ``mx.jvp`` and ``mx.vmap`` (the fused path maps over a leading axis by folding it into
+    its batch); on the fused path only the first gradient is a fused kernel, higher orders
+    and forward mode are MLX ops on the layout's blocks.
     """
     if len(args) == 3 and "sparsity_layout_q" not in kwargs:
         return _dense_form(q, *args, **kwargs)

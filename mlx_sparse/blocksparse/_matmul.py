@@ -22,6 +22,7 @@ import mlx.core as mx
 import numpy as np
 
 from .. import _ext
+from .._bsr import transpose_structure
 from .._ops import bsr_kernels
 from . import _common as c
 
@@ -62,13 +63,16 @@ def _plan(kx: bytes, sx: tuple, ky: bytes, sy: tuple, ko: bytes, so: tuple):
 def _block_csr(key: bytes, shape: tuple):
     """A (B, R, C) layout as one block CSR pattern (indptr, indices) of B * R block rows;
     the block columns of batch entry b are offset by b * C. Blocks keep the compressed
-    (batch, row, column) order."""
+    (batch, row, column) order. Third, its transpose (csr_transpose's [indptr_t, indices_t,
+    perm]), found once per layout for the kernels' gradients."""
     lay = np.frombuffer(key, np.bool_).reshape(shape)
     b, _, j = np.nonzero(lay)
     idt = np.int64 if lay.size >= 2**31 else np.int32
     indptr = np.zeros(shape[0] * shape[1] + 1, idt)
     np.cumsum(lay.reshape(-1, shape[2]).sum(axis=1), out=indptr[1:])
-    out = mx.array(indptr), mx.array((j + b * shape[2]).astype(idt))
+    indices = (j + b * shape[2]).astype(idt)
+    transposed = [mx.array(a) for a in transpose_structure(indptr, indices, shape[0] * shape[2])]
+    out = mx.array(indptr), mx.array(indices), transposed
     mx.eval(out)
     return out
 
@@ -84,12 +88,12 @@ def _kernel_product(x, lx, y, ly, lo, bs):
     B, Mb, Kb = lx.shape
     Nb = ly.shape[2]
     if lx.all() and not lo.all():  # dense x dense -> sparse: sampled at the output layout
-        indptr, indices = _block_csr(lo.tobytes(), lo.shape)
+        indptr, indices, t = _block_csr(lo.tobytes(), lo.shape)
         yt = y.reshape(B, Kb, Nb, bs, bs).transpose(0, 2, 4, 1, 3).reshape(B * Nb * bs, Kb * bs)
-        return _ext.bsr_sddmm(indptr, indices, _dense_of(x, lx.shape, bs), yt, bs, bs)
+        return _ext.bsr_sddmm(indptr, indices, _dense_of(x, lx.shape, bs), yt, bs, bs, t)
     # sparse (or dense) x dense: the dense output, then the output layout's blocks
-    indptr, indices = _block_csr(lx.tobytes(), lx.shape)
-    out = _ext.bsr_spmm(indptr, indices, x, _dense_of(y, ly.shape, bs))
+    indptr, indices, t = _block_csr(lx.tobytes(), lx.shape)
+    out = _ext.bsr_spmm(indptr, indices, x, _dense_of(y, ly.shape, bs), t)
     out = out.reshape(B, Mb, bs, Nb, bs).transpose(0, 1, 3, 2, 4).reshape(B * Mb * Nb, bs, bs)
     return out if lo.all() else mx.take(out, mx.array(np.flatnonzero(lo).astype(np.int32)), axis=0)
 
