@@ -270,7 +270,11 @@ def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_ze
     # int64 when x has it (else spgemm would widen x per call), int32 when the sizes allow
     TT = _matrix(x_shape, k.astype(dtype), mode, mx.int64 if x.index_dtype == mx.int64 else None, True)
     out = spgemm(x if x.dtype == dtype else x.astype(dtype), TT, stream=stream)
-    return out.eliminate_zeros() if drop_zeros else out
+    if not drop_zeros:
+        return out
+    # one host pass finds out whether there is anything to drop (eliminate_zeros also checks)
+    values = out.data.astype(mx.float32) if out.dtype == mx.bfloat16 else out.data
+    return out if np.asarray(values).all() else out.eliminate_zeros()
 
 
 class Toeplitz_convolution2d:
