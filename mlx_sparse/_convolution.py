@@ -217,7 +217,8 @@ def convolve2d(x, k, mode: str = "same", *, x_shape=None, stream=None):
 
     k may also be (C_out, C_in, kH, kW): then x's rows hold C_in channel-major images
     (N, C_in * H * W) and the output C_out. The result has the wider dtype of x and k.
-    Differentiable to x (its values, when sparse) and to k.
+    Differentiable to x (its values, when sparse) and to k; the exact zeros a sparse output
+    drops carry no gradient (so a zero kernel learns nothing there: nn.SparseConv2d keeps them).
     """
     k = _kernel(k, stream=stream)
     channels_in = k.shape[1] if k.ndim == 4 else 1
