@@ -17,14 +17,13 @@ rows (C_out * H_out * W_out) and columns (C_in * H * W).
 from __future__ import annotations
 
 import functools
-import operator
 from typing import NamedTuple
 
 import mlx.core as mx
 import numpy as np
 
 from . import _dtypes
-from ._base import SparseArray
+from ._base import SparseArray, check_shape
 from ._construct import csr_array
 from ._csr import CSRArray
 from ._ops import _dense, _is_scipy_sparse, spgemm, spmm, spmv
@@ -60,10 +59,7 @@ def output_shape(x_shape, k_shape, mode: str) -> tuple[tuple[int, int], tuple[in
 
 
 def _image_shape(shape, what: str = "x_shape") -> tuple[int, int]:
-    try:
-        H, W = (operator.index(v) for v in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"[convolve2d] {what} must be a pair of integers, got {shape!r}") from None
+    H, W = check_shape(shape, "convolve2d")
     if H < 1 or W < 1:
         raise ValueError(f"[convolve2d] {what} must be positive, got {(H, W)}")
     return (H, W)
