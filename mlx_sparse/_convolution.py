@@ -26,7 +26,7 @@ from . import _dtypes
 from ._base import SparseArray, check_shape
 from ._construct import csr_array
 from ._csr import CSRArray
-from ._ops import _dense, _is_scipy_sparse, spgemm, spmm, spmv
+from ._ops import _check_float64_device, _dense, _is_scipy_sparse, spgemm, spmm, spmv
 
 MODES = ("full", "same", "valid")
 _INT32_MAX = _dtypes.INT32_MAX  # a name of this module, so a test can lower it
@@ -148,7 +148,10 @@ def _kernel(k, dtype=None, stream=None) -> mx.array:
         raise ValueError(f"[convolve2d] the kernel must be 2-D (kH, kW) or 4-D (C_out, C_in, kH, kW) "
                          f"with no empty dimension; got shape {tuple(k.shape)}")
     if dtype is not None:
-        return k.astype(_dtypes.value_dtype(dtype, "convolve2d"))
+        dtype = _dtypes.value_dtype(dtype, "convolve2d")
+        if dtype == mx.float64:
+            _check_float64_device("convolve2d", stream)
+        return k.astype(dtype)
     if k.dtype not in _dtypes.VALUE_DTYPES:
         wide = k.dtype in (mx.int64, mx.uint64, mx.int32, mx.uint32)
         return k.astype(mx.float64 if wide and mx.abs(k).max().item() > 2**24 else mx.float32)

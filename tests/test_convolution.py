@@ -206,7 +206,8 @@ def test_gradients_match_finite_differences():
 def test_toeplitz_convolution2d_keeps_the_input_kind():
     """sparse_convolution's semantics: scipy in, csr_matrix out; CSRArray in, CSRArray out;
     numpy in, numpy out; batching=False takes one image; mode may be overridden."""
-    x, k = _images(5, (10, 9), 14, density=0.1), _kernel((3, 3), 15).astype(np.float32)
+    x = _images(5, (10, 9), 14, density=0.1).astype(np.float32)  # float32: it runs on a GPU too
+    k = _kernel((3, 3), 15).astype(np.float32)
     conv = ms.Toeplitz_convolution2d(x_shape=(10, 9), k=k, mode="same")
     rows = x.reshape(5, -1)
     want = _reference(x, k, "same").reshape(5, -1)
