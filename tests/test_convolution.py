@@ -296,7 +296,8 @@ def test_sparse_conv2d_zero_kernel_learns_from_sparse_images():
     xs = ms.csr_array(sp.csr_array(x.reshape(2, -1)), dtype=mx.float32)
     target = mx.array(np.random.default_rng(21).uniform(-1, 1, (2, 36)), mx.float32)
     _, grads = nn.value_and_grad(layer, lambda m: mx.sum(m(xs, x_shape=(6, 6)).todense() * target))(layer)
-    want = mx.grad(lambda w: mx.sum(_dense_conv(mx.array(x, mx.float32), w, "same") * target.reshape(2, 6, 6)))(
+    images = mx.array(x, mx.float32)
+    want = mx.grad(lambda w: mx.sum(_dense_conv(images, w, "same") * target.reshape(2, 6, 6)))(
         mx.zeros((3, 3)))
     assert np.any(np.array(want)) and layer(xs, x_shape=(6, 6)).nnz > 0
     assert_close(grads["weight"][0, 0], want)
