@@ -1,18 +1,19 @@
 """mlx_sparse: sparse (CSR, BSR) arrays for MLX.
 
-Ops (each a differentiable MLX primitive in C++):
+Ops (each a differentiable MLX primitive in C++, or, for convolve2d, products of them):
 
-=============  ===========================================================
-``spmv``       sparse @ vector
-``spmm``       sparse @ dense matrix (batched)
-``sddmm``      dense @ dense.T sampled at a sparse pattern
-``spgemm``     sparse @ sparse
-``matmul``     ``@`` for any mix of sparse and dense operands
-``multiply``   elementwise product (scalar, dense or sparse)
-``add``        sparse + sparse (union of patterns), sparse + dense
-``sum``        sum of all entries, of rows or of columns
-``softmax``    row-wise softmax of the stored values (attention over a graph)
-=============  ===========================================================
+==============  ===========================================================
+``spmv``        sparse @ vector
+``spmm``        sparse @ dense matrix (batched)
+``sddmm``       dense @ dense.T sampled at a sparse pattern
+``spgemm``      sparse @ sparse
+``matmul``      ``@`` for any mix of sparse and dense operands
+``multiply``    elementwise product (scalar, dense or sparse)
+``add``         sparse + sparse (union of patterns), sparse + dense
+``sum``         sum of all entries, of rows or of columns
+``softmax``     row-wise softmax of the stored values (attention over a graph)
+``convolve2d``  2-D convolution of images through the kernel's sparse Toeplitz matrix
+==============  ===========================================================
 
 Block-sparse tensors with blksprs's API: ``mlx_sparse.blocksparse`` (``import
 mlx_sparse.blocksparse as bs``).
@@ -50,6 +51,7 @@ from . import _ext
 from ._base import SparseArray
 from ._bsr import BSRArray, bsr_array
 from ._construct import csr_array, fromdense
+from ._convolution import Toeplitz_convolution2d, convolution_matrix2d, convolve2d
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
 from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
@@ -67,6 +69,7 @@ kernel_isa = _ext.kernel_isa
 __all__ = [
     "SparseArray", "CSRArray", "BSRArray", "csr_array", "bsr_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
+    "convolve2d", "convolution_matrix2d", "Toeplitz_convolution2d",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
     "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",

@@ -1,5 +1,5 @@
-"""Sparse layers for ``mlx.nn``: SparseLinear, GCNConv, GATConv, BlockSparseLinear and
-BlockSparseAttention.
+"""Sparse layers for ``mlx.nn``: SparseLinear, GCNConv, GATConv, BlockSparseLinear,
+BlockSparseAttention and SparseConv2d.
 
 They are ``mlx.nn.Module``s: their values are in ``trainable_parameters()``, they train with
 ``nn.value_and_grad`` and ``mlx.optimizers``, compile with ``mx.compile`` and save with
@@ -20,12 +20,14 @@ import numpy as np
 from . import _ext
 from ._bsr import BSRArray
 from ._construct import fromdense
+from ._convolution import _check_batch, _convolve_dense, _convolve_sparse, _image_shape, output_shape
 from ._csr import CSRArray
 from ._graph import random as _random_pattern
 from ._ops import matmul, softmax, spmm
 from .blocksparse import flash_attention
 
-__all__ = ["SparseLinear", "GCNConv", "GATConv", "BlockSparseLinear", "BlockSparseAttention"]
+__all__ = ["SparseLinear", "GCNConv", "GATConv", "BlockSparseLinear", "BlockSparseAttention",
+           "SparseConv2d"]
 
 
 class _Pattern(dict):
@@ -472,3 +474,60 @@ class BlockSparseAttention(nn.Module):
                    ((self.query_proj, queries), (self.key_proj, keys), (self.value_proj, values)))
         out = flash_attention(q, k, v, layout, scale=math.sqrt(1 / q.shape[-1]), mask=mask)
         return self.out_proj(out.transpose(0, 2, 1, 3).flatten(-2, -1))
+
+
+class SparseConv2d(nn.Module):
+    """2-D convolution of sparse or dense image batches with a learnable kernel ``weight``
+    (out_channels, in_channels, kH, kW), through its sparse Toeplitz matrix
+    (:func:`mlx_sparse.convolve2d`: true convolution, modes as ``scipy.signal.convolve2d``).
+
+    ``layer(x)`` for dense x (N, in_channels, H, W) gives (N, out_channels, H_out, W_out).
+    ``layer(x, x_shape=(H, W))`` takes rows of channel-major flattened images
+    (N, in_channels * H * W), dense or a CSRArray, and gives (N, out_channels * H_out * W_out):
+    a CSRArray for a CSRArray x when the layer has no bias (a bias fills every pixel, so the
+    output is then dense). Sparse outputs keep exact zeros, so every output entry's gradient
+    reaches the kernel. The weight starts uniform in +-1/sqrt(in_channels * kH * kW).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, mode: str = "same",
+                 bias: bool = True):
+        super().__init__()
+        kH, kW = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kH, kW = _image_shape((kH, kW), "kernel_size")
+        output_shape((kH, kW), (kH, kW), mode)  # refuses an unknown mode here
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"[SparseConv2d] channels must be positive, got {in_channels}, {out_channels}")
+        scale = 1.0 / math.sqrt(in_channels * kH * kW)
+        self.weight = mx.random.uniform(-scale, scale, (out_channels, in_channels, kH, kW))
+        if bias:
+            self.bias = mx.zeros((out_channels,))
+        self.mode = mode
+
+    def __call__(self, x, x_shape=None):
+        c_out, c_in = self.weight.shape[:2]
+        if isinstance(x, CSRArray):
+            y = _convolve_sparse(x, self.weight, self.mode, x_shape, c_in, None, drop_zeros=False)
+            if "bias" not in self:
+                return y
+            y = mx.reshape(y.todense(), (y.shape[0], c_out, -1)) + self.bias[:, None]
+            return mx.reshape(y, (y.shape[0], -1))
+        x = x if isinstance(x, mx.array) else mx.array(x)
+        if x_shape is None:
+            if x.ndim != 4 or x.shape[1] != c_in:
+                raise ValueError(f"[SparseConv2d] expected images (N, {c_in}, H, W) or x_shape=(H, W) "
+                                 f"with rows (N, {c_in} * H * W); got {tuple(x.shape)}")
+            x_shape = x.shape[2:]
+        x_shape = _image_shape(x_shape)
+        (H_out, W_out), _ = output_shape(x_shape, self.weight.shape[2:], self.mode)
+        rows = mx.reshape(x, (x.shape[0], -1))
+        _check_batch(rows, x_shape, c_in)
+        y = _convolve_dense(rows, self.weight, self.mode, x_shape, None)
+        y = mx.reshape(y, (x.shape[0], c_out, H_out, W_out))
+        if "bias" in self:
+            y = y + self.bias[:, None, None]
+        return y if x.ndim == 4 else mx.reshape(y, (x.shape[0], -1))
+
+    def _extra_repr(self):
+        c_out, c_in, kH, kW = self.weight.shape
+        return (f"in_channels={c_in}, out_channels={c_out}, kernel_size={(kH, kW)}, "
+                f"mode={self.mode!r}, bias={'bias' in self}")
