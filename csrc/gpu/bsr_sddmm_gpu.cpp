@@ -1,8 +1,7 @@
 // GPU evaluation of bsr_sddmm (contract and shared code: gpu/core/bsr.h; kernels in
 // csrc/cuda/kernels/bsr_sddmm.cu and metal/bsr_sddmm.metal).
-#include "gpu/core/bsr.h"
+#include "gpu/bsr_host.h"
 #include "gpu/eval.h"
-#include "gpu/host.h"
 
 namespace mlx_sparse::gpu {
 
@@ -16,16 +15,8 @@ void eval(Launch& l, const BsrSddmm& p, const Inputs& in, array& out) {
   const int64_t nb = b.shape(-2) / C;
   const BsrArgs a{mb, nb, nnzb, R, C, k, batch_stride(g, mb * R * k, batch),
                   batch_stride(b, nb * C * k, batch)};
-  if (bsr_tiled(R, C)) {
-    l.kernel(kernel_name("bsr_sddmm", "bsr_sddmm_bs" + std::to_string(R), out.dtype(),
-                         indptr.dtype()),
-             {static_cast<unsigned>(nnzb), 1, static_cast<unsigned>(batch)}, {kBsrThreads},
-             In{indptr}, In{indices}, In{g}, In{b}, Out{out}, a);
-  } else {
-    l.kernel(kernel_name("bsr_sddmm", "bsr_sddmm", out.dtype(), indptr.dtype()),
-             {blocks_for(size), static_cast<unsigned>(batch)}, {kBlock}, In{indptr},
-             In{indices}, In{g}, In{b}, Out{out}, a);
-  }
+  launch_bsr(l, "bsr_sddmm", indptr, indices, g, b, out, a,
+             {static_cast<unsigned>(nnzb), 1, static_cast<unsigned>(batch)}, size, batch);
 }
 
 } // namespace mlx_sparse::gpu

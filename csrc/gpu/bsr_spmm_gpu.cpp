@@ -1,8 +1,7 @@
 // GPU evaluation of bsr_spmm (contract and shared code: gpu/core/bsr.h; kernels in
 // csrc/cuda/kernels/bsr_spmm.cu and metal/bsr_spmm.metal).
-#include "gpu/core/bsr.h"
+#include "gpu/bsr_host.h"
 #include "gpu/eval.h"
-#include "gpu/host.h"
 
 namespace mlx_sparse::gpu {
 
@@ -16,17 +15,10 @@ void eval(Launch& l, const BsrSpmm&, const Inputs& in, array& out) {
   const int64_t nb = x.shape(-2) / C;
   const BsrArgs a{mb, nb, nnzb, R, C, k, batch_stride(data, nnzb * R * C, batch),
                   batch_stride(x, nb * C * k, batch)};
-  if (bsr_tiled(R, C)) {
-    l.kernel(kernel_name("bsr_spmm", "bsr_spmm_bs" + std::to_string(R), out.dtype(),
-                         indptr.dtype()),
+  launch_bsr(l, "bsr_spmm", indptr, indices, data, x, out, a,
              {static_cast<unsigned>(mb), static_cast<unsigned>(bsr_col_tiles(k)),
               static_cast<unsigned>(batch)},
-             {kBsrThreads}, In{indptr}, In{indices}, In{data}, In{x}, Out{out}, a);
-  } else {
-    l.kernel(kernel_name("bsr_spmm", "bsr_spmm", out.dtype(), indptr.dtype()),
-             {blocks_for(rows * k), static_cast<unsigned>(batch)}, {kBlock}, In{indptr},
-             In{indices}, In{data}, In{x}, Out{out}, a);
-  }
+             rows * k, batch);
 }
 
 } // namespace mlx_sparse::gpu

@@ -4,7 +4,7 @@
 // on tensor cores (both operands are k-contiguous, which is mma's row x col form, so ldmatrix
 // needs no transpose); float32 takes per-thread FMA tiles. Blocks of 16 split each chunk's
 // k steps over the 4 warps and add the partial tiles in shared memory.
-#include "gpu/core/bsr.h"
+#include "bsr.cuh"
 #include "mma.cuh"
 
 namespace mlx_sparse::gpu {
@@ -180,19 +180,5 @@ __device__ __forceinline__ void bsr_sddmm_each(const I* indptr, const I* cols, c
 
 using namespace mlx_sparse::gpu;
 
-#define MS_BSR_SDDMM_BS(T, tn, I, in_, BS)                                                      \
-  extern "C" __global__ void __launch_bounds__(kBsrThreads)                                    \
-      bsr_sddmm_bs##BS##_##tn##_##in_(const I* indptr, const I* cols, const T* G, const T* B,  \
-                                      T* out, BsrArgs a) {                                     \
-    bsr_sddmm_tiled<T, I, BS>(indptr, cols, G, B, out, a);                                     \
-  }
-#define MS_BSR_SDDMM(T, tn, I, in_)                                                            \
-  MS_BSR_SDDMM_BS(T, tn, I, in_, 16)                                                           \
-  MS_BSR_SDDMM_BS(T, tn, I, in_, 32)                                                           \
-  MS_BSR_SDDMM_BS(T, tn, I, in_, 64)                                                           \
-  extern "C" __global__ void bsr_sddmm_##tn##_##in_(const I* indptr, const I* cols,            \
-                                                    const T* G, const T* B, T* out,            \
-                                                    BsrArgs a) {                               \
-    bsr_sddmm_each<T, I>(indptr, cols, G, B, out, a);                                          \
-  }
+#define MS_BSR_SDDMM(T, tn, I, in_) MS_BSR_ENTRIES(bsr_sddmm, T, tn, I, in_)
 MS_FOR_TYPES(MS_BSR_SDDMM)

@@ -5,7 +5,7 @@
 // float32 takes the same staging with per-thread FMA tiles (no TF32: no precision lost).
 // Block rows are the grid's fastest axis, so the thread blocks resident together share one
 // 128-column slab of X in L2.
-#include "gpu/core/bsr.h"
+#include "bsr.cuh"
 #include "mma.cuh"
 
 namespace mlx_sparse::gpu {
@@ -171,19 +171,5 @@ __device__ __forceinline__ void bsr_spmm_each(const I* indptr, const I* cols, co
 
 using namespace mlx_sparse::gpu;
 
-#define MS_BSR_SPMM_BS(T, tn, I, in_, BS)                                                       \
-  extern "C" __global__ void __launch_bounds__(kBsrThreads)                                    \
-      bsr_spmm_bs##BS##_##tn##_##in_(const I* indptr, const I* cols, const T* data, const T* X, \
-                                     T* out, BsrArgs a) {                                      \
-    bsr_spmm_tiled<T, I, BS>(indptr, cols, data, X, out, a);                                   \
-  }
-#define MS_BSR_SPMM(T, tn, I, in_)                                                             \
-  MS_BSR_SPMM_BS(T, tn, I, in_, 16)                                                            \
-  MS_BSR_SPMM_BS(T, tn, I, in_, 32)                                                            \
-  MS_BSR_SPMM_BS(T, tn, I, in_, 64)                                                            \
-  extern "C" __global__ void bsr_spmm_##tn##_##in_(const I* indptr, const I* cols,             \
-                                                   const T* data, const T* X, T* out,          \
-                                                   BsrArgs a) {                                \
-    bsr_spmm_each<T, I>(indptr, cols, data, X, out, a);                                        \
-  }
+#define MS_BSR_SPMM(T, tn, I, in_) MS_BSR_ENTRIES(bsr_spmm, T, tn, I, in_)
 MS_FOR_TYPES(MS_BSR_SPMM)
