@@ -14,7 +14,7 @@ from scipy.signal import convolve2d as scipy_convolve2d
 
 import mlx_sparse as ms
 from mlx_sparse import _convolution
-from tests.conftest import assert_close, to_np
+from conftest import assert_close, to_np
 
 MODES = ["full", "same", "valid"]
 SIZES = range(1, 7)
