@@ -8,10 +8,10 @@ single batched ``mx.matmul`` sums over k (MLX accumulates float16/bfloat16 produ
 float32).
 
 Where the block kernels run (``mlx_sparse._ops.bsr_kernels``: the CPU, CUDA and Metal) two
-forms take them instead, with the batch of layouts as one block CSR matrix of B * M/bs block rows
-(block columns offset by b * K/bs): a dense y (full layout) gives ``bsr_spmm`` of x's blocks (sparse x dense, of
-which the output layout's blocks are kept), and dense x and y with a sparse output give
-``bsr_sddmm`` at the output layout.
+forms take them instead, with the batch of layouts as one block CSR matrix of B * M/bs block
+rows (block columns offset by b * K/bs): a dense y (full layout) gives ``bsr_spmm`` of x's
+blocks (sparse x dense, of which the output layout's blocks are kept), and dense x and y with
+a sparse output give ``bsr_sddmm`` at the output layout.
 """
 
 from __future__ import annotations
