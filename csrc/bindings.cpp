@@ -74,6 +74,14 @@ NB_MODULE(_ext, m) {
         "b_indices"_a, "n_cols_b"_a, nb::kw_only(), "stream"_a = nb::none(),
         nb::call_guard<nb::gil_scoped_release>(),
         "Canonical pattern [indptr, indices] of A @ B (evaluates its inputs).");
+  m.def("csr_convolve2d", &csr_convolve2d, "x_indptr"_a, "x_indices"_a, "x_data"_a, "k"_a,
+        "t_indptr"_a, "t_indices"_a, "t_kernel"_a, "c_indptr"_a, "c_indices"_a, "sizes"_a,
+        nb::kw_only(), "stream"_a = nb::none(),
+        "Values of convolve2d on CSR images (X @ T^T) at the output pattern C.");
+  m.def("csr_convolve2d_symbolic", &csr_convolve2d_symbolic, "x_indptr"_a, "x_indices"_a,
+        "sizes"_a, nb::kw_only(), "stream"_a = nb::none(),
+        nb::call_guard<nb::gil_scoped_release>(),
+        "Canonical output pattern [indptr, indices] of convolve2d on CSR images (evaluates x).");
   m.def("coo_tocsr", &coo_tocsr, "rows"_a, "cols"_a, "m"_a, "n"_a, "sum_duplicates"_a,
         nb::kw_only(), "stream"_a = nb::none(), nb::call_guard<nb::gil_scoped_release>(),
         "CSR pattern [indptr, indices, slot] of COO entries (evaluates its inputs).");

@@ -93,6 +93,17 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
                  const array& c_indptr, const array& c_indices, int64_t n_cols_b,
                  StreamOrDevice s = {});
 
+// Values of convolve2d on CSR images: X @ T^T at the pattern (c_indptr, c_indices) from
+// csr_convolve2d_symbolic, where T^T (t_indptr, t_indices; t_kernel[e] the entry of k.ravel()
+// that entry e holds) is the kernel's transposed Toeplitz matrix, (c_in*h*w, c_out*h_out*w_out).
+// x's rows are c_in channel-major h x w images; k is (kh, kw) or (c_out, c_in, kh, kw); sizes
+// are [h, w, h_out, w_out, top, left] (where the output starts in the full convolution).
+// Differentiable in x_data and k.
+array csr_convolve2d(const array& x_indptr, const array& x_indices, const array& x_data,
+                     const array& k, const array& t_indptr, const array& t_indices,
+                     const array& t_kernel, const array& c_indptr, const array& c_indices,
+                     const std::vector<int64_t>& sizes, StreamOrDevice s = {});
+
 // ---- spgemm's symbolic phase as lazy structural steps (csr_spgemm_symbolic runs them on
 // GPU streams; they run on the CPU too). Each row's distinct columns are found with a hash
 // table (gpu/core/spgemm.h); structure only, no gradients. They follow the CSR rule above
@@ -127,6 +138,14 @@ array csr_spgemm_fill(const array& a_indptr, const array& a_indices, const array
 std::vector<array> csr_spgemm_symbolic(const array& a_indptr, const array& a_indices,
                                        const array& b_indptr, const array& b_indices,
                                        int64_t n_cols_b, StreamOrDevice s = {});
+
+// The canonical pattern of convolve2d's output for CSR images x (rows of c_in channel-major
+// h x w images): every output pixel some stored pixel reaches through a kernel of shape
+// (c_out, c_in, kh, kw) (zeros included), {indptr[m + 1], indices} in x's index dtype.
+// sizes are [h, w, h_out, w_out, top, left, kh, kw, c_in, c_out]. Validates x on the host.
+std::vector<array> csr_convolve2d_symbolic(const array& x_indptr, const array& x_indices,
+                                           const std::vector<int64_t>& sizes,
+                                           StreamOrDevice s = {});
 
 // COO -> CSR: the pattern of the entries (rows[e], cols[e]) sorted by (row, col):
 // {indptr[m + 1], indices[nnz_out], slot[nnz]} where entry e lands at slot[e]. With

@@ -131,6 +131,27 @@ struct SpgemmParams {
   int64_t parts = 1;       // dense: blocks of rows; 0: positional (C's columns searched)
 };
 
+// convolve2d (numeric) of CSR images: x's rows hold c_in channel-major h x w planes, c's rows
+// c_out planes of h_out x w_out; k[c_out][c_in][kh][kw] (vtype). out(o, r, s) =
+// sum_{i,a,b} k[o][i][a][b] * x(i, r + top - a, s + left - b) (true convolution, as
+// scipy.signal.convolve2d) at c's pattern, which must hold every output pixel x reaches
+// (csr_convolve2d_symbolic's). Columns out of range are skipped; c's other entries get 0.
+struct Conv2dGeometry {
+  int64_t h, w, h_out, w_out, kh, kw, top, left, c_in, c_out;
+};
+
+struct Convolve2dParams {
+  CsrView x;
+  const void* x_data;
+  const void* k;
+  CsrView c;
+  void* c_data;
+  ValueType vtype;
+  Conv2dGeometry g;
+  void* scratch = nullptr; // the kernel (acc type), then parts x c_out*h_out*w_out accumulators
+  int64_t parts = 1;
+};
+
 // flash_attention (docs/developer/flash_attention.md), forward and backward: sizes in `a`,
 // q[B][lq][d], k[B][lk][d], v[B][lk][dv] of vtype; the layout's int32 block CSR row_ptr,
 // col and its transpose t_ptr, t_row, t_block; bias[n_blocks][bs][bs] (vtype) and

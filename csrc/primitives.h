@@ -4,6 +4,7 @@
 
 #include "mlx/primitives.h"
 #include "ops.h"
+#include "params.h"
 
 namespace mlx_sparse {
 
@@ -110,6 +111,19 @@ class CsrSpgemm : public UnaryPrimitive {
   const char* name() const override { return "CsrSpgemm"; }
   bool is_equivalent(const Primitive& other) const override;
   int64_t n_cols_b_;
+};
+
+// inputs: x_indptr, x_indices, x_data, k, t_indptr, t_indices, t_kernel, c_indptr, c_indices
+// (T^T's pattern and kernel index are read by the gradients only). CPU streams only: on GPU
+// streams csr_convolve2d builds the SpGEMM X @ T^T instead.
+class CsrConvolve2d : public UnaryPrimitive {
+ public:
+  CsrConvolve2d(Stream s, Conv2dGeometry g) : UnaryPrimitive(s), g_(g) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrConvolve2d"; }
+  bool is_equivalent(const Primitive& other) const override;
+  Conv2dGeometry g_;
 };
 
 // inputs: indptr, indices, data[..., nnz] -> the row-wise softmax of the stored values

@@ -22,11 +22,11 @@ from typing import NamedTuple
 import mlx.core as mx
 import numpy as np
 
-from . import _dtypes
+from . import _dtypes, _ext
 from ._base import SparseArray, check_shape
 from ._construct import csr_array
 from ._csr import CSRArray
-from ._ops import _check_float64_device, _dense, _is_scipy_sparse, spgemm, spmm, spmv
+from ._ops import _check_float64_device, _dense, _is_scipy_sparse, spmm, spmv
 
 MODES = ("full", "same", "valid")
 _INT32_MAX = _dtypes.INT32_MAX  # a name of this module, so a test can lower it
@@ -260,21 +260,44 @@ def _convolve_dense(x: mx.array, k: mx.array, mode, x_shape, stream) -> mx.array
 
 
 def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_zeros=True) -> CSRArray:
-    """X @ T^T by SpGEMM: T^T's pattern is cached like T's, so nothing is transposed per call."""
+    """X @ T^T: the output pattern from the host (every pixel a stored pixel reaches), the
+    values by csr_convolve2d (a direct kernel on the CPU, the SpGEMM with T^T on the GPU)."""
     if x_shape is None:
         raise ValueError("[convolve2d] a sparse x is a batch of flattened images (N, H * W): "
                          "pass x_shape=(H, W)")
     x_shape = _image_shape(x_shape)
     _check_batch(x, x_shape, channels_in)
     dtype = _result_dtype(k, x.dtype)
-    # int64 when x has it (else spgemm would widen x per call), int32 when the sizes allow
-    TT = _matrix(x_shape, k.astype(dtype), mode, mx.int64 if x.index_dtype == mx.int64 else None, True)
-    out = spgemm(x if x.dtype == dtype else x.astype(dtype), TT, stream=stream)
+    k_shape, channels = tuple(k.shape[-2:]), (tuple(k.shape[:2]) if k.ndim == 4 else (1, 1))
+    idt = _index_dtype(x_shape, k_shape, channels, mode, mx.int64 if x.index_dtype == mx.int64
+                       else None)
+    if idt == "int64" and x.index_dtype != mx.int64:
+        x = x.astype(x.dtype, mx.int64)
+    TT = _pattern(x_shape, k_shape, channels, mode, idt, True)
+    (H_out, W_out), (top, left) = output_shape(x_shape, k_shape, mode)
+    sizes = [*x_shape, H_out, W_out, top, left]
+    indptr, indices = _output_pattern(x, (*sizes, *k_shape, channels[1], channels[0]))
+    values = _ext.csr_convolve2d(x.indptr, x.indices, x.data.astype(dtype), k.astype(dtype),
+                                 TT.indptr, TT.indices, TT.kernel_index, indptr, indices, sizes,
+                                 stream=stream)
+    out = CSRArray(values, indices, indptr, (x.shape[0], TT.shape[1]), sorted_indices=True,
+                   canonical=True, check=False)
     if not drop_zeros:
         return out
     # one host pass finds out whether there is anything to drop (eliminate_zeros also checks)
     values = out.data.astype(mx.float32) if out.dtype == mx.bfloat16 else out.data
     return out if np.asarray(values).all() else out.eliminate_zeros()
+
+
+def _output_pattern(x: CSRArray, sizes: tuple):
+    """The output's (indptr, indices): x's pattern keeps the last one with its sizes as the
+    key, so a loop over the same images with new values finds it once."""
+    last = x._cache.get("convolve2d")
+    if last is not None and last[0] == sizes:
+        return last[1], last[2]
+    indptr, indices = _ext.csr_convolve2d_symbolic(x.indptr, x.indices, list(sizes))
+    x._cache["convolve2d"] = (sizes, indptr, indices)
+    return indptr, indices
 
 
 class Toeplitz_convolution2d:

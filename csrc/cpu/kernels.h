@@ -14,6 +14,7 @@
   X(rows, RowsParams)             \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \
+  X(convolve2d, Convolve2dParams) \
   X(softmax, SoftmaxParams)      \
   X(flash_attention, AttentionParams) \
   X(flash_attention_grad, AttentionParams) \

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cpu/convolve2d.h"
 #include "cpu/thread_pool.h"
 
 namespace mlx_sparse::cpu {
@@ -67,6 +68,15 @@ int64_t scratch_bytes(SpgemmParams& p) {
   }
   p.parts = 0; // positional: a float32 per entry of C for 16-bit values, else none
   return narrow(p.vtype) ? p.c.nnz * 4 : 0;
+}
+
+int64_t scratch_bytes(Convolve2dParams& p) {
+  const auto& g = p.g;
+  const int64_t acc = acc_bytes(p.vtype), plane = (g.c_out * g.h_out * g.w_out + kConvLanes) * acc;
+  const int64_t fit = kSpgemmDenseBytes / std::max<int64_t>(1, plane); // >= 1: the op checks
+  p.parts = std::max<int64_t>(
+      1, std::min({work_parts(p.x.nnz * g.kh * g.kw * g.c_out), fit, p.x.m}));
+  return g.c_out * g.c_in * g.kh * conv_row_stride(g.kw) * acc + p.parts * plane;
 }
 
 int64_t attention_tile_floats(const gpu::AttentionArgs& a) {

@@ -27,6 +27,7 @@ int64_t scratch_bytes(TodenseParams& p);
 int64_t scratch_bytes(TransposeParams& p);
 int64_t scratch_bytes(SumDuplicatesParams& p);
 int64_t scratch_bytes(SpgemmParams& p);
+int64_t scratch_bytes(Convolve2dParams& p);
 // flash_attention: float tiles per part, and for the backward (d_o set) delta first.
 int64_t scratch_bytes(AttentionParams& p);
 // Floats of one part's tiles (kernels/flash_attention.cpp lays them out).

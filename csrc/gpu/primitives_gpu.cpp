@@ -1,5 +1,7 @@
 // eval_gpu of every primitive, on this build's GPU backend (CUDA or Metal): the evaluation
 // in csrc/gpu/<family>_gpu.cpp over the backend's launcher.
+#include <stdexcept>
+
 #include "gpu/eval.h"
 
 namespace mlx_sparse {
@@ -22,6 +24,13 @@ MLX_SPARSE_EVAL_GPU(CsrSpgemmFill)
 MLX_SPARSE_EVAL_GPU(BsrSpmm)
 MLX_SPARSE_EVAL_GPU(BsrSddmm)
 #undef MLX_SPARSE_EVAL_GPU
+
+// csr_convolve2d builds the SpGEMM X @ T^T on GPU streams: this primitive is made for the
+// CPU only, so this is never reached.
+void CsrConvolve2d::eval_gpu(const std::vector<array>&, array&) {
+  throw std::logic_error("[csr_convolve2d] the direct kernel is CPU-only (GPU streams take the "
+                         "Toeplitz SpGEMM).");
+}
 
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
   gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
