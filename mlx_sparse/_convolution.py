@@ -23,7 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes, _ext
-from ._base import SparseArray, check_shape
+from ._base import SparseArray, _tracing, check_shape
 from ._construct import csr_array
 from ._csr import CSRArray
 from ._ops import _check_float64_device, _dense, _is_scipy_sparse, spmm, spmv
@@ -282,7 +282,7 @@ def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_ze
                                  stream=stream)
     out = CSRArray(values, indices, indptr, (x.shape[0], TT.shape[1]), sorted_indices=True,
                    canonical=True, check=False)
-    if not drop_zeros:
+    if not drop_zeros or _tracing(out.data):  # compile and vmap keep the product's pattern
         return out
     # one host pass finds out whether there is anything to drop (eliminate_zeros also checks)
     values = out.data.astype(mx.float32) if out.dtype == mx.bfloat16 else out.data
