@@ -98,7 +98,8 @@ array csr_spgemm(const array& a_indptr, const array& a_indices, const array& a_d
 // that entry e holds) is the kernel's transposed Toeplitz matrix, (c_in*h*w, c_out*h_out*w_out).
 // x's rows are c_in channel-major h x w images; k is (kh, kw) or (c_out, c_in, kh, kw); sizes
 // are [h, w, h_out, w_out, top, left] (where the output starts in the full convolution).
-// Differentiable in x_data and k.
+// c must hold every pixel a row reaches (the symbolic pattern, or more: extra entries read
+// 0); the CPU kernel clears its accumulator through c. Differentiable in x_data and k.
 array csr_convolve2d(const array& x_indptr, const array& x_indices, const array& x_data,
                      const array& k, const array& t_indptr, const array& t_indices,
                      const array& t_kernel, const array& c_indptr, const array& c_indices,

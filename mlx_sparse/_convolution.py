@@ -204,7 +204,7 @@ def _result_dtype(k: mx.array, x_dtype) -> mx.Dtype:
     return mx.float32  # float32 with a half type, or float16 with bfloat16
 
 
-def convolve2d(x, k, mode: str = "same", *, x_shape=None, stream=None):
+def convolve2d(x, k, mode: str = "same", *, x_shape=None, dense_output=False, stream=None):
     """2-D convolution of one image or a batch with kernel k, as ``scipy.signal.convolve2d``
     (true convolution; modes full, same, valid) through its Toeplitz matrix.
 
@@ -212,7 +212,11 @@ def convolve2d(x, k, mode: str = "same", *, x_shape=None, stream=None):
       (N, H_out, W_out): a sparse matrix-vector (matrix) product;
     - dense x of shape (N, H * W) with ``x_shape=(H, W)`` -> (N, H_out * W_out) by SpMM;
     - a CSRArray (or scipy.sparse) x of shape (N, H * W) with ``x_shape`` -> a canonical
-      CSRArray (N, H_out * W_out) by SpGEMM, exact zeros dropped as scipy's products drop them.
+      CSRArray (N, H_out * W_out), exact zeros dropped as scipy's products drop them (a
+      direct kernel on the CPU, SpGEMM with T^T on the GPU; under ``mx.compile`` and
+      ``mx.vmap``, which cannot read values, the zeros are kept); with
+      ``dense_output=True`` a dense (N, H_out * W_out) by SpMM, which on a GPU is the faster
+      way to dense results (no sparse pattern to find).
 
     k may also be (C_out, C_in, kH, kW): then x's rows hold C_in channel-major images
     (N, C_in * H * W) and the output C_out. The result has the wider dtype of x and k.
@@ -224,7 +228,9 @@ def convolve2d(x, k, mode: str = "same", *, x_shape=None, stream=None):
     if _is_scipy_sparse(x):
         x = csr_array(x)
     if isinstance(x, SparseArray):
-        return _convolve_sparse(x.tocsr(), k, mode, x_shape, channels_in, stream)
+        if not dense_output:
+            return _convolve_sparse(x.tocsr(), k, mode, x_shape, channels_in, stream)
+        x, x_shape = x.todense(stream=stream), _sparse_x_shape(x_shape)
     x = _dense(x, "convolve2d", stream)
     if x_shape is None:
         if x.ndim not in (2, 3) or k.ndim == 4:
@@ -238,6 +244,13 @@ def convolve2d(x, k, mode: str = "same", *, x_shape=None, stream=None):
     x_shape = _image_shape(x_shape)
     _check_batch(x, x_shape, channels_in)
     return _convolve_dense(x, k, mode, x_shape, stream)
+
+
+def _sparse_x_shape(x_shape) -> tuple[int, int]:
+    if x_shape is None:
+        raise ValueError("[convolve2d] a sparse x is a batch of flattened images (N, H * W): "
+                         "pass x_shape=(H, W)")
+    return _image_shape(x_shape)
 
 
 def _check_batch(x, x_shape, channels_in):
@@ -262,10 +275,7 @@ def _convolve_dense(x: mx.array, k: mx.array, mode, x_shape, stream) -> mx.array
 def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_zeros=True) -> CSRArray:
     """X @ T^T: the output pattern from the host (every pixel a stored pixel reaches), the
     values by csr_convolve2d (a direct kernel on the CPU, the SpGEMM with T^T on the GPU)."""
-    if x_shape is None:
-        raise ValueError("[convolve2d] a sparse x is a batch of flattened images (N, H * W): "
-                         "pass x_shape=(H, W)")
-    x_shape = _image_shape(x_shape)
+    x_shape = _sparse_x_shape(x_shape)
     _check_batch(x, x_shape, channels_in)
     dtype = _result_dtype(k, x.dtype)
     k_shape, channels = tuple(k.shape[-2:]), (tuple(k.shape[:2]) if k.ndim == 4 else (1, 1))

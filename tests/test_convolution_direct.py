@@ -176,3 +176,26 @@ def test_symbolic_pass_bad_input_names_the_op():
     with pytest.raises(ValueError, match=r"\[csr_convolve2d\]"):
         _ext.csr_convolve2d(xs.indptr, xs.indices, xs.data, mx.ones((3, 3)), xs.indptr,
                             xs.indices, xs.indices, xs.indptr, xs.indices, [3, 4, 3, 4, 1])
+
+
+def test_dense_output():
+    """dense_output=True: the same numbers as the sparse result, dense, with the values'
+    gradient; x_shape is still required."""
+    x_shape = (7, 8)
+    x, k = _batch(3, x_shape, 0.2, 16), mx.array(_kernel((3, 2), 17))
+    xs = ms.csr_array(x, dtype=mx.float32)
+    dense = ms.convolve2d(xs, k, "full", x_shape=x_shape, dense_output=True)
+    assert isinstance(dense, mx.array) and dense.shape == (3, 9 * 9)
+    assert_close(dense, ms.convolve2d(xs, k, "full", x_shape=x_shape).toarray())
+    w = mx.array(np.random.default_rng(18).uniform(-1, 1, dense.shape), mx.float32)
+
+    def loss(v, k, dense_output):
+        out = ms.convolve2d(xs.with_data(v), k, "full", x_shape=x_shape, dense_output=dense_output)
+        return mx.sum(w * (out if dense_output else out.todense()))
+
+    got = mx.grad(loss, argnums=(0, 1))(xs.data, k, True)
+    want = mx.grad(loss, argnums=(0, 1))(xs.data, k, False)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+    with pytest.raises(ValueError, match=r"\[convolve2d\] a sparse x .* pass x_shape"):
+        ms.convolve2d(xs, k, dense_output=True)

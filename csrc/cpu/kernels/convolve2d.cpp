@@ -1,7 +1,7 @@
 // convolve2d (numeric phase) on the CPU: each image row scatters its pixels into a dense
 // accumulator of the output planes, kernel row by kernel row (contiguous runs: one vector
 // multiply-add when the kernel row fits a register), then c's pattern gathers the sums and
-// the touched span is cleared for the next row. O(nnz(x) * kh * kw * c_out + nnz(c)).
+// each sum is cleared as it is read. O(nnz(x) * kh * kw * c_out + nnz(c)).
 #include "cpu/convolve2d.h"
 #include "cpu/kernels/common.h"
 #include "cpu/kernels/vec.h"
@@ -45,7 +45,6 @@ void convolve2d_impl(const Convolve2dParams& p) {
     std::fill(acc, acc + n_out + kConvLanes, A(0));
     for (int64_t i = bounds[t]; i < bounds[t + 1]; ++i) {
       const Range xr = row_range(x_ptr, i, p.x.nnz);
-      int64_t lo = n_out, hi = 0, touched = 0; // the span of acc the row touched
       for (int64_t q = xr.start; q < xr.end; ++q) {
         pixels.with(x_col[q], [&](int64_t ci, int64_t y, int64_t x) {
           const A v = static_cast<A>(x_val[q]);
@@ -74,32 +73,20 @@ void convolve2d_impl(const Convolve2dParams& p) {
                   dst[b] += v * kr[b];
                 }
               }
-              lo = std::min(lo, off + o * plane + b0);
-              hi = std::max(hi, off + o * plane + b1);
-              touched += b1 - b0;
             });
           }
         });
       }
+      // gather the sums at c's pattern, clearing each as it is read: the pattern holds every
+      // pixel the row reached (csr_convolve2d_symbolic's), so acc is all zeros again after it
       const Range cr = row_range(c_ptr, i, p.c.nnz);
+      const I* cols = c_col;
+      T* vals = c_val;
       for (int64_t q = cr.start; q < cr.end; ++q) {
-        const int64_t c = static_cast<int64_t>(c_col[q]);
-        c_val[q] = in_range(c, n_out) ? static_cast<T>(acc[c]) : T(0);
-      }
-      // clear what the row touched: its whole span when dense enough (one memset), else
-      // run by run
-      if (hi - lo <= 4 * touched) {
-        std::fill(acc + lo, acc + std::max(lo, hi), A(0));
-        continue;
-      }
-      for (int64_t q = xr.start; q < xr.end; ++q) {
-        pixels.with(x_col[q], [&](int64_t, int64_t y, int64_t x) {
-          for (int64_t o = 0; o < g.c_out; ++o) {
-            each_run(g, y, x, [&](int64_t, int64_t off, int64_t b0, int64_t b1) {
-              std::fill(acc + o * plane + off + b0, acc + o * plane + off + b1, A(0));
-            });
-          }
-        });
+        const int64_t c = static_cast<int64_t>(cols[q]);
+        const int64_t at = in_range(c, n_out) ? c : n_out; // n_out: in the zero slack
+        vals[q] = static_cast<T>(acc[at]);
+        acc[at] = A(0);
       }
     }
   });
