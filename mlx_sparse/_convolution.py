@@ -26,7 +26,7 @@ from . import _dtypes, _ext
 from ._base import SparseArray, _tracing, check_shape
 from ._construct import csr_array
 from ._csr import CSRArray
-from ._ops import _check_float64_device, _dense, _is_scipy_sparse, spmm, spmv
+from ._ops import _check_float64_device, _dense, _is_scipy_sparse, _on_gpu, spmm, spmv
 
 MODES = ("full", "same", "valid")
 _INT32_MAX = _dtypes.INT32_MAX  # a name of this module, so a test can lower it
@@ -227,10 +227,10 @@ def convolve2d(x, k, mode: str = "same", *, x_shape=None, dense_output=False, st
     channels_in = k.shape[1] if k.ndim == 4 else 1
     if _is_scipy_sparse(x):
         x = csr_array(x)
+    if isinstance(x, SparseArray) and dense_output:
+        return _convolve_to_dense(x.tocsr(), k, mode, x_shape, channels_in, stream)
     if isinstance(x, SparseArray):
-        if not dense_output:
-            return _convolve_sparse(x.tocsr(), k, mode, x_shape, channels_in, stream)
-        x, x_shape = x.todense(stream=stream), _sparse_x_shape(x_shape)
+        return _convolve_sparse(x.tocsr(), k, mode, x_shape, channels_in, stream)
     x = _dense(x, "convolve2d", stream)
     if x_shape is None:
         if x.ndim not in (2, 3) or k.ndim == 4:
@@ -297,6 +297,45 @@ def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_ze
     # one host pass finds out whether there is anything to drop (eliminate_zeros also checks)
     values = out.data.astype(mx.float32) if out.dtype == mx.bfloat16 else out.data
     return out if np.asarray(values).all() else out.eliminate_zeros()
+
+
+def _convolve_to_dense(x: CSRArray, k, mode, x_shape, channels_in, stream) -> mx.array:
+    """X @ T^T as a dense (N, C_out * H_out * W_out). On a GPU each stored pixel adds its
+    kh x kw (x C_out) products straight into the output (MLX's scatter-add: no pattern to
+    find, no Toeplitz matrix); the CPU's scatter is single-threaded, so there the direct
+    kernel's sparse result is made dense."""
+    x_shape = _sparse_x_shape(x_shape)
+    _check_batch(x, x_shape, channels_in)
+    if not _on_gpu(stream):
+        out = _convolve_sparse(x, k, mode, x_shape, channels_in, stream, drop_zeros=False)
+        return out.todense(stream=stream)
+    return _convolve_scatter(x, k, mode, x_shape, channels_in, stream)
+
+
+def _convolve_scatter(x: CSRArray, k, mode, x_shape, channels_in, stream) -> mx.array:
+    """The scatter-add form of X @ T^T (dense out), MLX ops alone: every backend, every
+    derivative. Products that fall outside the output go to one extra slot, dropped."""
+    x._check_structure("convolve2d")
+    dtype = _result_dtype(k, x.dtype)
+    (H_out, W_out), (top, left) = output_shape(x_shape, k.shape[-2:], mode)
+    (H, W), (kH, kW) = x_shape, k.shape[-2:]
+    k4 = mx.reshape(k.astype(dtype), (-1, channels_in, kH, kW))
+    c_out, n_plane = k4.shape[0], H_out * W_out
+    size = x.shape[0] * c_out * n_plane + 1  # + a slot for the products that fall outside
+    itype = mx.int32 if size <= _INT32_MAX else mx.int64
+    cols = x.indices.astype(itype)
+    rows, pixel = x._rows().astype(itype), cols % (H * W)
+    oy = (pixel // W)[:, None] - top + mx.arange(kH, dtype=itype)  # (nnz, kH)
+    ox = (pixel % W)[:, None] - left + mx.arange(kW, dtype=itype)  # (nnz, kW)
+    inside = (((oy >= 0) & (oy < H_out))[:, None, :, None]
+              & ((ox >= 0) & (ox < W_out))[:, None, None, :])
+    at = ((rows * c_out)[:, None] + mx.arange(c_out, dtype=itype))[:, :, None, None] * n_plane
+    at = mx.where(inside, at + (oy * W_out)[:, None, :, None] + ox[:, None, None, :], size - 1)
+    acc = mx.float32 if dtype in (mx.float16, mx.bfloat16) else dtype  # sums of products
+    kv = mx.moveaxis(mx.take(k4, cols // (H * W), axis=1), 1, 0)  # (nnz, c_out, kH, kW)
+    products = (x.data.astype(acc)[:, None, None, None] * kv.astype(acc))
+    out = mx.zeros((size,), acc, stream=stream).at[at.reshape(-1)].add(products.reshape(-1))
+    return mx.reshape(out[:-1], (x.shape[0], c_out * n_plane)).astype(dtype)
 
 
 def _output_pattern(x: CSRArray, sizes: tuple):

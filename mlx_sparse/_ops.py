@@ -39,10 +39,15 @@ def _dense(x, op: str = "matmul", stream=None) -> mx.array:
     return mx.array(host)
 
 
-def _check_float64_device(op: str, stream):
+def _on_gpu(stream) -> bool:
+    """Does a stream (or device, or None: the default) run on the GPU?"""
     where = mx.default_device() if stream is None else stream
     where = getattr(where, "device", where)  # a Stream's Device
-    if getattr(where, "type", where) == mx.DeviceType.gpu:  # a Device's type, or mx.gpu itself
+    return getattr(where, "type", where) == mx.DeviceType.gpu  # a Device's type, or mx.gpu itself
+
+
+def _check_float64_device(op: str, stream):
+    if _on_gpu(stream):
         raise ValueError(
             f"[{op}] float64 is not supported on the GPU (MLX has none there): pass float32, "
             "e.g. np.asarray(x, np.float32), or use the CPU (stream=mx.cpu)"
