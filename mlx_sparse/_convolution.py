@@ -300,42 +300,22 @@ def _convolve_sparse(x: CSRArray, k, mode, x_shape, channels_in, stream, drop_ze
 
 
 def _convolve_to_dense(x: CSRArray, k, mode, x_shape, channels_in, stream) -> mx.array:
-    """X @ T^T as a dense (N, C_out * H_out * W_out). On a GPU each stored pixel adds its
-    kh x kw (x C_out) products straight into the output (MLX's scatter-add: no pattern to
-    find, no Toeplitz matrix); the CPU's scatter is single-threaded, so there the direct
-    kernel's sparse result is made dense."""
+    """X @ T^T as a dense (N, C_out * H_out * W_out). On a GPU, (T @ X^T)^T by SpMM on X^T
+    made dense (its structure is cached; no transposed copies of dense arrays, no pattern to
+    find on the host); on the CPU the direct kernel's sparse result made dense."""
     x_shape = _sparse_x_shape(x_shape)
     _check_batch(x, x_shape, channels_in)
     if not _on_gpu(stream):
         out = _convolve_sparse(x, k, mode, x_shape, channels_in, stream, drop_zeros=False)
         return out.todense(stream=stream)
-    return _convolve_scatter(x, k, mode, x_shape, channels_in, stream)
+    return _dense_by_spmm(x, k, mode, x_shape, stream)
 
 
-def _convolve_scatter(x: CSRArray, k, mode, x_shape, channels_in, stream) -> mx.array:
-    """The scatter-add form of X @ T^T (dense out), MLX ops alone: every backend, every
-    derivative. Products that fall outside the output go to one extra slot, dropped."""
-    x._check_structure("convolve2d")
+def _dense_by_spmm(x: CSRArray, k, mode, x_shape, stream) -> mx.array:
     dtype = _result_dtype(k, x.dtype)
-    (H_out, W_out), (top, left) = output_shape(x_shape, k.shape[-2:], mode)
-    (H, W), (kH, kW) = x_shape, k.shape[-2:]
-    k4 = mx.reshape(k.astype(dtype), (-1, channels_in, kH, kW))
-    c_out, n_plane = k4.shape[0], H_out * W_out
-    size = x.shape[0] * c_out * n_plane + 1  # + a slot for the products that fall outside
-    itype = mx.int32 if size <= _INT32_MAX else mx.int64
-    cols = x.indices.astype(itype)
-    rows, pixel = x._rows().astype(itype), cols % (H * W)
-    oy = (pixel // W)[:, None] - top + mx.arange(kH, dtype=itype)  # (nnz, kH)
-    ox = (pixel % W)[:, None] - left + mx.arange(kW, dtype=itype)  # (nnz, kW)
-    inside = (((oy >= 0) & (oy < H_out))[:, None, :, None]
-              & ((ox >= 0) & (ox < W_out))[:, None, None, :])
-    at = ((rows * c_out)[:, None] + mx.arange(c_out, dtype=itype))[:, :, None, None] * n_plane
-    at = mx.where(inside, at + (oy * W_out)[:, None, :, None] + ox[:, None, None, :], size - 1)
-    acc = mx.float32 if dtype in (mx.float16, mx.bfloat16) else dtype  # sums of products
-    kv = mx.moveaxis(mx.take(k4, cols // (H * W), axis=1), 1, 0)  # (nnz, c_out, kH, kW)
-    products = (x.data.astype(acc)[:, None, None, None] * kv.astype(acc))
-    out = mx.zeros((size,), acc, stream=stream).at[at.reshape(-1)].add(products.reshape(-1))
-    return mx.reshape(out[:-1], (x.shape[0], c_out * n_plane)).astype(dtype)
+    T = _matrix(x_shape, k.astype(dtype), mode, None, False)
+    xt = x.astype(dtype).T.todense(stream=stream)
+    return mx.swapaxes(spmm(T, xt, stream=stream), 0, 1)
 
 
 def _output_pattern(x: CSRArray, sizes: tuple):

@@ -187,6 +187,8 @@ def test_dense_output():
     dense = ms.convolve2d(xs, k, "full", x_shape=x_shape, dense_output=True)
     assert isinstance(dense, mx.array) and dense.shape == (3, 9 * 9)
     assert_close(dense, ms.convolve2d(xs, k, "full", x_shape=x_shape).toarray())
+    # the GPU's form (SpMM on X^T made dense), run here too
+    assert_close(_convolution._dense_by_spmm(xs, k, "full", x_shape, None), dense)
     w = mx.array(np.random.default_rng(18).uniform(-1, 1, dense.shape), mx.float32)
 
     def loss(v, k, dense_output):
@@ -200,30 +202,3 @@ def test_dense_output():
     with pytest.raises(ValueError, match=r"\[convolve2d\] a sparse x .* pass x_shape"):
         ms.convolve2d(xs, k, dense_output=True)
 
-
-@pytest.mark.parametrize("mode", ["full", "same", "valid"])
-@pytest.mark.parametrize("channels", [(1, 1), (2, 3)])
-@pytest.mark.parametrize("dtype", [mx.float32, mx.float16])
-def test_scatter_form(mode, channels, dtype):
-    """The GPU's dense-output form (MLX scatter-add) run on this device, against the direct
-    kernel's result and its gradients; half types sum in float32."""
-    c_out, c_in = channels
-    x_shape = (6, 9)
-    x = _batch(4, x_shape, 0.2, 19, c_in)
-    k = mx.array(_kernel((c_out, c_in, 4, 3) if c_in * c_out > 1 else (4, 3), 20)).astype(dtype)
-    xs = ms.csr_array(x, dtype=dtype)
-    got = _convolution._convolve_scatter(xs, k, mode, x_shape, c_in, None)
-    want = ms.convolve2d(xs, k, mode, x_shape=x_shape).todense()
-    assert got.dtype == dtype
-    assert_close(got, want, dtype)
-    w = mx.random.uniform(shape=got.shape, key=mx.random.key(21)).astype(dtype)
-
-    def loss(v, k, scatter):
-        xv = xs.with_data(v)
-        out = (_convolution._convolve_scatter(xv, k, mode, x_shape, c_in, None) if scatter
-               else ms.convolve2d(xv, k, mode, x_shape=x_shape).todense())
-        return mx.sum(w * out)
-
-    for a, b in zip(mx.grad(loss, argnums=(0, 1))(xs.data, k, True),
-                    mx.grad(loss, argnums=(0, 1))(xs.data, k, False)):
-        assert_close(a, b, dtype)
