@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from common import REPEATS, check_close, dense, print_rows, random_density, speedup_row, time_pair, to_mlx
+from common import (REPEATS, check_close, dense, ms, print_rows, random_density, speedup_row,
+                    time_pair, to_mlx)
 
 N, DENSITY, K = 4096, 1e-2, 128
 
 
 def cases():
-    return ["grad_spmm (mx.square)", "grad_spmm_pow (info)"]
+    return ["grad_spmm (mx.square)", "grad_spmm_pow (info)", "same pattern, csr_array form",
+            "A.T @ B", "X @ A", "grad_B"]
 
 
 def grad_spmm(quick=False):
@@ -37,8 +39,33 @@ def grad_spmm(quick=False):
     return [row, info]
 
 
+def same_pattern(quick=False):
+    """Issue 16's cases on 16384^2, density 1e-3, k = 64: a loss that builds its matrix with
+    csr_array((v, indices, indptr)) each call against A.with_data(v) (the pattern's facts are
+    found by its index arrays), and the transposed products against A @ B."""
+    S = random_density(16384, 16384, 1e-3, seed=2)
+    B, X = dense((16384, 64), seed=3), dense((64, 16384), seed=4)
+    A, Bm, Xm = to_mlx(S, B, X)
+    idx, ptr, v = A.indices, A.indptr, A.data
+    built = mx.grad(lambda v: mx.square(ms.csr_array((v, idx, ptr), shape=A.shape) @ Bm).sum())
+    shared = mx.grad(lambda v: mx.square(A.with_data(v) @ Bm).sum())
+    check_close(built(v), shared(v), "grad, csr_array form", rtol=1e-3)
+    t_built, t_shared = time_pair(lambda: built(v), lambda: shared(v), REPEATS[quick])
+    rows = [speedup_row("grad of sum(square(csr_array((v, idx, ptr)) @ B)) vs the with_data form",
+                        t_built, t_shared, 0.91, baseline="A.with_data(v)")]  # within 1.1x
+    forward = lambda: A @ Bm  # noqa: E731
+    check_close(A.T @ Bm, S.T @ B, "A.T @ B")
+    check_close(ms.matmul(Xm, A), X @ S, "X @ A")
+    for case, f in (("A.T @ B", lambda: A.T @ Bm), ("X @ A", lambda: ms.matmul(Xm, A)),
+                    ("grad_B of sum(A @ B)", lambda: mx.grad(lambda B: (A @ B).sum())(Bm))):
+        t_case, t_forward = time_pair(f, forward, REPEATS[quick])
+        rows.append(speedup_row(f"{case} vs A @ B, 16384^2, 1e-3, k=64", t_case, t_forward,
+                                0.83, baseline="A @ B"))  # within 1.2x
+    return rows
+
+
 def run(quick=False):
-    return grad_spmm(quick)
+    return grad_spmm(quick) + same_pattern(quick)
 
 
 if __name__ == "__main__":

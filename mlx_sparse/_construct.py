@@ -8,6 +8,7 @@ import numpy as np
 from . import _dtypes, _ext
 from ._base import _to_numpy, _tracing, check_shape
 from ._csr import CSRArray
+from ._pattern import derived
 from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DTYPES as _VALUE_DTYPES
 
 
@@ -230,7 +231,9 @@ def _index_array(x, name, op="csr_array") -> mx.array:
             raise TypeError(f"[{op}] {name} must hold integers, got {host.dtype}")
         if host.dtype.kind == "u" and host.size and host.max() > np.iinfo(np.int64).max:
             raise ValueError(f"[{op}] {name} holds {host.max()}, beyond int64 indices")
-        a = mx.array(host if host.dtype in (np.int32, np.int64) else host.astype(np.int64))
+        wide = host if host.dtype in (np.int32, np.int64) else host.astype(np.int64)
+        a = derived(host, "mx.array", lambda: mx.array(wide),
+                    lambda out: out.shape == host.shape and np.array_equal(np.asarray(out), host))
     if a.ndim != 1:
         raise ValueError(f"[{op}] {name} must be 1-D, got shape {tuple(a.shape)}")
     return a
@@ -258,6 +261,6 @@ def _choose_index_dtype(requested, sizes, *arrays, op="csr_array"):
 
 
 def _cast_index(a: mx.array, idt) -> mx.array:
-    out = a if a.dtype == idt else a.astype(idt)
+    out = a if a.dtype == idt else derived(a, idt, lambda: a.astype(idt))
     mx.eval(out)
     return out

@@ -15,6 +15,7 @@ import numpy as np
 from . import _dtypes, _ext
 from ._base import SparseArray, _dtype_name, _to_numpy, _tracing, _values_from_host, check_shape
 from ._dtypes import INDEX_DTYPES as _INDEX_DTYPES, VALUE_DTYPES as _VALUE_DTYPES
+from ._pattern import pattern_cache
 
 _UNKNOWN_LENGTHS = _ext.RowLengths()
 
@@ -40,7 +41,8 @@ class CSRArray(SparseArray):
         self._shape = check_shape(shape)
         self._sorted = sorted_indices
         self._canonical = canonical
-        self._cache = {}
+        self._cache = pattern_cache(indices, indptr, self._shape)
+        self._transpose_of = None  # (A, these values) when this is A.T, made by transpose()
         if check:
             self.check_format(full_check=False)
 
@@ -319,7 +321,7 @@ class CSRArray(SparseArray):
         self._indices, self._indptr = indices, indptr
         self["data"] = data
         self._sorted, self._canonical = sorted_indices, canonical
-        self._cache = {}
+        self._cache = pattern_cache(indices, indptr, self._shape)
 
     def _canonical_copy(self, stream=None) -> "CSRArray":
         """A canonical CSRArray with these entries (self when already canonical). The sorted,
@@ -356,6 +358,9 @@ class CSRArray(SparseArray):
                        check=False)
         if "T" in self._cache:  # else traced: nothing is known of the pattern
             out._cache = self._transpose_cache()
+            # A.T @ B runs as A^T @ B on A itself (the product's transposed mode, over the
+            # cached structure), never gathering A.T's values: see _ops.matmul
+            out._transpose_of = (self, data)
         return out
 
     def _transpose_cache(self) -> dict:

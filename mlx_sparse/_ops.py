@@ -187,6 +187,8 @@ def matmul(a, b, *, stream=None):
         if type(a) is BSRArray and bsr_kernels(stream):
             return _bsr_spmm(a, b, stream)
         A = a if type(a) is CSRArray else a.tocsr()
+        if A._transpose_of is not None and A._transpose_of[1] is A["data"]:
+            return _transposed_product(A._transpose_of[0], b, stream)
         if "valid" not in A._cache:
             A._require_valid("csr_spmv" if b.ndim == 1 else "csr_spmm")
         lengths = A._cache.get("lengths", _UNKNOWN_LENGTHS)
@@ -225,6 +227,14 @@ def matmul(a, b, *, stream=None):
     y = _ext.csr_spmm(A.indptr, A.indices, A.data, mx.swapaxes(x, -1, -2), A.shape[1], True,
                       A._transposed(), A._lengths(), stream=stream)
     return mx.swapaxes(y, -1, -2)
+
+
+def _transposed_product(A: CSRArray, b: mx.array, stream) -> mx.array:
+    """``A^T @ b`` by the products' transposed mode over A's cached transposed structure:
+    A.T @ B at the cost of A @ B, its values never gathered (the op checks the shapes)."""
+    product = _ext.csr_spmv if b.ndim == 1 else _ext.csr_spmm
+    return product(A._indptr, A._indices, A["data"], b, A._shape[1], True,
+                   A._transpose_structure(), A._lengths(), stream=stream)
 
 
 def bsr_kernels(stream=None) -> bool:

@@ -84,7 +84,8 @@ def test_dtypes(dtype):
     xs = ms.csr_array(x, dtype=dtype)
     out = ms.convolve2d(xs, mx.array(k).astype(dtype), "same", x_shape=x_shape)
     assert out.dtype == dtype
-    rounded = [np.array(a.astype(mx.float32), np.float64) for a in (xs.todense(), mx.array(k).astype(dtype))]
+    rounded = [np.array(a.astype(mx.float32), np.float64)
+               for a in (xs.todense(), mx.array(k).astype(dtype))]
     want = np.stack([scipy_convolve2d(r.reshape(x_shape), rounded[1], "same").ravel()
                      for r in rounded[0]])
     assert_close(out.toarray(), want, dtype)

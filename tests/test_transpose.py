@@ -152,3 +152,32 @@ def test_transpose_degenerate(shape):
     assert T.shape == shape[::-1] and T.nnz == 0
     assert ms.matmul(mx.ones((3, shape[0])), A).shape == (3, shape[1])
     assert (np.ones((3, shape[0])) @ A).shape == (3, shape[1])
+
+
+@variants
+def test_transpose_at_dense_runs_on_a_itself(variant):
+    """A.T @ B (and @ a vector) through the products' transposed mode: A.T's values are never
+    gathered, the result and the gradient to A's values are those of the dense A^T @ B;
+    A.T.with_data(v) multiplies with v."""
+    case = random_case((23, 31), variant, seed=7)
+    A = case.csr(mx.float32, mx.int32)
+    B = mx.array(rand((23, 5), 8), mx.float32)
+    x = mx.array(rand((23,), 9), mx.float32)
+    dense = case.dense().astype(np.float32)
+    assert_close(A.T @ B, dense.T @ np.array(B))
+    assert_close(A.T @ x, dense.T @ np.array(x))
+    W = mx.array(rand((31, 5), 10), mx.float32)
+
+    def loss(v):
+        return mx.sum(W * (A.with_data(v).T @ B))
+
+    def reference(v):
+        return mx.sum(W * (A.with_data(v).todense().T @ B))
+
+    assert_close(mx.grad(loss)(A.data), mx.grad(reference)(A.data))
+    assert_close(mx.compile(loss)(A.data), reference(A.data))
+    T = A.T
+    v = mx.arange(T.nnz, dtype=mx.float32)
+    assert_close(T.with_data(v) @ B, np.array(T.with_data(v).todense()) @ np.array(B))
+    with pytest.raises(ValueError, match=r"\[csr_spmm\] dimension mismatch"):
+        A.T @ mx.ones((31, 2))
