@@ -32,6 +32,18 @@ class CSRArray(SparseArray):
     _read_entries = ".tocoo() or .toarray()"
     _index_hint = "A.toarray()[...] or A.tocoo()"
 
+    def _getitem(self, key):
+        """``A[key]`` as scipy's csr_array (see mlx_sparse._index)."""
+        from ._index import getitem
+
+        return getitem(self, key)
+
+    def _setitem(self, key, value):
+        """``A[key] = value`` inside the pattern (see mlx_sparse._index)."""
+        from ._index import setitem
+
+        setitem(self, key, value)
+
     def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
                  check=True):
         dict.__init__(self, data=data)
