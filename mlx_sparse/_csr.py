@@ -409,6 +409,24 @@ class CSRArray(SparseArray):
 
         return multiply(self, other)
 
+    def diagonal(self, k=0) -> mx.array:
+        """Diagonal k as a 1-D mx.array (see :func:`mlx_sparse.diagonal`)."""
+        from ._structure import diagonal
+
+        return diagonal(self, k)
+
+    def trace(self, offset=0) -> mx.array:
+        """Sum of diagonal ``offset`` (see :func:`mlx_sparse.trace`)."""
+        from ._structure import trace
+
+        return trace(self, offset)
+
+    def setdiag(self, values, k=0):
+        """Set diagonal k's stored values in place (see :func:`mlx_sparse.setdiag`)."""
+        from ._structure import setdiag
+
+        setdiag(self, values, k)
+
     def sum(self, axis=None, *, stream=None):
         """Sum of all entries (axis=None), of each column (axis=0) or of each row (axis=1)."""
         from ._ops import sum as sparse_sum
