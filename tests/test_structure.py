@@ -264,3 +264,21 @@ def test_structure_keeps_value_dtype(dtype):
     for out in (ms.vstack([A, A]), ms.kron(A, A), ms.tril(A), A[1:3], A[:, [0, 4]]):
         assert out.dtype == dtype
     _same(ms.kron(A, A), sp.kron(SA, SA), dtype)
+
+
+# ---- scipy's file format
+
+@variants
+@index_dtypes
+def test_save_npz_load_npz_with_scipy(tmp_path, variant, index_dtype):
+    A, SA = _pair((6, 5), variant, 15, index_dtype=index_dtype)
+    ms.save_npz(tmp_path / "a.npz", A)
+    S = sp.load_npz(tmp_path / "a.npz")  # scipy reads ours, non-canonical entries included
+    assert isinstance(S, sp.csr_array)
+    np.testing.assert_array_equal(S.toarray(), SA.toarray())
+    with open(tmp_path / "a.npz", "rb") as f:  # a file object, read twice
+        B = ms.load_npz(f)
+    assert B.index_dtype == index_dtype
+    _same(B, SA)
+    sp.save_npz(tmp_path / "s.npz", sp.csr_matrix(SA).todia(), compressed=False)
+    _same(ms.load_npz(tmp_path / "s.npz"), SA)
