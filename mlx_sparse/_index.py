@@ -225,21 +225,27 @@ def _select_columns(ip, ix, cols, n):
     an int array, which may repeat columns. Returns (indptr, indices, kept positions)."""
     if isinstance(cols, slice) and cols.indices(n)[2] == 1:
         start, stop, _ = cols.indices(n)
-        keep = (ix >= start) & (ix < stop)
-        counts = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-        where = np.flatnonzero(keep)
-        return counts[ip], ix[where] - start, where
-    if isinstance(cols, slice):
-        cols = np.arange(*cols.indices(n))
-    order = np.argsort(cols, kind="stable")
-    sorted_cols = cols[order]
-    lo = np.searchsorted(sorted_cols, ix, side="left")
-    hi = np.searchsorted(sorted_cols, ix, side="right")
-    times = hi - lo  # how often each entry's column is selected
-    counts = np.concatenate([[0], np.cumsum(times, dtype=np.int64)])
-    where = np.repeat(np.arange(ix.size), times)
-    first = np.repeat(lo - counts[:-1], times) + np.arange(counts[-1])
-    return counts[ip], order[first], where
+        where = np.flatnonzero((ix >= start) & (ix < stop))
+        new_ix = ix[where] - start
+    else:
+        if isinstance(cols, slice):
+            cols = np.arange(*cols.indices(n))
+        if n <= 8 * ix.size + 4096:  # a table of the selected columns, n bytes
+            chosen = np.zeros(n, dtype=bool)
+            chosen[cols] = True
+            hit = np.flatnonzero(chosen[ix])
+        else:  # far more columns than entries: a table would outweigh them, search each entry
+            hit = np.arange(ix.size)
+        order = np.argsort(cols, kind="stable")
+        sorted_cols = cols[order]
+        lo = np.searchsorted(sorted_cols, ix[hit], side="left")
+        times = np.searchsorted(sorted_cols, ix[hit], side="right") - lo  # times selected
+        where = np.repeat(hit, times)
+        starts = np.cumsum(times) - times
+        first = np.repeat(lo - starts, times) + np.arange(where.size)
+        new_ix = order[first]
+    # `where` is sorted: the kept entries before row i's start count rows 0..i-1's
+    return np.searchsorted(where, ip, side="left"), new_ix, where
 
 
 def _length(k, n):

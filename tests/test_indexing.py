@@ -217,6 +217,33 @@ def test_grad_through_getitem(variant):
         np.testing.assert_allclose(to_np(g), _data_grad_reference(A, to_np(G)), atol=1e-12)
 
 
+def test_indexing_under_compile_and_vmap():
+    case = random_case(SHAPE, "duplicates", density=0.45, seed=8)
+    A, D = case.csr(mx.float32), case.dense(mx.float32)
+    rows, cols = np.array([3, 1, 1]), np.array([8, 0])
+    f = mx.compile(lambda d: A.with_data(d)[rows][:, cols].todense())
+    np.testing.assert_allclose(to_np(f(A.data)), D[rows][:, cols], atol=1e-6)
+    g = mx.compile(lambda d: A.with_data(d)[[1, 2], [3, 4]])
+    np.testing.assert_allclose(to_np(g(A.data)), D[[1, 2], [3, 4]], atol=1e-6)
+    batch = mx.stack([A.data, 2 * A.data])
+    v = mx.vmap(lambda d: A.with_data(d)[rows].todense())(batch)
+    np.testing.assert_allclose(to_np(v), np.stack([D[rows], 2 * D[rows]]), atol=1e-6)
+
+
+def test_wide_matrix_column_gather():
+    """Columns of a matrix far wider than its entries: no table of its width."""
+    rng = np.random.default_rng(0)
+    S = sp.csr_array((rng.random(100), (rng.integers(0, 50, 100), rng.integers(0, 10**9, 100))),
+                     shape=(50, 10**9))
+    A = ms.csr_array(S, dtype=mx.float64)
+    cols = np.concatenate([S.indices[:3], [5, S.indices[0]]])
+    C = S.tocoo()
+    want = np.zeros((50, cols.size))  # scipy's own S[:, cols] takes seconds here
+    for j, col in enumerate(cols):
+        np.add.at(want[:, j], C.row[C.col == col], C.data[C.col == col])
+    np.testing.assert_array_equal(A[:, cols].toarray(), want)
+
+
 # ---- assignment: values inside the pattern
 
 @variants
