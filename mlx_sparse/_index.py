@@ -333,10 +333,15 @@ def setitem(A, key, value):
     shape = rows.shape
     if isinstance(value, mx.array):
         v = value
-    elif hasattr(value, "todense") and not isinstance(value, np.ndarray):
-        v = value.todense() if hasattr(value, "_with_data") else mx.array(value.toarray())
+    elif hasattr(value, "_with_data"):  # a sparse array of ours
+        v = value.todense()
     else:
-        v = mx.array(np.asarray(value))
+        host = np.asarray(value.toarray() if hasattr(value, "toarray") else value)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"[{op}] values must be real numbers, got {host.dtype}")
+        # host numbers in A's precision (mx.array would make float64 float32)
+        wide = A.dtype == mx.float64
+        v = mx.array(host, dtype=mx.float64 if wide else mx.float32)
     if not (mx.issubdtype(v.dtype, mx.floating) or mx.issubdtype(v.dtype, mx.integer)
             or v.dtype == mx.bool_):
         raise TypeError(f"[{op}] values must be real numbers, got {v.dtype}")

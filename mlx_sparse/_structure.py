@@ -299,7 +299,7 @@ def setdiag(A, values, k=0):
     if not -m < k < n:
         raise ValueError(f"[setdiag] k={k} exceeds the array's shape {A.shape}")
     rows, cols = _diagonal_entries(A.shape, k)
-    v = values if isinstance(values, mx.array) else mx.array(np.asarray(values))
+    v = values if isinstance(values, mx.array) else np.asarray(values)  # setitem keeps float64
     if v.ndim > 1:
         raise ValueError(f"[setdiag] values must be a scalar or 1-D, got shape {tuple(v.shape)}")
     if v.ndim == 1:

@@ -275,6 +275,30 @@ def test_setitem_inside_pattern(variant):
     A.check_format(full_check=True)
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key=_keys(), scalar=st.booleans(), seed=st.integers(0, 3))
+def test_any_assignment_matches_numpy(key, scalar, seed):
+    """Every entry stored (a full pattern): any key numpy assigns through sets what numpy sets."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((_M, _N))
+    A = ms.csr_array((mx.array(D.ravel(), dtype=mx.float64), np.tile(np.arange(_N), _M), np.arange(0, _M * _N + 1, _N)),
+                     shape=(_M, _N))
+    if isinstance(key, tuple) and any(k is None for k in key):
+        with pytest.raises(IndexError, match=r"\[setitem\] None"):
+            A[key] = 1.0
+        return
+    try:
+        shape = np.shape(D[_np_key(key)])
+    except IndexError:
+        with pytest.raises(IndexError, match=r"\[setitem\]"):
+            A[key] = 1.0
+        return
+    value = 3.5 if scalar else rng.standard_normal(shape)
+    D[_np_key(key)] = value
+    A[key] = value
+    np.testing.assert_array_equal(A.toarray(), D)
+
+
 def test_setitem_outside_pattern_refused():
     case = random_case(SHAPE, "canonical", density=0.3, seed=1)
     A = case.csr(mx.float64)

@@ -145,6 +145,9 @@ def test_setdiag_inside_pattern(variant):
     A.setdiag(7.0)
     S.setdiag(7.0)
     _same(A, S)
+    A.setdiag([0.1, 1 / 3], k=0)  # float64 values stay float64
+    S.setdiag([0.1, 1 / 3], k=0)
+    np.testing.assert_array_equal(A.toarray(), S.toarray())
     E = ms.eye(4, k=1, dtype=mx.float64)
     E.setdiag(mx.array([5.0, 6.0, 7.0, 8.0, 9.0], dtype=mx.float64), 1)  # longer: cut
     np.testing.assert_array_equal(E.toarray(), np.diag([5.0, 6.0, 7.0], 1))
