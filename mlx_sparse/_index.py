@@ -126,6 +126,8 @@ def _axis(k, n, axis, op):
         raise IndexError(f"[{op}] {axis} indices must be integers or booleans, got dtype {k.dtype}")
     if k.ndim == 0:
         return _axis(int(k), n, axis, op)
+    if k.dtype.kind == "u" and k.size and k.max() >= n:  # before int64 could wrap it negative
+        raise IndexError(f"[{op}] {axis} index {k.max()} is out of bounds for {n} {axis}s")
     k = k.astype(np.int64)
     if k.size and (k.min() < -n or k.max() >= n):
         bad = int(k[(k < -n) | (k >= n)][0])

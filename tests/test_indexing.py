@@ -162,6 +162,7 @@ def test_bad_keys():
         (IndexError, r"row index 7 is out of bounds", 7),
         (IndexError, r"column index -10 is out of bounds", (0, -10)),
         (IndexError, r"row index 9 is out of bounds", [1, 9]),
+        (IndexError, r"row index 18446744073709551615 is out of bounds", np.array([2**64 - 1], np.uint64)),
         (IndexError, r"too many indices", (1, 2, 3)),
         (IndexError, r"single ellipsis", (Ellipsis, Ellipsis)),
         (IndexError, r"indices must be integers", 1.5),
