@@ -129,27 +129,64 @@ def _stack(grid, format, dtype, op):
     row_off = np.concatenate([[0], np.cumsum(heights)])
     col_off = np.concatenate([[0], np.cumsum(widths)])
     shape = (int(row_off[-1]), int(col_off[-1]))
-    rows, cols, parts = [], [], []
+    if grid.shape[1] == 1:
+        return _as_format(_stack_rows(grid[:, 0], heights, shape, dtype, op), format, op)
+    # an entry's place in its output row follows that row's entries of the blocks to its left:
+    # placed by row pointers, with no sort
+    lengths = np.zeros(shape[0], np.int64)
     for (i, j), b in np.ndenumerate(grid):
+        if b is not None:
+            b._check_structure(op)
+            lengths[row_off[i]:row_off[i + 1]] += np.diff(b._host_structure()[0])
+    indptr = np.zeros(shape[0] + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    idt = _index_dtype((*shape, int(indptr[-1])))
+    indices = np.empty(int(indptr[-1]), idt)
+    source = np.empty(int(indptr[-1]), np.int64)  # each output entry's place in `parts`
+    free = indptr[:-1].copy()  # the next free place of each output row
+    parts, offset = [], 0
+    for (i, j), b in np.ndenumerate(grid):  # row-major: each row's blocks left to right
         if b is None or b.nnz == 0:
             continue
-        b._check_structure(op)
-        r, c = _host_rows(b)
-        rows.append(r + row_off[i])
-        cols.append(c + col_off[j])
+        ip, ix = b._host_structure()
+        lens = np.diff(ip)
+        starts = free[row_off[i]:row_off[i + 1]]  # a view: advanced below
+        dest = np.repeat(starts - ip[:-1], lens) + np.arange(b.nnz)
+        indices[dest] = ix + col_off[j]
+        source[dest] = np.arange(offset, offset + b.nnz)
+        starts += lens
         parts.append(b["data"].astype(dtype))
-    if not parts:
-        return _as_format(_build(mx.zeros((0,), dtype), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                                 shape, True, True), format, op)
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    values = mx.concatenate(parts) if len(parts) > 1 else parts[0]
-    # blocks in row-major order: a stable sort by row keeps each row's blocks left to right
-    if rows.size > 1 and np.any(rows[1:] < rows[:-1]):
-        order = np.argsort(rows, kind="stable")
-        rows, cols, values = rows[order], cols[order], _take(values, order)
-    sorted_rows = all(b.has_sorted_indices for b in present)
-    canonical = all(b.has_canonical_format for b in present)
-    return _as_format(_build(values, rows, cols, shape, sorted_rows, canonical), format, op)
+        offset += b.nnz
+    values = mx.concatenate(parts) if len(parts) > 1 else parts[0] if parts else mx.zeros((0,), dtype)
+    if np.any(source[1:] < source[:-1]):
+        values = _take(values, source)
+    out = CSRArray(values, mx.array(indices), mx.array(indptr.astype(idt)), shape,
+                   sorted_indices=True if all(b.has_sorted_indices for b in present) else None,
+                   canonical=True if all(b.has_canonical_format for b in present) else None)
+    return _as_format(out, format, op)
+
+
+def _stack_rows(blocks, heights, shape, dtype, op):
+    """One block column (vstack): the row pointers, shifted, and the indices, concatenated;
+    no entry moves."""
+    ips, ixs, parts, offset = [np.zeros(1, np.int64)], [], [], 0
+    for b, h in zip(blocks, heights):
+        if b is None:
+            ips.append(np.full(h, offset, dtype=np.int64))
+            continue
+        b._check_structure(op)
+        ip, ix = b._host_structure()
+        ips.append(ip[1:].astype(np.int64) + offset)
+        ixs.append(ix)
+        parts.append(b["data"].astype(dtype))
+        offset += b.nnz
+    idt = _index_dtype((*shape, offset))
+    present = [b for b in blocks if b is not None]
+    indices = np.concatenate(ixs).astype(idt, copy=False) if ixs else np.zeros(0, idt)
+    values = mx.concatenate(parts) if len(parts) > 1 else parts[0] if parts else mx.zeros((0,), dtype)
+    return CSRArray(values, mx.array(indices), mx.array(np.concatenate(ips).astype(idt)), shape,
+                    sorted_indices=True if all(b.has_sorted_indices for b in present) else None,
+                    canonical=True if all(b.has_canonical_format for b in present) else None)
 
 
 def vstack(blocks, format=None, dtype=None):
@@ -200,20 +237,25 @@ def kron(A, B, format=None):
     (p, q), (r, s) = A.shape, B.shape
     shape = (p * r, q * s)
     dtype = _promote([A.dtype, B.dtype])
-    ra, ca = _host_rows(A)
-    rb, cb = _host_rows(B)
-    ia = np.repeat(np.arange(A.nnz), B.nnz)
-    ib = np.tile(np.arange(B.nnz), A.nnz)
-    rows = ra[ia] * r + rb[ib]
-    # pairs ordered (A entry, B entry); a stable sort by row keeps that order within a row,
-    # so rows come out sorted when B's are and A's are strictly (a repeated A column would
-    # run through B's columns twice)
-    order = np.argsort(rows, kind="stable")
-    ia, ib, rows = ia[order], ib[order], rows[order]
-    values = _take(A["data"].astype(dtype), ia) * _take(B["data"].astype(dtype), ib)
-    out = _build(values, rows, ca[ia] * s + cb[ib], shape,
-                 A.has_canonical_format and B.has_sorted_indices,
-                 A.has_canonical_format and B.has_canonical_format)
+    (ra, ca), (rb, cb) = _host_rows(A), _host_rows(B)
+    ipa, ipb = A._host_structure()[0].astype(np.int64), B._host_structure()[0].astype(np.int64)
+    la, lb = np.diff(ipa), np.diff(ipb)
+    indptr = np.zeros(shape[0] + 1, np.int64)  # output row i * r + k holds la[i] * lb[k]
+    np.cumsum(np.outer(la, lb).ravel(), out=indptr[1:])
+    # pair (a, b), a in A's row i and b in B's row k, goes to row i * r + k after the pairs
+    # of A's earlier entries in row i (lb[k] each): rows sorted when B's are and A's strictly
+    oa, ob = np.arange(A.nnz) - ipa[ra], np.arange(B.nnz) - ipb[rb]
+    dest = (indptr[(ra * r)[:, None] + rb[None, :]] + oa[:, None] * lb[rb][None, :]
+            + ob[None, :]).ravel()
+    order_a, order_b = np.empty(dest.size, np.int64), np.empty(dest.size, np.int64)
+    order_a[dest] = np.repeat(np.arange(A.nnz), B.nnz)
+    order_b[dest] = np.tile(np.arange(B.nnz), A.nnz)
+    values = _take(A["data"].astype(dtype), order_a) * _take(B["data"].astype(dtype), order_b)
+    idt = _index_dtype((*shape, dest.size))
+    out = CSRArray(values, mx.array((ca[order_a] * s + cb[order_b]).astype(idt)),
+                   mx.array(indptr.astype(idt)), shape,
+                   sorted_indices=True if A.has_canonical_format and B.has_sorted_indices else None,
+                   canonical=True if A.has_canonical_format and B.has_canonical_format else None)
     return _as_format(out, format, "kron")
 
 
