@@ -11,7 +11,9 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from ._base import check_shape
 from ._construct import csr_array
+from ._dtypes import value_dtype
 from ._csr import CSRArray, _to_numpy
 from ._structure import _as_format
 
@@ -21,6 +23,7 @@ def eye(m: int, n: int | None = None, *, k: int = 0, dtype=mx.float32, format=No
     """The (m, n) CSRArray with ones on diagonal ``k``, as ``scipy.sparse.eye_array``
     (float32 by default, MLX's default, where scipy's is float64)."""
     n = m if n is None else n
+    m, n = check_shape((m, n), "eye")
     out = diags(np.ones(_diagonal_length(m, n, k)), k, shape=(m, n), dtype=dtype,
                 index_dtype=index_dtype)
     return _as_format(out, format, "eye")
@@ -67,7 +70,7 @@ def diags(diagonals, offsets=0, shape=None, format=None, dtype=None, *,
     if shape is None:
         size = (vals[0].size if vals[0].ndim else 1) + abs(offsets[0]) if vals else 0
         shape = (size, size)
-    m, n = int(shape[0]), int(shape[1])
+    m, n = check_shape(shape, "diags")
     rows, cols, parts = [], [], []
     for v, k in zip(vals, offsets):
         if min(m + k, n - k) < 0:
@@ -138,9 +141,8 @@ def random_array(shape, *, density=0.01, format="csr", dtype=mx.float32, rng=Non
 def _random(shape, density, format, dtype, rng, random_state, seed, sampler, index_dtype, op):
     import scipy.sparse as sp
 
-    from ._base import check_shape
-
     shape = check_shape(shape, op)
+    dtype = value_dtype(dtype or mx.float32, op)
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"[{op}] density must be in [0, 1], got {density}")
     given = [(name, v) for name, v in (("rng", rng), ("random_state", random_state), ("seed", seed))
@@ -151,7 +153,7 @@ def _random(shape, density, format, dtype, rng, random_state, seed, sampler, ind
               given[0][1] if given else None}
     S = sp.random_array(shape, density=density, format="csr", dtype=np.float64,
                         data_sampler=sampler, **source)
-    out = csr_array(S, dtype=dtype or mx.float32, index_dtype=index_dtype)
+    out = csr_array(S, dtype=dtype, index_dtype=index_dtype)
     return _as_format(out, format, op)
 
 

@@ -192,7 +192,8 @@ def _stack_rows(blocks, heights, shape, dtype, op):
 def vstack(blocks, format=None, dtype=None):
     """Stack sparse arrays vertically (row-wise), as ``scipy.sparse.vstack``."""
     blocks = _sequence(blocks, "vstack")
-    return _stack(_column_grid([_as_csr(b, "vstack") for b in blocks]), format, dtype, "vstack")
+    return _stack(_column_grid([None if b is None else _as_csr(b, "vstack") for b in blocks]),
+                  format, dtype, "vstack")
 
 
 def hstack(blocks, format=None, dtype=None):
@@ -200,7 +201,7 @@ def hstack(blocks, format=None, dtype=None):
     blocks = _sequence(blocks, "hstack")
     grid = np.empty((1, len(blocks)), dtype=object)
     for j, b in enumerate(blocks):
-        grid[0, j] = _as_csr(b, "hstack")
+        grid[0, j] = None if b is None else _as_csr(b, "hstack")
     return _stack(grid, format, dtype, "hstack")
 
 
@@ -209,7 +210,7 @@ def block_diag(mats, format=None, dtype=None):
     mats = _sequence(mats, "block_diag")
     grid = np.empty((len(mats), len(mats)), dtype=object)
     for i, b in enumerate(mats):
-        grid[i, i] = _as_csr(b, "block_diag")
+        grid[i, i] = None if b is None else _as_csr(b, "block_diag")
     return _stack(grid, format, dtype, "block_diag")
 
 
@@ -314,6 +315,7 @@ def diagonal(A, k=0):
     """Diagonal k of A as a 1-D mx.array (duplicates summed), as ``csr_array.diagonal``."""
     from ._index import _elements
 
+    A = _as_csr(A, "diagonal")
     k = _offset(k, "diagonal")
     m, n = A.shape
     if not -m < k < n and (m, n) != (0, 0):
@@ -324,6 +326,7 @@ def diagonal(A, k=0):
 
 def trace(A, offset=0):
     """The sum of diagonal ``offset``, as ``csr_array.trace``."""
+    A = _as_csr(A, "trace")
     d = diagonal(A, offset)
     if d.size == 0:  # MLX's reduction of an empty array can hang (mlx 0.32.4)
         return mx.zeros((), dtype=A.dtype)
@@ -336,6 +339,8 @@ def setdiag(A, values, k=0):
     (the pattern is immutable); setting a zero where nothing is stored is allowed."""
     from ._index import setitem
 
+    if not isinstance(A, CSRArray):
+        raise TypeError(f"[setdiag] expected a CSRArray (set in place), got {type(A).__name__}")
     k = _offset(k, "setdiag")
     m, n = A.shape
     if not -m < k < n:
@@ -349,5 +354,5 @@ def setdiag(A, values, k=0):
         rows, cols, v = rows[:count], cols[:count], v[:count]
     try:
         setitem(A, (rows, cols), v)
-    except ValueError as e:
-        raise ValueError(str(e).replace("[setitem]", "[setdiag]")) from None
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("[setitem]", "[setdiag]")) from None

@@ -84,6 +84,20 @@ def test_stacking_errors():
         ms.vstack([A, "x"])
     _format_or_clear_error(lambda: ms.vstack([A, A], format="coo"))
     assert ms.hstack([A, A], format="csr").shape == (3, 6)
+    S = sp.csr_array(np.eye(3))
+    _same(ms.vstack([A, None, A]), sp.vstack([S, None, S]))  # None: no block, as scipy
+    _same(ms.hstack([None, A]), sp.hstack([None, S]))
+    with pytest.raises(TypeError, match=r"\[setdiag\] expected a CSRArray \(set in place\), got ndarray"):
+        ms.setdiag(np.eye(3), 1.0)
+    with pytest.raises(TypeError, match=r"\[setdiag\] values must be real numbers"):
+        ms.setdiag(A, "abc")
+    with pytest.raises(TypeError, match=r"\[random\] dtype must be one of"):
+        ms.random(3, 3, 0.5, dtype=np.int32)
+    with pytest.raises(TypeError, match=r"\[diags\] shape must be a pair of integers"):
+        ms.diags([1.0, 2.0], [0, 1], shape=(2,))
+    with pytest.raises(ValueError, match=r"\[eye\] shape must be non-negative"):
+        ms.identity(-1)
+    np.testing.assert_allclose(float(ms.trace(np.eye(3) * 2)), 6.0)  # dense operands too
 
 
 # ---- Kronecker products
