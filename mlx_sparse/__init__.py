@@ -20,7 +20,9 @@ mlx_sparse.blocksparse as bs``).
 
 Formats: ``CSRArray`` and ``BSRArray`` (block sparse rows, multiplied through CSR for now),
 both ``SparseArray``. Construction: ``csr_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
-``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
+``random``; structure (scipy's): ``bmat``, ``vstack``, ``hstack``, ``block_diag``, ``kron``,
+``kronsum``, ``tril``, ``triu``, ``diagonal``, ``trace``, ``setdiag``; indexing ``A[rows, cols]``
+as scipy's csr_array; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
 ``save_safetensors`` and ``load`` (MLX's files, CSRArrays included), ``save_npz`` and
 ``load_npz`` (scipy's format). Devices: ``use_gpu`` and
 ``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
@@ -54,9 +56,12 @@ from ._construct import csr_array, fromdense
 from ._convolution import Toeplitz_convolution2d, convolution_matrix2d, convolve2d
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
-from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
+from ._graph import (diags, diags_array, eye, eye_array, from_edge_index, identity,
+                     normalize_adjacency, rand, random, random_array)
 from ._io import load, load_npz, save_npz, save_safetensors, savez
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
+from ._structure import (block_diag, bmat, diagonal, hstack, kron, kronsum, setdiag, trace,
+                         tril, triu, vstack)
 
 from . import blocksparse, datasets, models, nn  # noqa: E402 - after _ext
 from ._version import __version__
@@ -70,7 +75,10 @@ __all__ = [
     "SparseArray", "CSRArray", "BSRArray", "csr_array", "bsr_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "convolve2d", "convolution_matrix2d", "Toeplitz_convolution2d",
-    "eye", "diags", "random", "from_edge_index", "normalize_adjacency",
+    "eye", "eye_array", "identity", "diags", "diags_array", "random", "rand", "random_array",
+    "from_edge_index", "normalize_adjacency",
+    "bmat", "vstack", "hstack", "block_diag", "kron", "kronsum", "tril", "triu",
+    "diagonal", "trace", "setdiag",
     "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",

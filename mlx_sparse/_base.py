@@ -141,15 +141,14 @@ class SparseArray(dict):
         """A copy with its own values; the structure, never changed in place by ops, is shared."""
         return self._with_data(mx.array(self["data"]))
 
-    # ---- a dict for MLX's trees only
-    # Other keys would be silently ignored by every op (A[i, j] = v left the matrix
-    # unchanged): refuse them.
+    # ---- a dict for MLX's trees only; A[i, j] is indexing (see _index.py)
+    # Other string keys would be silently ignored by every op: refuse them.
     def __setitem__(self, key, value):
+        if not isinstance(key, str):
+            return self._setitem(key, value)
         if key != "data":
-            raise TypeError(
-                f"[{self._op}] item assignment (A[{key!r}] = ...) is not supported: the pattern "
-                "is fixed; build a new array, e.g. A + ms.csr_array((values, (rows, cols)), shape=A.shape)"
-            )
+            raise TypeError(f"[{self._op}] item assignment (A[{key!r}] = ...) is refused: a "
+                            f"{type(self).__name__} holds no key but 'data'")
         want = self._data_shape
         if (not isinstance(value, mx.array) or value.ndim < len(want)
                 or tuple(value.shape[value.ndim - len(want):]) != want):
@@ -159,16 +158,25 @@ class SparseArray(dict):
         dict.__setitem__(self, key, value)
 
     def __getitem__(self, key):
+        if not isinstance(key, str):
+            return self._getitem(key)
         if key != "data":
-            raise NotImplementedError(
-                f"[{self._op}] indexing (A[{key!r}]) is not supported yet; use {self._index_hint}"
-            )
+            raise KeyError(f"[{self._op}] a {type(self).__name__} holds no key but 'data', got {key!r}")
         return dict.__getitem__(self, key)
+
+    def _getitem(self, key):
+        raise NotImplementedError(
+            f"[{self._op}] indexing (A[{key!r}]) is not supported yet; use {self._index_hint}")
+
+    def _setitem(self, key, value):
+        raise TypeError(
+            f"[{self._op}] item assignment (A[{key!r}] = ...) is not supported: the pattern "
+            "is fixed; build a new array, e.g. A + ms.csr_array((values, (rows, cols)), shape=A.shape)")
 
     def _refuse(self, *args, **kwargs):
         raise TypeError(f"[{self._op}] a {type(self).__name__}'s entries cannot be added or removed like a dict's")
 
-    __delitem__ = update = setdefault = pop = popitem = clear = _refuse
+    __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse
 
     def __len__(self):
         raise TypeError("sparse array length is ambiguous; use .nnz or .shape[0]")

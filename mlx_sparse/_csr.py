@@ -33,6 +33,18 @@ class CSRArray(SparseArray):
     _read_entries = ".tocoo() or .toarray()"
     _index_hint = "A.toarray()[...] or A.tocoo()"
 
+    def _getitem(self, key):
+        """``A[key]`` as scipy's csr_array (see mlx_sparse._index)."""
+        from ._index import getitem
+
+        return getitem(self, key)
+
+    def _setitem(self, key, value):
+        """``A[key] = value`` inside the pattern (see mlx_sparse._index)."""
+        from ._index import setitem
+
+        setitem(self, key, value)
+
     def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
                  check=True):
         dict.__init__(self, data=data)
@@ -401,6 +413,24 @@ class CSRArray(SparseArray):
         from ._ops import multiply
 
         return multiply(self, other)
+
+    def diagonal(self, k=0) -> mx.array:
+        """Diagonal k as a 1-D mx.array (see :func:`mlx_sparse.diagonal`)."""
+        from ._structure import diagonal
+
+        return diagonal(self, k)
+
+    def trace(self, offset=0) -> mx.array:
+        """Sum of diagonal ``offset`` (see :func:`mlx_sparse.trace`)."""
+        from ._structure import trace
+
+        return trace(self, offset)
+
+    def setdiag(self, values, k=0):
+        """Set diagonal k's stored values in place (see :func:`mlx_sparse.setdiag`)."""
+        from ._structure import setdiag
+
+        setdiag(self, values, k)
 
     def sum(self, axis=None, *, stream=None):
         """Sum of all entries (axis=None), of each column (axis=0) or of each row (axis=1)."""

@@ -1,4 +1,5 @@
-"""Graph and matrix helpers: eye, diags, random, from_edge_index, normalize_adjacency.
+"""Graph and matrix helpers: eye (eye_array, identity), diags, random (rand, random_array),
+from_edge_index, normalize_adjacency.
 
 Patterns are built on the host with numpy (they are structure, not values); values are MLX
 arrays, so ``from_edge_index(..., values=v)`` and ``normalize_adjacency`` stay differentiable
@@ -10,46 +11,70 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from ._base import check_shape
 from ._construct import csr_array
+from ._dtypes import value_dtype
 from ._csr import CSRArray, _to_numpy
+from ._structure import _as_format
 
 
-def eye(m: int, n: int | None = None, *, k: int = 0, dtype=mx.float32,
+def eye(m: int, n: int | None = None, *, k: int = 0, dtype=mx.float32, format=None,
         index_dtype=None) -> CSRArray:
-    """The (m, n) CSRArray with ones on diagonal ``k``, as ``scipy.sparse.eye_array``."""
+    """The (m, n) CSRArray with ones on diagonal ``k``, as ``scipy.sparse.eye_array``
+    (float32 by default, MLX's default, where scipy's is float64)."""
     n = m if n is None else n
-    return diags(np.ones(_diagonal_length(m, n, k)), k, shape=(m, n), dtype=dtype,
-                 index_dtype=index_dtype)
+    m, n = check_shape((m, n), "eye")
+    out = diags(np.ones(_diagonal_length(m, n, k)), k, shape=(m, n), dtype=dtype,
+                index_dtype=index_dtype)
+    return _as_format(out, format, "eye")
 
 
-def diags(diagonals, offsets=0, *, shape=None, dtype=None, index_dtype=None) -> CSRArray:
-    """A CSRArray from diagonals, as ``scipy.sparse.diags_array``.
+eye_array = eye
+
+
+def identity(n: int, dtype=mx.float32, format=None) -> CSRArray:
+    """The (n, n) identity, as ``scipy.sparse.identity`` (float32 by default)."""
+    return _as_format(eye(n, dtype=dtype), format, "identity")
+
+
+def diags(diagonals, offsets=0, shape=None, format=None, dtype=None, *,
+          index_dtype=None) -> CSRArray:
+    """A CSRArray from diagonals, as ``scipy.sparse.diags`` / ``diags_array``.
 
     Parameters
     ----------
-    diagonals : array or sequence of arrays
-        The values of each diagonal (a scalar fills the whole diagonal). mx arrays keep
-        their gradient: the result's values are gathered from them.
+    diagonals : array, or sequence of arrays or scalars
+        The values of each diagonal; a scalar fills its whole diagonal (with one offset,
+        ``diagonals`` itself is that diagonal). mx arrays keep their gradient: the result's
+        values are gathered from them. A diagonal longer than needed is cut, as scipy's.
     offsets : int or sequence of int
         Diagonal of each: 0 main, k > 0 above, k < 0 below.
     shape : tuple of int, optional
-        Defaults to the smallest square matrix that holds the diagonals.
+        Defaults to the smallest square matrix holding the first diagonal, as scipy's.
+    format : str, optional
+        ``'csr'`` (or None); another format through ``asformat`` where available.
+    dtype : dtype, optional
+        float32 unless the diagonals are float64 mx arrays or float64 is asked for.
     """
-    single = np.isscalar(offsets)
+    single = np.isscalar(offsets) or np.ndim(offsets) == 0
     offsets = [int(offsets)] if single else [int(o) for o in offsets]
-    if single or (not isinstance(diagonals, (list, tuple)) or np.isscalar(diagonals[0])):
-        diagonals = [diagonals]
+    if single and (isinstance(diagonals, mx.array) or np.ndim(diagonals) <= 1):
+        diagonals = [diagonals]  # one offset: `diagonals` is the diagonal itself
+    elif not isinstance(diagonals, (list, tuple)):
+        diagonals = list(diagonals)
     if len(diagonals) != len(offsets):
         raise ValueError(f"[diags] {len(diagonals)} diagonals but {len(offsets)} offsets")
     if len(set(offsets)) != len(offsets):
         raise ValueError(f"[diags] repeated offsets {offsets}")
     vals = [d if isinstance(d, mx.array) else _host_values(d, dtype) for d in diagonals]
     if shape is None:
-        size = max(v.size + abs(k) if v.ndim else 1 + abs(k) for v, k in zip(vals, offsets))
+        size = (vals[0].size if vals[0].ndim else 1) + abs(offsets[0]) if vals else 0
         shape = (size, size)
-    m, n = int(shape[0]), int(shape[1])
+    m, n = check_shape(shape, "diags")
     rows, cols, parts = [], [], []
     for v, k in zip(vals, offsets):
+        if min(m + k, n - k) < 0:
+            raise ValueError(f"[diags] offset {k} is out of bounds for shape {(m, n)}")
         length = _diagonal_length(m, n, k)
         if v.ndim == 0:
             v = mx.broadcast_to(v, (length,))
@@ -64,26 +89,72 @@ def diags(diagonals, offsets=0, *, shape=None, dtype=None, index_dtype=None) -> 
     data = mx.concatenate(parts) if parts else mx.zeros((0,))
     if dtype is not None:
         data = data.astype(dtype)
-    return csr_array((data, (row, col)), shape=(m, n), index_dtype=index_dtype)
+    out = csr_array((data, (row, col)), shape=(m, n), index_dtype=index_dtype)
+    return _as_format(out, format, "diags")
 
 
-def random(m: int, n: int, density: float = 0.01, *, seed=None, dtype=mx.float32,
-           index_dtype=None, data_sampler=None) -> CSRArray:
-    """An (m, n) CSRArray with ``round(density * m * n)`` entries at distinct random places.
+def diags_array(diagonals, /, *, offsets=0, shape=None, format=None, dtype=None,
+                index_dtype=None) -> CSRArray:
+    """:func:`diags` with ``scipy.sparse.diags_array``'s signature."""
+    return diags(diagonals, offsets, shape, format, dtype, index_dtype=index_dtype)
 
-    Values are uniform in [0, 1) (or ``data_sampler(size)``, a numpy array), like
-    ``scipy.sparse.random``; ``seed`` (an int or a numpy Generator) makes it reproducible.
+
+def random(m: int, n: int, density: float = 0.01, format="csr", dtype=mx.float32, rng=None,
+           data_rvs=None, *, random_state=None, seed=None, index_dtype=None,
+           data_sampler=None) -> CSRArray:
+    """An (m, n) sparse array with ``round(density * m * n)`` entries at distinct random
+    places, as ``scipy.sparse.random``: given the same ``rng`` (or the legacy
+    ``random_state``), the very entries scipy draws (values rounded to ``dtype``).
+
+    Parameters
+    ----------
+    density : float
+        The fraction of entries stored, in [0, 1].
+    format : str
+        ``'csr'`` (the default here, where scipy's is ``'coo'``); another format through
+        ``asformat`` where available.
+    dtype : dtype
+        The values' dtype, float32 by default (scipy's: float64).
+    rng, random_state, seed : int, numpy Generator or RandomState, optional
+        The source of randomness (one of them; ``seed`` is this package's older name of ``rng``).
+    data_rvs, data_sampler : callable, optional
+        ``f(size)`` returning the values (uniform in [0, 1) by default).
     """
+    return _random((m, n), density, format, dtype, rng, random_state, seed,
+                   data_rvs if data_sampler is None else data_sampler, index_dtype, "random")
+
+
+def rand(m: int, n: int, density: float = 0.01, format="csr", dtype=mx.float32, rng=None, *,
+         random_state=None, seed=None, index_dtype=None) -> CSRArray:
+    """:func:`random` with uniform values, as ``scipy.sparse.rand``."""
+    return _random((m, n), density, format, dtype, rng, random_state, seed, None, index_dtype,
+                   "rand")
+
+
+def random_array(shape, *, density=0.01, format="csr", dtype=mx.float32, rng=None,
+                 data_sampler=None, random_state=None, index_dtype=None) -> CSRArray:
+    """:func:`random` with ``scipy.sparse.random_array``'s signature."""
+    return _random(shape, density, format, dtype, rng, random_state, None, data_sampler,
+                   index_dtype, "random_array")
+
+
+def _random(shape, density, format, dtype, rng, random_state, seed, sampler, index_dtype, op):
+    import scipy.sparse as sp
+
+    shape = check_shape(shape, op)
+    dtype = value_dtype(dtype or mx.float32, op)
     if not 0.0 <= density <= 1.0:
-        raise ValueError(f"[random] density must be in [0, 1], got {density}")
-    rng = np.random.default_rng(seed)
-    total = int(m) * int(n)
-    k = int(round(density * total))
-    flat = rng.choice(total, size=k, replace=False) if k else np.zeros(0, np.int64)
-    vals = rng.random(k) if data_sampler is None else np.asarray(data_sampler(k))
-    row, col = np.divmod(np.sort(flat), n) if n else (flat, flat)
-    return csr_array((_host_values(vals, dtype).astype(dtype), (row, col)), shape=(m, n),
-                     index_dtype=index_dtype)
+        raise ValueError(f"[{op}] density must be in [0, 1], got {density}")
+    given = [(name, v) for name, v in (("rng", rng), ("random_state", random_state), ("seed", seed))
+             if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"[{op}] pass one of rng, random_state and seed, got {[g[0] for g in given]}")
+    source = {"random_state" if given and given[0][0] == "random_state" else "rng":
+              given[0][1] if given else None}
+    S = sp.random_array(shape, density=density, format="csr", dtype=np.float64,
+                        data_sampler=sampler, **source)
+    out = csr_array(S, dtype=dtype, index_dtype=index_dtype)
+    return _as_format(out, format, op)
 
 
 def from_edge_index(edge_index, num_nodes: int | None = None, values=None, *,

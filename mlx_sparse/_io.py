@@ -111,11 +111,15 @@ def save_npz(file, A: CSRArray, compressed: bool = True):
 
 def load_npz(file) -> CSRArray:
     """A CSRArray from a file of ``scipy.sparse.save_npz`` (CSR, CSC, COO, ...) or
-    :func:`save_npz`."""
+    :func:`save_npz`; int64 indices stay int64."""
     import scipy.sparse as sp
 
     from ._construct import csr_array
 
     with np.load(file, allow_pickle=False) as f:
         dtype = str(f["mlx_dtype"]) if "mlx_dtype" in f.files else None
-    return csr_array(sp.load_npz(file), dtype=dtype)
+    if hasattr(file, "seek"):  # a file object: np.load has read it
+        file.seek(0)
+    S = sp.load_npz(file).tocsr()
+    wide = S.indices.dtype == np.int64 and S.indptr.dtype == np.int64
+    return csr_array(S, dtype=dtype, index_dtype="int64" if wide else None)
