@@ -56,6 +56,11 @@ NB_MODULE(_ext, m) {
         "stream"_a = nb::none(), "A^T's structure: [indptr_t, indices_t, perm].");
   m.def("csr_rows", &csr_rows, "indptr"_a, "indices"_a, nb::kw_only(), "stream"_a = nb::none(),
         "The row of each stored entry.");
+  m.def("csr_row_gather_structure", &csr_row_gather_structure, "indptr"_a, "indices"_a, "rows"_a,
+        nb::kw_only(), "stream"_a = nb::none(), nb::call_guard<nb::gil_scoped_release>(),
+        "Structure [new_indptr, new_indices] of A[rows] (evaluates its inputs).");
+  m.def("csr_row_gather", &csr_row_gather, "indptr"_a, "data"_a, "rows"_a, "new_indptr"_a,
+        nb::kw_only(), "stream"_a = nb::none(), "Values of A[rows], [..., new_nnz].");
   m.def("csr_sum_duplicates", &csr_sum_duplicates, "data"_a, "slot"_a, "n_out"_a, nb::kw_only(),
         "stream"_a = nb::none(), "out[..., slot[e]] += data[..., e].");
   m.def("csr_spgemm", &csr_spgemm, "a_indptr"_a, "a_indices"_a, "a_data"_a, "b_indptr"_a,

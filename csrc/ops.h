@@ -81,6 +81,15 @@ std::vector<array> csr_transpose(const array& indptr, const array& indices, int6
 // The row of each stored entry (the COO row array), [nnz].
 array csr_rows(const array& indptr, const array& indices, StreamOrDevice s = {});
 
+// A[rows] for int rows[k] in [0, m) (repeats allowed): the structure on the host,
+// [new_indptr, new_indices] (evaluates its inputs; rows out of range raise), and the values,
+// data[..., new_nnz], lazily (a row copy on the CPU, MLX's take on the GPU). Differentiable in
+// data.
+std::vector<array> csr_row_gather_structure(const array& indptr, const array& indices,
+                                            const array& rows, StreamOrDevice s = {});
+array csr_row_gather(const array& indptr, const array& data, const array& rows,
+                     const array& new_indptr, StreamOrDevice s = {});
+
 // Values of the canonical form: out[..., slot[e]] += data[..., e], out[..., n_out].
 array csr_sum_duplicates(const array& data, const array& slot, int64_t n_out,
                          StreamOrDevice s = {});

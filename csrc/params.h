@@ -95,6 +95,22 @@ struct SoftmaxParams {
   ValueType vtype;
 };
 
+// row_gather (values): out[b, new_indptr[r] + j] = data[b, indptr[rows[r]] + j], the rows of A
+// in the order `rows` lists them. rows[k] and new_indptr[k + 1] of A's `itype`; data[batch?, nnz],
+// out[batch, nnz_out]. A row outside [0, m) (or an output row longer than its source) gives 0s.
+struct RowGatherParams {
+  CsrView a; // indptr, m, nnz (indices unused)
+  const void* rows;
+  const void* new_indptr;
+  const void* data;
+  void* out;
+  int64_t k;
+  int64_t nnz_out;
+  int64_t batch;
+  int64_t data_stride;
+  ValueType vtype;
+};
+
 // rows: rows[e] = the row of stored entry e (the COO row array), -1 for an entry in no row.
 struct RowsParams {
   CsrView a;

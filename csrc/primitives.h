@@ -150,6 +150,18 @@ class CsrTranspose : public Primitive {
   int64_t n_cols_;
 };
 
+// inputs: indptr, data[..., nnz], rows[k], new_indptr[k + 1] -> the values of A[rows],
+// data[..., new_nnz] (csr_row_gather_structure gives new_indptr and the new indices).
+// CPU streams only: on GPU streams csr_row_gather is a take of MLX's.
+class CsrRowGather : public UnaryPrimitive {
+ public:
+  explicit CsrRowGather(Stream s) : UnaryPrimitive(s) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "CsrRowGather"; }
+  bool is_equivalent(const Primitive&) const override { return true; }
+};
+
 // inputs: indptr, indices -> rows
 class CsrRows : public UnaryPrimitive {
  public:

@@ -17,6 +17,7 @@ import operator
 import mlx.core as mx
 import numpy as np
 
+from . import _ext
 from ._dtypes import INT32_MAX as _INT32_MAX
 
 _OP = "getitem"
@@ -174,6 +175,12 @@ def _outer(A, rows, cols):
     else:
         if isinstance(rows, slice):
             rows = np.arange(*rows.indices(m))
+        every_column = isinstance(cols, slice) and cols.indices(n) == (0, n, 1)
+        if every_column:  # A[rows]: one pass in C++, a row copy
+            try:
+                return _row_gather(A, rows)
+            except OverflowError:  # more entries than int32 indices hold: widened below
+                pass
         new_ip, pos = _row_positions(ip, rows)
         new_ix = np.take(ix, pos)
         values = None
@@ -197,6 +204,18 @@ def _outer(A, rows, cols):
                    sorted_indices=sorted_rows, canonical=A._canonical if sorted_rows else None,
                    check=False)
     return out
+
+
+def _row_gather(A, rows):
+    """A[rows] (all columns) by csr_row_gather: the structure on the host in C++, the values
+    a lazy row copy (MLX's take on the GPU), differentiable."""
+    from ._csr import CSRArray
+
+    rows = mx.array(rows.astype(np.int64 if A.index_dtype == mx.int64 else np.int32, copy=False))
+    new_ip, new_ix = _ext.csr_row_gather_structure(A.indptr, A.indices, rows)
+    values = _ext.csr_row_gather(A.indptr, A["data"], rows, new_ip)
+    return CSRArray(values, new_ix, new_ip, (rows.size, A.shape[1]), sorted_indices=A._sorted,
+                    canonical=A._canonical, check=False)
 
 
 def _gather(data, pos):

@@ -12,6 +12,7 @@
   X(todense, TodenseParams)       \
   X(transpose, TransposeParams)   \
   X(rows, RowsParams)             \
+  X(row_gather, RowGatherParams)  \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \
   X(convolve2d, Convolve2dParams) \

@@ -32,6 +32,11 @@ void CsrConvolve2d::eval_gpu(const std::vector<array>&, array&) {
                          "Toeplitz SpGEMM).");
 }
 
+// csr_row_gather is MLX's take on GPU streams: this primitive is made for the CPU only.
+void CsrRowGather::eval_gpu(const std::vector<array>&, array&) {
+  throw std::logic_error("[csr_row_gather] the row copy is CPU-only (GPU streams take a gather).");
+}
+
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
   gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
 }
