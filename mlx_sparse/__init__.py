@@ -51,6 +51,8 @@ from . import _ext
 from ._base import SparseArray
 from ._bsr import BSRArray, bsr_array
 from ._construct import csr_array, fromdense
+from ._coo import COOArray, coo_array
+from ._csc import CSCArray, csc_array
 from ._convolution import Toeplitz_convolution2d, convolution_matrix2d, convolve2d
 from ._csr import CSRArray
 from ._device import gpu_backend, use_cpu, use_gpu
@@ -67,7 +69,8 @@ kernel_isa = _ext.kernel_isa
 
 # No builtin's name (sum): `from mlx_sparse import *` must not shadow it; ms.sum stays.
 __all__ = [
-    "SparseArray", "CSRArray", "BSRArray", "csr_array", "bsr_array", "fromdense",
+    "SparseArray", "CSRArray", "BSRArray", "COOArray", "CSCArray", "csr_array", "bsr_array",
+    "coo_array", "csc_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "convolve2d", "convolution_matrix2d", "Toeplitz_convolution2d",
     "eye", "diags", "random", "from_edge_index", "normalize_adjacency",

@@ -208,6 +208,28 @@ class SparseArray(dict):
         """The dense matrix as a numpy array (bfloat16, which numpy lacks, as float32)."""
         return _to_numpy(self.todense())
 
+    def tocoo(self, copy=False):
+        """The :class:`COOArray` of these entries (through the CSR form)."""
+        return self.tocsr().tocoo()
+
+    def tocsc(self, copy=False):
+        """The :class:`CSCArray` of these entries (through the CSR form)."""
+        return self.tocsr().tocsc()
+
+    def tobsr(self, blocksize=None, copy=False):
+        """The :class:`BSRArray` of these entries (through the CSR form, see ``CSRArray.tobsr``)."""
+        return self.tocsr().tobsr(blocksize)
+
+    def asformat(self, format, copy=False):
+        """This array in ``format`` (``"csr"``, ``"csc"``, ``"coo"``, ``"bsr"``; None keeps it)."""
+        if format is None or format == self.format:
+            return self.copy() if copy else self
+        convert = getattr(self, f"to{format}", None) if isinstance(format, str) else None
+        if format not in ("csr", "csc", "coo", "bsr") or convert is None:
+            raise ValueError(f"[asformat] format must be one of 'csr', 'csc', 'coo', 'bsr' or None, "
+                             f"got {format!r}")
+        return convert(copy=copy)
+
     @property
     def T(self) -> "SparseArray":
         """The transpose (see :meth:`transpose`)."""
@@ -248,10 +270,20 @@ class SparseArray(dict):
         raise NotImplementedError(f"[{self._op}] division is supported by scalars only")
 
     def multiply(self, other):
-        """Elementwise product (formats without their own: scalars only)."""
+        """Elementwise product: with a scalar in this format, else through the CSR form."""
         if _dtypes.real_scalar(other, "multiply") is not None:
             return self._with_data(self["data"] * other)
-        raise NotImplementedError(
-            f"[{self._op}] multiply by a non-scalar is not supported for {type(self).__name__} yet; "
-            "use A.tocsr().multiply(other)"
-        )
+        return self.tocsr().multiply(other)
+
+    # ---- sums of formats without their own: through the CSR form (a CSRArray or dense)
+    def __add__(self, other):
+        return self.tocsr() + other
+
+    def __radd__(self, other):
+        return self.__add__(other)
+
+    def __sub__(self, other):
+        return self.tocsr() - other
+
+    def __rsub__(self, other):
+        return (-self).__add__(other)

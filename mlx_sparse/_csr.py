@@ -255,9 +255,20 @@ class CSRArray(SparseArray):
 
         return csr_to_bsr(self, blocksize)
 
-    def tocoo(self):
-        """``(row, col, data)`` as mx arrays, in CSR order."""
-        return self._rows(), self._indices, self["data"]
+    def tocoo(self, copy=False):
+        """The :class:`COOArray` of the stored entries, in CSR order (values shared)."""
+        from ._coo import COOArray
+
+        data = mx.array(self["data"]) if copy else self["data"]
+        return COOArray(data, self._rows(), self._indices, self._shape, canonical=self._canonical,
+                        check=False)
+
+    def tocsc(self, copy=False):
+        """The :class:`CSCArray` of these entries: its stored transpose is ``A.T`` (values
+        gathered lazily by a fixed permutation, so gradients flow back)."""
+        from ._csc import CSCArray
+
+        return CSCArray._of_transpose(self.transpose())
 
     def astype(self, dtype, index_dtype=None) -> "CSRArray":
         """Values (and optionally indices) cast to other dtypes (MLX or numpy dtypes, or

@@ -14,6 +14,7 @@ import numpy as np
 from . import _ext
 from ._base import SparseArray
 from ._bsr import BSRArray
+from ._csc import CSCArray, csc_product
 from ._csr import _UNKNOWN_LENGTHS, CSRArray
 from ._device import gpu_backend
 from ._dtypes import INT32_MAX as _INT32_MAX, real_scalar
@@ -177,6 +178,8 @@ def matmul(a, b, *, stream=None):
     """
     if getattr(a, "_batch", None) or getattr(b, "_batch", None):
         return _batched_product(a, b, stream)
+    if type(a) is CSCArray or type(b) is CSCArray:
+        return csc_product(a, b, stream)
     if type(b) is mx.array and b.ndim and isinstance(a, SparseArray):
         # the common case first, kept short: a small product pays this per call
         if type(a) is BSRArray and bsr_kernels(stream):

@@ -150,7 +150,8 @@ def _ip(A):
 
 
 def _coo_dense(A):
-    rows, cols, data = A.tocoo()
+    coo = A.tocoo()
+    rows, cols, data = coo.row, coo.col, coo.data
     out = np.zeros(A.shape)
     np.add.at(out, (np.asarray(rows), np.asarray(cols)), host(data))
     return out
