@@ -17,6 +17,8 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes
+from ._elementwise import ElementwiseMixin
+from ._reduce import ReduceMixin
 
 
 def _tracing(a: mx.array) -> bool:
@@ -67,7 +69,7 @@ def _matmul(a, b):
     return matmul(a, b)
 
 
-class SparseArray(dict):
+class SparseArray(ReduceMixin, ElementwiseMixin, dict):
     """The base of the sparse formats (:class:`CSRArray`, :class:`BSRArray`).
 
     A ``dict`` holding only the values, under ``"data"``, so that MLX's tree utilities see
@@ -181,11 +183,6 @@ class SparseArray(dict):
             return bool(self.toarray()[0, 0] != 0)
         raise ValueError(f"the truth value of a {type(self).__name__} with more than one element is ambiguous")
 
-    def __eq__(self, other):
-        raise NotImplementedError(f"[{self._op}] comparison operators are not supported yet")
-
-    __ne__ = __eq__
-
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in self._repr_fields())
         return f"{type(self).__name__}({fields})"
@@ -215,6 +212,18 @@ class SparseArray(dict):
     def tocsc(self, copy=False):
         """The :class:`CSCArray` of these entries (through the CSR form)."""
         return self.tocsr().tocsc()
+
+    def _deduped(self) -> "SparseArray":
+        """This array in its format with duplicates summed (itself when canonical)."""
+        if self.has_canonical_format:
+            return self
+        C = self.tocsr()._canonical_copy()
+        return C.tobsr(self.blocksize) if self.format == "bsr" else C.asformat(self.format)
+
+    def _deduped_csr(self, canonical: bool):
+        """The CSR form, canonical (duplicates summed) when asked: what reductions read."""
+        A = self.tocsr()
+        return A._canonical_copy() if canonical else A
 
     def tobsr(self, blocksize=None, copy=False):
         """The :class:`BSRArray` of these entries (through the CSR form, see ``CSRArray.tobsr``)."""
@@ -263,11 +272,6 @@ class SparseArray(dict):
 
     def __rmul__(self, other):
         return self.__mul__(other)
-
-    def __truediv__(self, other):
-        if _dtypes.real_scalar(other, "divide") is not None:
-            return self._with_data(self["data"] / other)
-        raise NotImplementedError(f"[{self._op}] division is supported by scalars only")
 
     def multiply(self, other):
         """Elementwise product: with a scalar in this format, else through the CSR form."""

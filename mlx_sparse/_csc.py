@@ -128,6 +128,12 @@ class CSCArray(SparseArray):
         """The COOArray of the stored entries, in column-major order as scipy's."""
         return self._tt().tocoo().transpose()
 
+    def nonzero(self):
+        """``(row, col)`` of the stored nonzero entries, in row order as scipy's CSC gives."""
+        row, col = super().nonzero()
+        order = mx.array(np.argsort(np.asarray(row), kind="stable"))
+        return mx.take(row, order), mx.take(col, order)
+
     def todense(self, *, stream=None) -> mx.array:
         """The dense matrix as an mx.array (duplicates summed)."""
         return mx.transpose(self._tt().todense(stream=stream))

@@ -114,7 +114,7 @@ class CSRArray(SparseArray):
                 f"[csr_array] indices and indptr must both be int32 or both int64, got "
                 f"{indices.dtype} and {indptr.dtype}"
             )
-        if data.dtype not in _VALUE_DTYPES:
+        if data.dtype not in _VALUE_DTYPES and data.dtype != mx.bool_:  # bool: comparisons' results
             raise TypeError(f"[csr_array] data must be floating point, got {data.dtype}")
         if indices.ndim != 1 or indptr.ndim != 1 or data.ndim != 1:
             raise ValueError(
@@ -229,7 +229,9 @@ class CSRArray(SparseArray):
 
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
-        """The dense matrix as an mx.array (duplicates summed)."""
+        """The dense matrix as an mx.array (duplicates summed; of bool values, or-ed)."""
+        if self.dtype == mx.bool_:  # the kernels take numbers: count the True entries
+            return self._with_data(self["data"].astype(mx.float32)).todense(stream=stream) != 0
         self._check_structure("csr_todense")
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
@@ -408,11 +410,6 @@ class CSRArray(SparseArray):
 
         return multiply(self, other)
 
-    def sum(self, axis=None, *, stream=None):
-        """Sum of all entries (axis=None), of each column (axis=0) or of each row (axis=1)."""
-        from ._ops import sum as sparse_sum
-
-        return sparse_sum(self, axis, stream=stream)
 
 
 def _swapped(cache: dict) -> dict:
