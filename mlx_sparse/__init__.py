@@ -55,6 +55,7 @@ from ._coo import COOArray, coo_array
 from ._csc import CSCArray, csc_array
 from ._convolution import Toeplitz_convolution2d, convolution_matrix2d, convolve2d
 from ._csr import CSRArray
+from ._compat import csr_matmat, csr_matmul, csr_matvec, use_device
 from ._device import gpu_backend, use_cpu, use_gpu
 from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._io import load, load_npz, save_npz, save_safetensors, savez
@@ -77,4 +78,5 @@ __all__ = [
     "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",
+    "csr_matvec", "csr_matmul", "csr_matmat", "use_device",  # mlx-sparse's names (deprecated)
 ]

@@ -12,7 +12,7 @@ from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DT
 
 
 def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=False,
-              canonical=False, copy=False) -> CSRArray:
+              canonical=False, copy=False, validate=None) -> CSRArray:
     """Make a CSRArray, with scipy's constructor forms.
 
     Parameters
@@ -37,7 +37,16 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
         out lazily, when an op needs them.
     copy : bool
         Copy the values even when they could be shared.
+    validate : {"metadata", "full", True, False}, optional
+        mlx-sparse's spelling (deprecated): ``"full"`` or True also runs
+        ``check_format(full_check=True)``; the O(1) checks always run.
     """
+    if validate is not None:
+        from ._compat import validated
+
+        return validated(csr_array(arg, shape, dtype=dtype, index_dtype=index_dtype,
+                                   sorted_indices=sorted_indices, canonical=canonical, copy=copy),
+                         validate, "csr_array")
     dtype = None if dtype is None else _dtypes.value_dtype(dtype)
     index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype)
     if isinstance(arg, CSRArray):

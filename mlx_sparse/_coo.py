@@ -202,7 +202,7 @@ def _rebuild(data, dtype, row, col, shape, canonical):
                     canonical=canonical)
 
 
-def coo_array(arg, shape=None, *, dtype=None, index_dtype=None, copy=False) -> COOArray:
+def coo_array(arg, shape=None, *, dtype=None, index_dtype=None, copy=False, validate=None) -> COOArray:
     """Make a COOArray, with scipy's constructor forms.
 
     Parameters
@@ -219,7 +219,14 @@ def coo_array(arg, shape=None, *, dtype=None, index_dtype=None, copy=False) -> C
         int32 or int64; int32 whenever the shape and entries fit.
     copy : bool
         Copy the values even when they could be shared.
+    validate : optional
+        mlx-sparse's spelling, accepted (deprecated): a COOArray's indices are always checked.
     """
+    if validate is not None:
+        from ._compat import validated
+
+        return validated(coo_array(arg, shape, dtype=dtype, index_dtype=index_dtype, copy=copy),
+                         validate, "coo_array")
     from ._construct import (_choose_index_dtype, _cast_index, _floating, _index_array,
                              _is_scipy_sparse, fromdense)
 

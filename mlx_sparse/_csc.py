@@ -173,7 +173,7 @@ def _rebuild(t: CSRArray) -> CSCArray:
 
 
 def csc_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=False,
-              canonical=False, copy=False) -> CSCArray:
+              canonical=False, copy=False, validate=None) -> CSCArray:
     """Make a CSCArray, with scipy's constructor forms.
 
     Parameters
@@ -185,10 +185,16 @@ def csc_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
         a dense ``mx.array``, numpy array or nested list (its nonzeros are kept).
     shape : tuple of int, optional
         ``(M, N)``; inferred when omitted, as scipy does.
-    dtype, index_dtype, sorted_indices, canonical, copy
+    dtype, index_dtype, sorted_indices, canonical, copy, validate
         As for :func:`csr_array` (``sorted_indices`` and ``canonical`` promise sorted, unique
         rows within each column).
     """
+    if validate is not None:
+        from ._compat import validated
+
+        return validated(csc_array(arg, shape, dtype=dtype, index_dtype=index_dtype,
+                                   sorted_indices=sorted_indices, canonical=canonical, copy=copy),
+                         validate, "csc_array")
     from ._construct import _is_scipy_sparse, csr_array
 
     t_shape = None if shape is None else check_shape(shape, "csc_array")[::-1]

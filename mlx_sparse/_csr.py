@@ -32,8 +32,12 @@ class CSRArray(SparseArray):
     _read_entries = ".tocoo() or .toarray()"
     _index_hint = "A.toarray()[...] or A.tocoo()"
 
-    def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
-                 check=True):
+    def __init__(self, data, indices=None, indptr=None, shape=None, *, sorted_indices=None,
+                 canonical=None, check=True):
+        if isinstance(data, tuple):  # mlx-sparse's CSRArray((data, indices, indptr), shape=...)
+            from ._compat import csr_from_tuple
+
+            data, indices, indptr, shape = csr_from_tuple(data, indices, indptr, shape)
         dict.__init__(self, data=data)
         self._indices = indices
         self._indptr = indptr
