@@ -1,4 +1,4 @@
-"""mlx_sparse: sparse (CSR, BSR) arrays for MLX.
+"""mlx_sparse: sparse (CSR, CSC, COO, BSR) arrays for MLX.
 
 Ops (each a differentiable MLX primitive in C++, or, for convolve2d, products of them):
 
@@ -18,13 +18,17 @@ Ops (each a differentiable MLX primitive in C++, or, for convolve2d, products of
 Block-sparse tensors with blksprs's API: ``mlx_sparse.blocksparse`` (``import
 mlx_sparse.blocksparse as bs``).
 
-Formats: ``CSRArray`` and ``BSRArray`` (block sparse rows, multiplied through CSR for now),
-both ``SparseArray``. Construction: ``csr_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
+Formats: ``CSRArray``, ``CSCArray`` (the CSR of its transpose), ``COOArray`` (duplicates kept
+until ``sum_duplicates``) and ``BSRArray`` (block sparse rows), all ``SparseArray``: one ``@``,
+``tocsr`` / ``tocsc`` / ``tocoo`` / ``tobsr`` / ``asformat``, scipy's reductions and elementwise
+ops on each. Construction: ``csr_array``, ``csc_array``, ``coo_array`` and ``bsr_array``
+(scipy's forms) and ``fromdense``; ``eye``, ``diags``,
 ``random``; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
 ``save_safetensors`` and ``load`` (MLX's files, CSRArrays included), ``save_npz`` and
 ``load_npz`` (scipy's format). Devices: ``use_gpu`` and
 ``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
-variable ``MLX_SPARSE_NUM_THREADS``).
+variable ``MLX_SPARSE_NUM_THREADS``). mlx-sparse's names (``csr_matvec``, ``csr_matmul``,
+``csr_matmat``, ``use_device``) work and warn with ours.
 """
 
 from importlib import metadata as _metadata
