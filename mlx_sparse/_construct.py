@@ -6,7 +6,7 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes, _ext
-from ._base import _to_numpy, _tracing, check_shape
+from ._base import SparseArray, _to_numpy, _tracing, check_shape
 from ._csr import CSRArray
 from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DTYPES as _VALUE_DTYPES
 
@@ -20,7 +20,7 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
     arg
         One of: ``(data, indices, indptr)``; ``(data, (row, col))`` COO triplets, duplicates
         summed; ``(M, N)`` for an empty array; a ``scipy.sparse`` array or matrix; another
-        CSRArray; a dense ``mx.array``, numpy array or nested list (its nonzeros are kept).
+        sparse array of ours (any format); a dense ``mx.array``, numpy array or nested list (its nonzeros are kept).
         Arrays may be mx arrays, numpy arrays or lists.
     shape : tuple of int, optional
         ``(M, N)``. Inferred when omitted, as scipy does.
@@ -49,6 +49,8 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
                          validate, "csr_array")
     dtype = None if dtype is None else _dtypes.value_dtype(dtype)
     index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype)
+    if isinstance(arg, SparseArray) and not isinstance(arg, CSRArray):
+        arg = arg.tocsr()  # another format (CSC, COO, BSR): its CSR form
     if isinstance(arg, CSRArray):
         out = arg.astype(dtype or arg.dtype, index_dtype)
         return out.copy() if copy and out is arg else out

@@ -158,3 +158,10 @@ def test_gradients_reach_every_stored_entry():
 
     d = A.data
     assert_close(mx.grad(sparse)(d), to_np(mx.grad(dense)(d)), mx.float64, rtol=RTOL[mx.float64] * 10)
+
+
+def test_every_constructor_takes_every_format():
+    A, S, _ = coo_case((8, 6), "duplicates", seed=9)
+    for make in (ms.csr_array, ms.csc_array, ms.coo_array, lambda x: ms.bsr_array(x, blocksize=(2, 2))):
+        for x in (A, A.tocsc(), A.tocsr(), A.tobsr((2, 3))):
+            np.testing.assert_allclose(make(x).toarray(), S.toarray(), rtol=1e-14)

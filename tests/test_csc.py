@@ -168,3 +168,18 @@ def test_gradients_against_dense():
     assert_close(mx.grad(sparse)(d), to_np(mx.grad(dense)(d)), F64, rtol=RTOL[F64] * 10)
     g = mx.grad(lambda B: mx.sum(B @ x))(A)
     assert set(g) == {"data"} and g["data"].shape == (A.nnz,)
+
+
+def test_csr_ops_take_every_format():
+    case = random_case((13, 11), "duplicates", seed=9)
+    S = case.scipy()
+    x = rand(11, seed=10)
+    for A in (case.csr(F64).tocsc(), ms.coo_array(S), ms.csr_array(S).tobsr((1, 1)), S):
+        assert_close(ms.spmv(A, to_mx(x, F64)), S @ x, F64)
+        assert_close(ms.sum(A, 0), S.sum(axis=0), F64)
+        np.testing.assert_allclose(ms.multiply(A, A).toarray(), (S.multiply(S)).toarray(), rtol=1e-12)
+        np.testing.assert_allclose(ms.add(A, A).toarray(), 2 * S.toarray(), rtol=1e-14)
+        assert ms.spgemm(A, ms.csr_array(S.T)).shape == (13, 13)
+        assert ms.softmax(A).nnz == ms.csr_array(A).nnz  # COO: duplicates summed by tocsr
+    with pytest.raises(TypeError, match=r"\[csr_spmv\] expects a sparse array, got ndarray"):
+        ms.spmv(np.eye(3), np.ones(3))
