@@ -165,3 +165,22 @@ def test_every_constructor_takes_every_format():
     for make in (ms.csr_array, ms.csc_array, ms.coo_array, lambda x: ms.bsr_array(x, blocksize=(2, 2))):
         for x in (A, A.tocsc(), A.tocsr(), A.tobsr((2, 3))):
             np.testing.assert_allclose(make(x).toarray(), S.toarray(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+def test_mlx_files_hold_coo_and_csc(tmp_path, suffix):
+    A, S, _ = coo_case((9, 13), "duplicates", seed=10)
+    A = A.astype(mx.float32)
+    K = A.tocsc()
+    path = str(tmp_path / f"w.{suffix}")
+    if suffix == "npz":
+        ms.savez(path, coo=A, csc=K)
+    else:
+        ms.save_safetensors(path, {"coo": A, "csc": K})
+    out = ms.load(path)
+    assert isinstance(out["coo"], ms.COOArray) and out["coo"].nnz == A.nnz  # duplicates kept
+    assert isinstance(out["csc"], ms.CSCArray) and out["csc"].shape == K.shape
+    for name, B in (("coo", A), ("csc", K)):
+        np.testing.assert_array_equal(out[name].toarray(), B.toarray())
+    np.testing.assert_array_equal(np.asarray(out["coo"].row), np.asarray(A.row))
+    np.testing.assert_array_equal(np.asarray(out["csc"].indptr), np.asarray(K.indptr))
