@@ -183,3 +183,23 @@ def test_csr_ops_take_every_format():
         assert ms.softmax(A).nnz == ms.csr_array(A).nnz  # COO: duplicates summed by tocsr
     with pytest.raises(TypeError, match=r"\[csr_spmv\] expects a sparse array, got ndarray"):
         ms.spmv(np.eye(3), np.ones(3))
+
+
+def test_compile_and_vmap_over_values():
+    """Captured patterns, values as arguments: products, unary ops and reductions of CSC and
+    COO arrays under mx.compile, and a CSC product mapped by mx.vmap over a batch of values."""
+    case = random_case((13, 11), "duplicates", seed=11)
+    S = case.scipy()
+    K, C = ms.csc_array(S, dtype=mx.float32), ms.coo_array(case.scipy(), dtype=mx.float32)
+    x = mx.array(rand(11, seed=12).astype(np.float32))
+    Ss = S.copy()
+    Ss.sum_duplicates()
+    f = mx.compile(lambda v, w: (K.with_data(v) @ x, C.with_data(w) @ x, K.with_data(v).abs().sum(axis=0),
+                                 C.with_data(w).max(axis=1)))
+    y, z, s, m = f(K.data, C.data)
+    for got, want in ((y, S @ np.asarray(x)), (z, S @ np.asarray(x)), (s, abs(Ss).sum(axis=0)),
+                      (m, S.max(axis=1).toarray())):
+        assert_close(got, want, mx.float32)
+    batch = mx.stack([K.data, 2 * K.data])
+    Y = mx.vmap(lambda v: K.with_data(v) @ x)(batch)
+    assert_close(Y, np.stack([S @ np.asarray(x), 2 * (S @ np.asarray(x))]), mx.float32)
