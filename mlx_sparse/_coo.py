@@ -92,7 +92,7 @@ class COOArray(SparseArray):
         if row.dtype not in _dtypes.INDEX_DTYPES or col.dtype != row.dtype:
             raise TypeError(f"[coo_array] row and col must both be int32 or both int64, got "
                             f"{row.dtype} and {col.dtype}")
-        if data.dtype not in _dtypes.VALUE_DTYPES:
+        if data.dtype not in _dtypes.VALUE_DTYPES and data.dtype != mx.bool_:  # bool: comparisons
             raise TypeError(f"[coo_array] data must be floating point, got {data.dtype}")
         if data.ndim != 1 or row.ndim != 1 or col.ndim != 1 or not data.size == row.size == col.size:
             raise ValueError(f"[coo_array] data, row and col must be 1-D of one length, got shapes "
@@ -122,7 +122,11 @@ class COOArray(SparseArray):
     def tocsr(self, copy=False) -> CSRArray:
         """The canonical CSRArray of these entries, duplicates summed (differentiable)."""
         indptr, indices, slot = self._csr_structure()
-        data = _ext.csr_sum_duplicates(self["data"], slot, indices.size)
+        data = self["data"]
+        if data.dtype == mx.bool_:  # a comparison's result: duplicates or-ed
+            data = _ext.csr_sum_duplicates(data.astype(mx.float32), slot, indices.size) != 0
+        else:
+            data = _ext.csr_sum_duplicates(data, slot, indices.size)
         out = CSRArray(data, indices, indptr, self._shape, sorted_indices=True, canonical=True,
                        check=False)
         out._cache = self._cache.setdefault("csr_cache", {})  # one cache per pattern

@@ -33,6 +33,12 @@ def _segments(A, axis):
     return A.indices, n, m
 
 
+def _numbers(A):
+    """A with numeric values: a bool array (a comparison's result) counts as 0 / 1 in float32,
+    the kernels taking no bool."""
+    return A.astype(mx.float32) if A.dtype == mx.bool_ else A
+
+
 def _keep(out, axis, keepdims: bool, shape):
     """Shape a reduction as numpy does: () or (k,), or (1, 1), (1, n), (m, 1) with keepdims."""
     if not keepdims:
@@ -60,7 +66,7 @@ class ReduceMixin:
         if out is not None:
             raise TypeError(f"[sum] out= is not supported (MLX arrays are immutable); use the result")
         axis = _axis(axis, "sum")
-        A = self._deduped_csr(False)
+        A = _numbers(self._deduped_csr(False))
         if dtype is not None:
             A = A.astype(_dtypes.value_dtype(dtype, "sum"))
         return _keep(csr_sum(A, axis, stream=stream), axis, keepdims, self.shape)
@@ -89,7 +95,7 @@ class ReduceMixin:
             raise TypeError(f"[{op}] out= is not supported (MLX arrays are immutable); use the result")
         axis = _axis(axis, op)
         _empty_reduction(self, axis, op)
-        A = self._deduped_csr(True)
+        A = _numbers(self._deduped_csr(True))
         seg, count, span = _segments(A, axis)
         if A.nnz == 0:  # MLX's scatter of nothing is not needed: every entry is zero
             return _keep(mx.zeros((count,) if axis is not None else (), dtype=A.dtype), axis, keepdims,
@@ -123,7 +129,7 @@ class ReduceMixin:
             raise TypeError(f"[{op}] out= is not supported (MLX arrays are immutable); use the result")
         axis = _axis(axis, op)
         _empty_reduction(self, axis, op)
-        A = self._deduped_csr(True)
+        A = _numbers(self._deduped_csr(True))
         m, n = A.shape
         rows, cols = np.asarray(A._rows()).astype(np.int64), np.asarray(A.indices).astype(np.int64)
         vals = _to_numpy(A.data).astype(np.float64)
@@ -139,10 +145,10 @@ class ReduceMixin:
     def count_nonzero(self, axis=None):
         """Number of nonzero entries (duplicates summed first; explicit zeros not counted),
         in all (an int) or per column / row (an mx.array of int64)."""
-        axis = _axis(axis, "count_nonzero")
-        A = self._deduped_csr(True)
         from ._base import _to_numpy
 
+        axis = _axis(axis, "count_nonzero")
+        A = self._deduped_csr(True)
         nonzero = _to_numpy(A.data) != 0
         if axis is None:
             return int(np.count_nonzero(nonzero))

@@ -139,3 +139,20 @@ def test_maximum_gradient_against_dense(fmt):
     want = mx.grad(dense, argnums=(0, 1))(ca.data, cb.data)
     for g, w in zip(got, want):
         assert_close(g, to_np(w), F64, rtol=RTOL[F64] * 10)
+
+
+@formats
+def test_bool_results_convert_and_reduce_as_scipy(fmt):
+    case = random_case((13, 11), "duplicates", seed=10)
+    A, S = in_format(case, fmt), case.scipy()
+    M, T = A > 0.2, S > 0.2
+    for other in ("csr", "csc", "coo"):
+        np.testing.assert_array_equal(M.asformat(other).toarray(), T.toarray())
+    assert float(M.sum()) == T.sum() and M.count_nonzero() == T.count_nonzero()
+    for axis in (0, 1):
+        np.testing.assert_array_equal(np.array(M.sum(axis=axis)), T.sum(axis=axis))
+        np.testing.assert_array_equal(np.array(M.max(axis=axis)), T.max(axis=axis).toarray())
+        np.testing.assert_array_equal(np.array(M.argmax(axis=axis)), T.argmax(axis=axis))
+    got, want = M.nonzero(), T.nonzero()
+    np.testing.assert_array_equal(np.asarray(got[0]), want[0])
+    np.testing.assert_array_equal(np.asarray(got[1]), want[1])
