@@ -1,12 +1,14 @@
-"""SparseArray: the base of every storage format (CSRArray, BSRArray).
+"""SparseArray: the base of every storage format (CSRArray, CSCArray, COOArray, BSRArray).
 
 What does not depend on the format lives here: a sparse array is a ``dict`` holding only its
 values under ``"data"`` (so MLX's tree utilities see it: ``mx.eval(A)``, ``mx.grad(f)(A)``
 returns ``{"data": dA}``), and a dict for nothing else; ``shape``, ``dtype``, ``size``;
 ``@`` through the one dispatcher, :func:`mlx_sparse.matmul`; products with scalars; numpy's
-protocols; ``with_data``, ``copy``, ``toarray``, ``T``. A format defines its structure, its
-checks, ``nnz``, ``_data_shape`` (the shape ``data`` must keep), ``_with_data``,
-``todense``, ``tocsr``, ``transpose`` and ``astype``.
+protocols; ``with_data``, ``copy``, ``toarray``, ``T``; conversions to every format through
+``tocsr``; the reductions (``_reduce.py``) and elementwise ops (``_elementwise.py``), written
+once on the CSR form. A format defines its structure, its checks, ``nnz``, ``_data_shape``
+(the shape ``data`` must keep), ``_with_data``, ``todense``, ``tocsr``, ``transpose``,
+``astype`` and ``has_canonical_format``.
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ def _matmul(a, b):
 
 
 class SparseArray(ReduceMixin, ElementwiseMixin, dict):
-    """The base of the sparse formats (:class:`CSRArray`, :class:`BSRArray`).
+    """The base of the sparse formats (:class:`CSRArray`, :class:`CSCArray`,
+    :class:`COOArray`, :class:`BSRArray`).
 
     A ``dict`` holding only the values, under ``"data"``, so that MLX's tree utilities see
-    them; it refuses other keys, ``len()``, iteration and ``==``. ``a @ b`` with a sparse
+    them; it refuses other keys, ``len()`` and iteration (``==`` compares entries, as
+    scipy's). ``a @ b`` with a sparse
     operand goes through :func:`mlx_sparse.matmul` whatever the formats.
     """
 
