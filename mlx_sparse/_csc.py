@@ -113,7 +113,7 @@ class CSCArray(SparseArray):
         """The transpose: a CSRArray with the same ``data``, ``indices`` and ``indptr``."""
         if axes is not None and tuple(axes) != (1, 0):
             raise ValueError("[csc_transpose] axes must be None or (1, 0)")
-        return self._tt()
+        return self._tt()._with_data(self["data"])  # its own object: in-place ops on A leave A.T
 
     def tocsr(self, copy=False) -> CSRArray:
         """The CSRArray of these entries (a transpose of the stored one: values gathered

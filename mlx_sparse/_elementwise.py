@@ -62,15 +62,15 @@ def union(A, B, op: str):
 
     if A.shape != B.shape:
         raise ValueError(f"[{op}] inconsistent shapes {A.shape} and {B.shape}")
-    key = ("union", id(B._cache))
-    if A._cache.get(key, (None,))[0] is not B._cache:  # found once per pair of patterns
+    last = A._cache.get("union")
+    if last is None or last[0] is not B._cache:  # A's pattern keeps the last pair's union
         idt = mx.int64 if mx.int64 in (A.index_dtype, B.index_dtype) else mx.int32
         rows = mx.concatenate([A._rows().astype(idt), B._rows().astype(idt)])
         cols = mx.concatenate([A.indices.astype(idt), B.indices.astype(idt)])
         found = _ext.coo_tocsr(rows, cols, *A.shape, True)
         mx.eval(found)
-        A._cache[key] = (B._cache, *found)
-    _, indptr, indices, slot = A._cache[key]
+        last = A._cache["union"] = (B._cache, *found)
+    _, indptr, indices, slot = last
     dtype = _promote(A.dtype, B.dtype)
     a = _ext.csr_sum_duplicates(A.data.astype(dtype), slot[:A.nnz], indices.size)
     b = _ext.csr_sum_duplicates(B.data.astype(dtype), slot[A.nnz:], indices.size)

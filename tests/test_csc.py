@@ -203,3 +203,14 @@ def test_compile_and_vmap_over_values():
     batch = mx.stack([K.data, 2 * K.data])
     Y = mx.vmap(lambda v: K.with_data(v) @ x)(batch)
     assert_close(Y, np.stack([S @ np.asarray(x), 2 * (S @ np.asarray(x))]), mx.float32)
+
+
+def test_in_place_ops_leave_the_transpose():
+    A, S = csc_case((13, 11), "duplicates", seed=13)
+    T = A.T
+    before = T.toarray()
+    nnz = T.nnz
+    A.sum_duplicates()
+    assert T.nnz == nnz and A.nnz < nnz
+    np.testing.assert_array_equal(T.toarray(), before)
+    np.testing.assert_allclose(A.toarray(), before.T, rtol=1e-14)
