@@ -156,3 +156,27 @@ def test_bool_results_convert_and_reduce_as_scipy(fmt):
     got, want = M.nonzero(), T.nonzero()
     np.testing.assert_array_equal(np.asarray(got[0]), want[0])
     np.testing.assert_array_equal(np.asarray(got[1]), want[1])
+
+
+def test_division_gradient_against_dense():
+    """A / D (a COOArray) and A / B for a B storing every position (dense), both
+    differentiable in A's values and in the divisor."""
+    A = random_case((9, 7), "duplicates", seed=11).csr(F64)
+    coo = A.tocoo()
+    D = to_mx(np.random.default_rng(12).uniform(1, 2, A.shape), F64)
+    W = to_mx(np.random.default_rng(13).uniform(-1, 1, A.shape), F64)
+    full = ms.csr_array(np.ones(A.shape))  # row-major: its values are D.reshape(-1)
+
+    def sparse(d, e):
+        B = coo.with_data(d)
+        return (mx.sum((B / e).todense() * W)
+                + mx.sum((B.tocsc() / full.with_data(mx.reshape(e, (-1,)))) * W))
+
+    def dense(d, e):
+        X = mx.zeros(A.shape, dtype=F64).at[coo.row, coo.col].add(d)
+        return 2 * mx.sum(X / e * W)
+
+    got = mx.grad(sparse, argnums=(0, 1))(coo.data, D)
+    want = mx.grad(dense, argnums=(0, 1))(coo.data, D)
+    for g, w in zip(got, want):
+        assert_close(g, to_np(w), F64, rtol=RTOL[F64] * 10)
