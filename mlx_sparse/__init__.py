@@ -1,4 +1,4 @@
-"""mlx_sparse: sparse (CSR, BSR) arrays for MLX.
+"""mlx_sparse: sparse (CSR, CSC, COO, BSR) arrays for MLX.
 
 Ops (each a differentiable MLX primitive in C++, or, for convolve2d, products of them):
 
@@ -18,15 +18,19 @@ Ops (each a differentiable MLX primitive in C++, or, for convolve2d, products of
 Block-sparse tensors with blksprs's API: ``mlx_sparse.blocksparse`` (``import
 mlx_sparse.blocksparse as bs``).
 
-Formats: ``CSRArray`` and ``BSRArray`` (block sparse rows, multiplied through CSR for now),
-both ``SparseArray``. Construction: ``csr_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``, ``diags``,
-``random``; structure (scipy's): ``bmat``, ``vstack``, ``hstack``, ``block_diag``, ``kron``,
-``kronsum``, ``tril``, ``triu``, ``diagonal``, ``trace``, ``setdiag``; indexing ``A[rows, cols]``
-as scipy's csr_array; graphs: ``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
+Formats: ``CSRArray``, ``CSCArray`` (the CSR of its transpose), ``COOArray`` (duplicates kept
+until ``sum_duplicates``) and ``BSRArray`` (block sparse rows), all ``SparseArray``: one ``@``,
+``tocsr`` / ``tocsc`` / ``tocoo`` / ``tobsr`` / ``asformat``, scipy's reductions and elementwise
+ops on each, indexing ``A[rows, cols]`` as scipy's csr_array. Construction: ``csr_array``,
+``csc_array``, ``coo_array`` and ``bsr_array`` (scipy's forms) and ``fromdense``; ``eye``,
+``diags``, ``random``; structure (scipy's): ``bmat``, ``vstack``, ``hstack``, ``block_diag``,
+``kron``, ``kronsum``, ``tril``, ``triu``, ``diagonal``, ``trace``, ``setdiag``; graphs:
+``from_edge_index``, ``normalize_adjacency``. Files: ``savez``,
 ``save_safetensors`` and ``load`` (MLX's files, CSRArrays included), ``save_npz`` and
 ``load_npz`` (scipy's format). Devices: ``use_gpu`` and
 ``use_cpu``. CPU threads: ``num_threads`` and ``set_num_threads`` (or the environment
-variable ``MLX_SPARSE_NUM_THREADS``).
+variable ``MLX_SPARSE_NUM_THREADS``). mlx-sparse's names (``csr_matvec``, ``csr_matmul``,
+``csr_matmat``, ``use_device``) work and warn with ours.
 """
 
 from importlib import metadata as _metadata
@@ -53,8 +57,11 @@ from . import _ext
 from ._base import SparseArray
 from ._bsr import BSRArray, bsr_array
 from ._construct import csr_array, fromdense
+from ._coo import COOArray, coo_array
+from ._csc import CSCArray, csc_array
 from ._convolution import Toeplitz_convolution2d, convolution_matrix2d, convolve2d
 from ._csr import CSRArray
+from ._compat import csr_matmat, csr_matmul, csr_matvec, use_device
 from ._device import gpu_backend, use_cpu, use_gpu
 from ._graph import (diags, diags_array, eye, eye_array, from_edge_index, identity,
                      normalize_adjacency, rand, random, random_array)
@@ -72,7 +79,8 @@ kernel_isa = _ext.kernel_isa
 
 # No builtin's name (sum): `from mlx_sparse import *` must not shadow it; ms.sum stays.
 __all__ = [
-    "SparseArray", "CSRArray", "BSRArray", "csr_array", "bsr_array", "fromdense",
+    "SparseArray", "CSRArray", "BSRArray", "COOArray", "CSCArray", "csr_array", "bsr_array",
+    "coo_array", "csc_array", "fromdense",
     "spmv", "spmm", "sddmm", "spgemm", "matmul", "multiply", "add", "softmax",
     "convolve2d", "convolution_matrix2d", "Toeplitz_convolution2d",
     "eye", "eye_array", "identity", "diags", "diags_array", "random", "rand", "random_array",
@@ -82,4 +90,5 @@ __all__ = [
     "savez", "save_safetensors", "load", "save_npz", "load_npz",
     "use_gpu", "use_cpu", "gpu_backend",
     "num_threads", "set_num_threads", "kernel_isa",
+    "csr_matvec", "csr_matmul", "csr_matmat", "use_device",  # mlx-sparse's names (deprecated)
 ]

@@ -1,12 +1,14 @@
-"""SparseArray: the base of every storage format (CSRArray, BSRArray).
+"""SparseArray: the base of every storage format (CSRArray, CSCArray, COOArray, BSRArray).
 
 What does not depend on the format lives here: a sparse array is a ``dict`` holding only its
 values under ``"data"`` (so MLX's tree utilities see it: ``mx.eval(A)``, ``mx.grad(f)(A)``
 returns ``{"data": dA}``), and a dict for nothing else; ``shape``, ``dtype``, ``size``;
 ``@`` through the one dispatcher, :func:`mlx_sparse.matmul`; products with scalars; numpy's
-protocols; ``with_data``, ``copy``, ``toarray``, ``T``. A format defines its structure, its
-checks, ``nnz``, ``_data_shape`` (the shape ``data`` must keep), ``_with_data``,
-``todense``, ``tocsr``, ``transpose`` and ``astype``.
+protocols; ``with_data``, ``copy``, ``toarray``, ``T``; conversions to every format through
+``tocsr``; the reductions (``_reduce.py``) and elementwise ops (``_elementwise.py``), written
+once on the CSR form. A format defines its structure, its checks, ``nnz``, ``_data_shape``
+(the shape ``data`` must keep), ``_with_data``, ``todense``, ``tocsr``, ``transpose``,
+``astype`` and ``has_canonical_format``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes
+from ._elementwise import ElementwiseMixin
+from ._reduce import ReduceMixin
 
 
 def _tracing(a: mx.array) -> bool:
@@ -67,11 +71,13 @@ def _matmul(a, b):
     return matmul(a, b)
 
 
-class SparseArray(dict):
-    """The base of the sparse formats (:class:`CSRArray`, :class:`BSRArray`).
+class SparseArray(ReduceMixin, ElementwiseMixin, dict):
+    """The base of the sparse formats (:class:`CSRArray`, :class:`CSCArray`,
+    :class:`COOArray`, :class:`BSRArray`).
 
     A ``dict`` holding only the values, under ``"data"``, so that MLX's tree utilities see
-    them; it refuses other keys, ``len()``, iteration and ``==``. ``a @ b`` with a sparse
+    them; it refuses other keys, ``len()`` and iteration (``==`` compares entries, as
+    scipy's). ``a @ b`` with a sparse
     operand goes through :func:`mlx_sparse.matmul` whatever the formats.
     """
 
@@ -189,11 +195,6 @@ class SparseArray(dict):
             return bool(self.toarray()[0, 0] != 0)
         raise ValueError(f"the truth value of a {type(self).__name__} with more than one element is ambiguous")
 
-    def __eq__(self, other):
-        raise NotImplementedError(f"[{self._op}] comparison operators are not supported yet")
-
-    __ne__ = __eq__
-
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in self._repr_fields())
         return f"{type(self).__name__}({fields})"
@@ -215,6 +216,40 @@ class SparseArray(dict):
     def toarray(self) -> np.ndarray:
         """The dense matrix as a numpy array (bfloat16, which numpy lacks, as float32)."""
         return _to_numpy(self.todense())
+
+    def tocoo(self, copy=False):
+        """The :class:`COOArray` of these entries (through the CSR form)."""
+        return self.tocsr().tocoo()
+
+    def tocsc(self, copy=False):
+        """The :class:`CSCArray` of these entries (through the CSR form)."""
+        return self.tocsr().tocsc()
+
+    def _deduped(self) -> "SparseArray":
+        """This array in its format with duplicates summed (itself when canonical)."""
+        if self.has_canonical_format:
+            return self
+        C = self.tocsr()._canonical_copy()
+        return C.tobsr(self.blocksize) if self.format == "bsr" else C.asformat(self.format)
+
+    def _deduped_csr(self, canonical: bool):
+        """The CSR form, canonical (duplicates summed) when asked: what reductions read."""
+        A = self.tocsr()
+        return A._canonical_copy() if canonical else A
+
+    def tobsr(self, blocksize=None, copy=False):
+        """The :class:`BSRArray` of these entries (through the CSR form, see ``CSRArray.tobsr``)."""
+        return self.tocsr().tobsr(blocksize)
+
+    def asformat(self, format, copy=False):
+        """This array in ``format`` (``"csr"``, ``"csc"``, ``"coo"``, ``"bsr"``; None keeps it)."""
+        if format is None or format == self.format:
+            return self.copy() if copy else self
+        convert = getattr(self, f"to{format}", None) if isinstance(format, str) else None
+        if format not in ("csr", "csc", "coo", "bsr") or convert is None:
+            raise ValueError(f"[asformat] format must be one of 'csr', 'csc', 'coo', 'bsr' or None, "
+                             f"got {format!r}")
+        return convert(copy=copy)
 
     @property
     def T(self) -> "SparseArray":
@@ -250,16 +285,21 @@ class SparseArray(dict):
     def __rmul__(self, other):
         return self.__mul__(other)
 
-    def __truediv__(self, other):
-        if _dtypes.real_scalar(other, "divide") is not None:
-            return self._with_data(self["data"] / other)
-        raise NotImplementedError(f"[{self._op}] division is supported by scalars only")
-
     def multiply(self, other):
-        """Elementwise product (formats without their own: scalars only)."""
+        """Elementwise product: with a scalar in this format, else through the CSR form."""
         if _dtypes.real_scalar(other, "multiply") is not None:
             return self._with_data(self["data"] * other)
-        raise NotImplementedError(
-            f"[{self._op}] multiply by a non-scalar is not supported for {type(self).__name__} yet; "
-            "use A.tocsr().multiply(other)"
-        )
+        return self.tocsr().multiply(other)
+
+    # ---- sums of formats without their own: through the CSR form (a CSRArray or dense)
+    def __add__(self, other):
+        return self.tocsr() + other
+
+    def __radd__(self, other):
+        return self.__add__(other)
+
+    def __sub__(self, other):
+        return self.tocsr() - other
+
+    def __rsub__(self, other):
+        return (-self).__add__(other)

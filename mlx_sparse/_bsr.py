@@ -459,6 +459,8 @@ def bsr_array(arg, shape=None, *, blocksize=None, dtype=None, index_dtype=None,
     if isinstance(arg, BSRArray):
         out = arg.tobsr(blocksize)
         return out.astype(dtype or out.dtype, index_dtype)  # new values: a copy
+    if isinstance(arg, SparseArray) and not isinstance(arg, CSRArray):
+        arg = arg.tocsr()  # CSC, COO: their CSR form
     if isinstance(arg, CSRArray):
         out = csr_to_bsr(arg, blocksize)
         if dtype is not None or index_dtype is not None:

@@ -6,14 +6,14 @@ import mlx.core as mx
 import numpy as np
 
 from . import _dtypes, _ext
-from ._base import _to_numpy, _tracing, check_shape
+from ._base import SparseArray, _to_numpy, _tracing, check_shape
 from ._csr import CSRArray
 from ._pattern import derived
 from ._dtypes import INT32_MAX as _INT32_MAX, NUMPY_VALUE as _NP_VALUE, VALUE_DTYPES as _VALUE_DTYPES
 
 
 def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=False,
-              canonical=False, copy=False) -> CSRArray:
+              canonical=False, copy=False, validate=None) -> CSRArray:
     """Make a CSRArray, with scipy's constructor forms.
 
     Parameters
@@ -21,7 +21,7 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
     arg
         One of: ``(data, indices, indptr)``; ``(data, (row, col))`` COO triplets, duplicates
         summed; ``(M, N)`` for an empty array; a ``scipy.sparse`` array or matrix; another
-        CSRArray; a dense ``mx.array``, numpy array or nested list (its nonzeros are kept).
+        sparse array of ours (any format); a dense ``mx.array``, numpy array or nested list (its nonzeros are kept).
         Arrays may be mx arrays, numpy arrays or lists.
     shape : tuple of int, optional
         ``(M, N)``. Inferred when omitted, as scipy does.
@@ -38,9 +38,20 @@ def csr_array(arg, shape=None, *, dtype=None, index_dtype=None, sorted_indices=F
         out lazily, when an op needs them.
     copy : bool
         Copy the values even when they could be shared.
+    validate : {"metadata", "full", True, False}, optional
+        mlx-sparse's spelling (deprecated): ``"full"`` or True also runs
+        ``check_format(full_check=True)``; the O(1) checks always run.
     """
+    if validate is not None:
+        from ._compat import validated
+
+        return validated(csr_array(arg, shape, dtype=dtype, index_dtype=index_dtype,
+                                   sorted_indices=sorted_indices, canonical=canonical, copy=copy),
+                         validate, "csr_array")
     dtype = None if dtype is None else _dtypes.value_dtype(dtype)
     index_dtype = None if index_dtype is None else _dtypes.index_dtype(index_dtype)
+    if isinstance(arg, SparseArray) and not isinstance(arg, CSRArray):
+        arg = arg.tocsr()  # another format (CSC, COO, BSR): its CSR form
     if isinstance(arg, CSRArray):
         out = arg.astype(dtype or arg.dtype, index_dtype)
         return out.copy() if copy and out is arg else out

@@ -45,8 +45,12 @@ class CSRArray(SparseArray):
 
         setitem(self, key, value)
 
-    def __init__(self, data, indices, indptr, shape, *, sorted_indices=None, canonical=None,
-                 check=True):
+    def __init__(self, data, indices=None, indptr=None, shape=None, *, sorted_indices=None,
+                 canonical=None, check=True):
+        if isinstance(data, tuple):  # mlx-sparse's CSRArray((data, indices, indptr), shape=...)
+            from ._compat import csr_from_tuple
+
+            data, indices, indptr, shape = csr_from_tuple(data, indices, indptr, shape)
         dict.__init__(self, data=data)
         self._indices = indices
         self._indptr = indptr
@@ -128,7 +132,7 @@ class CSRArray(SparseArray):
                 f"[csr_array] indices and indptr must both be int32 or both int64, got "
                 f"{indices.dtype} and {indptr.dtype}"
             )
-        if data.dtype not in _VALUE_DTYPES:
+        if data.dtype not in _VALUE_DTYPES and data.dtype != mx.bool_:  # bool: comparisons' results
             raise TypeError(f"[csr_array] data must be floating point, got {data.dtype}")
         if indices.ndim != 1 or indptr.ndim != 1 or data.ndim != 1:
             raise ValueError(
@@ -243,7 +247,9 @@ class CSRArray(SparseArray):
 
     # ---- conversions
     def todense(self, *, stream=None) -> mx.array:
-        """The dense matrix as an mx.array (duplicates summed)."""
+        """The dense matrix as an mx.array (duplicates summed; of bool values, or-ed)."""
+        if self.dtype == mx.bool_:  # the kernels take numbers: count the True entries
+            return self._with_data(self["data"].astype(mx.float32)).todense(stream=stream) != 0
         self._check_structure("csr_todense")
         return _ext.csr_todense(self._indptr, self._indices, self["data"], self._shape[1], stream=stream)
 
@@ -269,9 +275,20 @@ class CSRArray(SparseArray):
 
         return csr_to_bsr(self, blocksize)
 
-    def tocoo(self):
-        """``(row, col, data)`` as mx arrays, in CSR order."""
-        return self._rows(), self._indices, self["data"]
+    def tocoo(self, copy=False):
+        """The :class:`COOArray` of the stored entries, in CSR order (values shared)."""
+        from ._coo import COOArray
+
+        data = mx.array(self["data"]) if copy else self["data"]
+        return COOArray(data, self._rows(), self._indices, self._shape, canonical=self._canonical,
+                        check=False)
+
+    def tocsc(self, copy=False):
+        """The :class:`CSCArray` of these entries: its stored transpose is ``A.T`` (values
+        gathered lazily by a fixed permutation, so gradients flow back)."""
+        from ._csc import CSCArray
+
+        return CSCArray._of_transpose(self.transpose())
 
     def astype(self, dtype, index_dtype=None) -> "CSRArray":
         """Values (and optionally indices) cast to other dtypes (MLX or numpy dtypes, or
@@ -431,12 +448,6 @@ class CSRArray(SparseArray):
         from ._structure import setdiag
 
         setdiag(self, values, k)
-
-    def sum(self, axis=None, *, stream=None):
-        """Sum of all entries (axis=None), of each column (axis=0) or of each row (axis=1)."""
-        from ._ops import sum as sparse_sum
-
-        return sparse_sum(self, axis, stream=stream)
 
 
 def _swapped(cache: dict) -> dict:

@@ -1,9 +1,10 @@
 """Saving and loading sparse arrays: MLX's files (``savez``, ``save_safetensors``, ``load``),
-which may hold CSRArrays and BSRArrays beside dense arrays, and scipy's ``save_npz`` /
+which may hold sparse arrays of every format beside dense arrays, and scipy's ``save_npz`` /
 ``load_npz`` format (CSRArrays).
 
 A sparse array named ``w`` is stored as the arrays ``w.data``, ``w.indices``, ``w.indptr`` and
-``w.shape`` (a BSRArray's blocksize is the shape of its ``data``' blocks), and listed under
+``w.shape`` (a COOArray's ``w.row`` and ``w.col`` instead of indices and indptr; a
+BSRArray's blocksize is the shape of its ``data``' blocks), and listed under
 its format in one more array, ``__mlx_sparse__`` (``{"csr": [names], "bsr": [names]}``, as
 JSON bytes), so that ``load`` puts it back together: values keep their dtype, bfloat16
 included, and the pattern travels with them.
@@ -18,12 +19,19 @@ import numpy as np
 
 from ._base import SparseArray, _to_numpy
 from ._bsr import BSRArray
+from ._coo import COOArray
+from ._csc import CSCArray
 from ._csr import CSRArray
 
-_FORMATS = {"csr": CSRArray, "bsr": BSRArray}
+_FORMATS = {"csr": CSRArray, "bsr": BSRArray, "csc": CSCArray, "coo": COOArray}
 
 _MANIFEST = "__mlx_sparse__"
 _PARTS = ("data", "indices", "indptr", "shape")
+_COO_PARTS = ("data", "row", "col", "shape")
+
+
+def _parts(fmt: str) -> tuple:
+    return _COO_PARTS if fmt == "coo" else _PARTS
 
 
 def _flatten(arrays: dict) -> dict:
@@ -33,14 +41,13 @@ def _flatten(arrays: dict) -> dict:
             raise ValueError(f"[save] the name {name!r} is reserved")
         if isinstance(value, SparseArray) and value.format in _FORMATS:
             sparse.setdefault(value.format, []).append(name)
-            flat.update({f"{name}.data": value.data, f"{name}.indices": value.indices,
-                         f"{name}.indptr": value.indptr,
-                         f"{name}.shape": mx.array(value.shape, dtype=mx.int64)})
+            flat.update({f"{name}.{p}": getattr(value, p) for p in _parts(value.format)[:3]})
+            flat[f"{name}.shape"] = mx.array(value.shape, dtype=mx.int64)
         elif isinstance(value, mx.array):
             flat[name] = value
         else:
-            raise TypeError(f"[save] {name!r} must be an mx.array or a CSRArray (or a BSRArray), got {type(value).__name__}")
-    clash = set(arrays) & {f"{s}.{p}" for names in sparse.values() for s in names for p in _PARTS}
+            raise TypeError(f"[save] {name!r} must be an mx.array or a sparse array (CSRArray, CSCArray, COOArray, BSRArray), got {type(value).__name__}")
+    clash = set(arrays) & {f"{s}.{p}" for fmt, names in sparse.items() for s in names for p in _parts(fmt)}
     if clash:
         raise ValueError(f"[save] the names {sorted(clash)} clash with a sparse array's parts")
     if sparse:
@@ -59,10 +66,10 @@ def _unflatten(flat: dict) -> dict:
         cls = _FORMATS[fmt]
         for name in names:
             try:
-                data, indices, indptr, shape = (flat.pop(f"{name}.{p}") for p in _PARTS)
+                data, first, second, shape = (flat.pop(f"{name}.{p}") for p in _parts(fmt))
             except KeyError as e:
                 raise ValueError(f"[load] the file lists {cls.__name__} {name!r} but lacks its part {e}") from None
-            out[name] = cls(data, indices, indptr, tuple(int(v) for v in np.asarray(shape)))
+            out[name] = cls(data, first, second, tuple(int(v) for v in np.asarray(shape)))
             out[name].check_format(full_check=True)
     out.update(flat)
     return out

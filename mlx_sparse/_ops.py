@@ -14,6 +14,7 @@ import numpy as np
 from . import _ext
 from ._base import SparseArray
 from ._bsr import BSRArray
+from ._csc import CSCArray, csc_product
 from ._csr import _UNKNOWN_LENGTHS, CSRArray
 from ._device import gpu_backend
 from ._dtypes import INT32_MAX as _INT32_MAX, real_scalar
@@ -78,8 +79,19 @@ def _sparse(x, op: str, stream=None, *, keep_bsr: bool = False):
     return x
 
 
+def _csr_operand(A, op: str) -> CSRArray:
+    """The sparse operand of a CSR op: a CSRArray itself, another format through its CSR
+    form, a scipy array converted; anything else refused by name."""
+    if type(A) is CSRArray:
+        return A
+    if isinstance(A, SparseArray) or _is_scipy_sparse(A):
+        return _sparse(A, op)
+    raise TypeError(f"[{op}] expects a sparse array, got {type(A).__name__}")
+
+
 def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
     """``A @ x`` for a vector x of shape (n,) (or a batch, (..., n)) -> (..., m)."""
+    A = _csr_operand(A, "csr_spmv")
     x = _dense(x, "csr_spmv", stream)
     A._check_structure("csr_spmv")
     return _ext.csr_spmv(A.indptr, A.indices, A.data, x, A.shape[1], False, [], A._lengths(),
@@ -88,6 +100,7 @@ def spmv(A: CSRArray, x, *, stream=None) -> mx.array:
 
 def spmm(A: CSRArray, B, *, stream=None) -> mx.array:
     """``A @ B`` for dense B of shape (n, k) or (..., n, k) -> (..., m, k)."""
+    A = _csr_operand(A, "csr_spmm")
     B = _dense(B, "csr_spmm", stream)
     A._check_structure("csr_spmm")
     return _ext.csr_spmm(A.indptr, A.indices, A.data, B, A.shape[1], False, A._transposed(),
@@ -100,6 +113,7 @@ def sddmm(A: CSRArray, X, Y, *, stream=None) -> CSRArray:
     X is (m, k) and Y is (n, k); entry e of the result is ``<X[row(e)], Y[col(e)]>``. A's
     values are not used (``sddmm(A, X, Y).multiply(A)`` scales by them).
     """
+    A = _csr_operand(A, "csr_sddmm")
     X, Y = _dense(X, "csr_sddmm", stream), _dense(Y, "csr_sddmm", stream)
     if X.ndim != 2 or Y.ndim != 2:
         raise ValueError(
@@ -124,6 +138,7 @@ def softmax(A: CSRArray, *, stream=None) -> CSRArray:
     (``A.sum_duplicates()`` first merges duplicates); rows without entries stay empty.
     float16 and bfloat16 accumulate in float32. Differentiable in A's values.
     """
+    A = _csr_operand(A, "csr_softmax")
     A._check_structure("csr_softmax")
     return A._with_data(_ext.csr_softmax(A.indptr, A.indices, A.data, A.shape[1], stream=stream))
 
@@ -135,6 +150,7 @@ def spgemm(A: CSRArray, B: CSRArray, *, stream=None) -> CSRArray:
     the GPU, which reads two sizes back); the values are a lazy primitive, differentiable in
     the values of A and B.
     """
+    A, B = _csr_operand(A, "csr_spgemm"), _csr_operand(B, "csr_spgemm")
     if A.shape[1] != B.shape[0]:
         raise ValueError(
             f"[csr_spgemm] dimension mismatch with signature (m,n={A.shape[1]}),(n={B.shape[0]},k)->(m,k)"
@@ -182,6 +198,8 @@ def matmul(a, b, *, stream=None):
     """
     if getattr(a, "_batch", None) or getattr(b, "_batch", None):
         return _batched_product(a, b, stream)
+    if type(a) is CSCArray or type(b) is CSCArray:
+        return csc_product(a, b, stream)
     if type(b) is mx.array and b.ndim and isinstance(a, SparseArray):
         # the common case first, kept short: a small product pays this per call
         if type(a) is BSRArray and bsr_kernels(stream):
@@ -303,6 +321,7 @@ def _sparse_product(a: SparseArray, b: SparseArray, stream):
 
 def multiply(A: CSRArray, other) -> CSRArray:
     """Elementwise product; the result keeps A's pattern (intersection with a sparse operand)."""
+    A = _csr_operand(A, "multiply")
     if real_scalar(other, "multiply") is not None:
         return A._with_data(A.data * other)
     other = _sparse(other, "multiply")
@@ -361,6 +380,7 @@ def _promote(a, b):
 
 def add(A: CSRArray, other):
     """``A + other``: sparse + sparse is sparse (union of patterns), sparse + dense is dense."""
+    A = _csr_operand(A, "add")
     other = _sparse(other, "add")
     if isinstance(other, CSRArray):
         if A.shape != other.shape:
@@ -384,6 +404,7 @@ def add(A: CSRArray, other):
 
 def subtract(A: CSRArray, other):
     """``A - other``, as :func:`add` of ``-other``."""
+    A = _csr_operand(A, "subtract")
     other = _sparse(other, "subtract")
     if isinstance(other, CSRArray) or real_scalar(other, "subtract") is not None:
         return add(A, -other)
@@ -392,6 +413,7 @@ def subtract(A: CSRArray, other):
 
 def sum(A: CSRArray, axis=None, *, stream=None):  # noqa: A001 - scipy's name
     """Sum of all entries, or per column (axis=0, shape (n,)) or per row (axis=1, shape (m,))."""
+    A = _csr_operand(A, "sum")
     if axis is None:
         if A.nnz == 0:  # MLX's reduction of an empty array can hang (mlx 0.32.4)
             return mx.zeros((), dtype=A.dtype)

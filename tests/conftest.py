@@ -102,6 +102,19 @@ class Case:
                             index_dtype=index_dtype)
 
 
+FORMATS = ["csr", "csc", "coo", "bsr"]
+formats = pytest.mark.parametrize("fmt", FORMATS)
+
+
+def in_format(case, fmt, dtype=mx.float64):
+    """The case's matrix in a format, duplicates and explicit zeros kept (CSC: the CSR form
+    transposed twice; BSR: 1x1 blocks of the CSR form)."""
+    A = case.csr(dtype)
+    if fmt == "coo":
+        return ms.coo_array((to_mx(case.data, dtype), (case.rows, case.indices)), shape=case.shape)
+    return {"csr": A, "csc": A.tocsc(), "bsr": A.tobsr((1, 1))}[fmt]
+
+
 def random_case(shape, variant="canonical", density=0.3, seed=0) -> Case:
     """A seeded random CSR matrix of the given variant (see VARIANTS)."""
     rng = np.random.default_rng(seed)

@@ -362,7 +362,9 @@ def test_round_trips(variant, index_dtype):
     S = A.toscipy()
     assert isinstance(S, sp.csr_array) and S.shape == case.shape
     np.testing.assert_allclose(S.toarray(), dense, rtol=1e-14, atol=1e-15)
-    row, col, data = A.tocoo()
+    coo = A.tocoo()
+    assert isinstance(coo, ms.COOArray) and coo.shape == case.shape
+    row, col, data = coo.row, coo.col, coo.data
     np.testing.assert_array_equal(np.array(row), case.rows)
     np.testing.assert_array_equal(np.array(col), case.indices)
     np.testing.assert_array_equal(np.array(data), case.data)

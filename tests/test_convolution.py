@@ -171,7 +171,8 @@ def test_gradients_match_dense_conv2d(mode):
     assert_close(got[1], want[1])
     # a sparse batch: its values' gradient is the dense gradient at its stored pixels
     xs = ms.csr_array(x.reshape(3, -1))
-    rows, cols, _ = xs.tocoo()
+    coo = xs.tocoo()
+    rows, cols = coo.row, coo.col
 
     def sparse(values, k):
         out = ms.convolve2d(xs.with_data(values), k, mode, x_shape=(7, 6))

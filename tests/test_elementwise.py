@@ -34,10 +34,11 @@ def test_scalar_ops(variant, dtype):
     np.testing.assert_array_equal(np.array((A * 0.0).indices), case.indices)  # pattern kept
 
 
-def test_scalar_division_only():
+def test_division_by_dense_is_sparse_as_scipy():
     A = ms.csr_array(np.eye(3))
-    with pytest.raises(NotImplementedError, match=r"\[csr_array\]"):
-        A / mx.ones((3, 3))
+    Q = A / mx.full((3, 3), 2.0)
+    assert isinstance(Q, ms.COOArray)  # scipy's sparse / dense is a coo_array
+    np.testing.assert_array_equal(Q.toarray(), np.eye(3) / 2)
 
 
 def test_add_scalar():
