@@ -1,0 +1,279 @@
+"""Krylov solvers as MLX graphs: cg, bicgstab and minres (gmres is in _gmres.py).
+
+Each iteration is lazy MLX ops. The host reads the state only between chunks of iterations
+(1, 2, 4, ... up to CHUNK steps), so a GPU runs whole chunks without a sync; a step after
+convergence is masked out with ``mx.where`` (it changes nothing and is not counted), so the
+result and ``info`` are those of a per-iteration check. A ``callback`` is called after every
+iteration, which costs one sync each. At the end the true residual ``||b - A x||`` is
+measured: a recurrence that drifted is restarted from x, and ``info`` is 0 only when the
+true residual meets ``max(rtol ||b||, atol)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import mlx.core as mx
+
+from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
+from ._operator import aslinearoperator
+
+CHUNK = 32  # most iterations between two host syncs
+RESTARTS = 3  # fresh starts from x when the recurrence's residual drifted from the true one
+BREAKDOWN = -10  # scipy's info for a breakdown of bicgstab
+
+
+def _dot(u, v):
+    return mx.sum(u * v)
+
+
+def _safe(d):
+    """d where it is nonzero, else 1: divisions masked out by a flag stay finite."""
+    return mx.where(d != 0, d, mx.ones_like(d))
+
+
+def _preconditioner(M, n: int, dtype, op: str):
+    if M is None:
+        return lambda r: r
+    Mop = aslinearoperator(M)
+    if Mop.shape != (n, n):
+        raise ValueError(f"[{op}] M must have shape {(n, n)}, got {Mop.shape}")
+    return lambda r: Mop.matvec(r).astype(dtype)
+
+
+# ---- one step of each method: state -> state; the step runs where state["go"]
+
+def _cg_init(A, M, b, x, tol2):
+    r = b - A(x)
+    z = M(r)
+    rr = _dot(r, r)
+    return {"x": x, "r": r, "p": z, "rz": _dot(r, z), "rr": rr, "go": rr > tol2,
+            "broken": mx.array(False), "it": mx.array(0)}
+
+
+def _cg_step(A, M, s, tol2):
+    go = s["go"]
+    Ap = A(s["p"])
+    alpha = mx.where(go, s["rz"] / _safe(_dot(s["p"], Ap)), 0)
+    x = s["x"] + alpha * s["p"]
+    r = s["r"] - alpha * Ap
+    z = M(r)
+    rz = _dot(r, z)
+    p = mx.where(go, z + (rz / _safe(s["rz"])) * s["p"], s["p"])
+    rr = _dot(r, r)
+    return {"x": x, "r": r, "p": p, "rz": mx.where(go, rz, s["rz"]), "rr": rr,
+            "go": go & (rr > tol2), "broken": s["broken"], "it": s["it"] + go}
+
+
+def _bicgstab_init(A, M, b, x, tol2):
+    r = b - A(x)
+    zero, one = mx.zeros_like(r), mx.array(1, dtype=r.dtype)
+    rr = _dot(r, r)
+    return {"x": x, "r": r, "rhat": r, "p": zero, "v": zero, "rho": one, "alpha": one,
+            "omega": one, "go": rr > tol2, "broken": mx.array(False), "it": mx.array(0)}
+
+
+def _bicgstab_step(A, M, s, tol2):
+    go, r = s["go"], s["r"]
+    rho = _dot(s["rhat"], r)
+    beta = (rho / _safe(s["rho"])) * (s["alpha"] / _safe(s["omega"]))
+    p = r + beta * (s["p"] - s["omega"] * s["v"])
+    phat = M(p)
+    v = A(phat)
+    rv = _dot(s["rhat"], v)
+    alpha = rho / _safe(rv)
+    sv = r - alpha * v
+    s_done = _dot(sv, sv) <= tol2  # converged half way: x += alpha phat is the answer
+    shat = M(sv)
+    t = A(shat)
+    tt = _dot(t, t)
+    omega = mx.where(s_done, 0, _dot(t, sv) / _safe(tt))
+    broken = (rho == 0) | (rv == 0) | (~s_done & ((tt == 0) | (omega == 0)))
+    ok = go & ~broken
+    x = mx.where(ok, s["x"] + alpha * phat + omega * shat, s["x"])
+    r_new = sv - omega * t
+    keep = lambda new, old: mx.where(ok, new, old)  # noqa: E731
+    return {"x": x, "r": keep(r_new, r), "rhat": s["rhat"], "p": keep(p, s["p"]),
+            "v": keep(v, s["v"]), "rho": keep(rho, s["rho"]), "alpha": keep(alpha, s["alpha"]),
+            "omega": keep(omega, s["omega"]), "go": ok & (_dot(r_new, r_new) > tol2),
+            "broken": s["broken"] | (go & broken), "it": s["it"] + ok}
+
+
+def _minres_init(A, M, b, x, tol2):
+    """Paige and Saunders's MINRES (the recurrences of scipy's minres); phibar estimates the
+    residual in the M^-1 norm, the 2-norm without M."""
+    r1 = b - A(x)
+    y = M(r1)
+    beta1 = mx.sqrt(mx.maximum(_dot(r1, y), 0))
+    zero, dt = mx.zeros_like(r1), r1.dtype
+    scalar = lambda v: mx.array(v, dtype=dt)  # noqa: E731
+    return {"x": x, "r1": r1, "r2": r1, "y": y, "w": zero, "w2": zero, "beta": beta1,
+            "oldb": scalar(0), "dbar": scalar(0), "epsln": scalar(0), "phibar": beta1,
+            "cs": scalar(-1), "sn": scalar(0), "go": beta1 * beta1 > tol2,
+            "broken": mx.array(False), "it": mx.array(0)}
+
+
+def _minres_step(A, M, s, tol2):
+    go, beta = s["go"], s["beta"]
+    v = s["y"] / _safe(beta)
+    y = A(v)
+    y = y - (beta / _safe(s["oldb"])) * s["r1"] * (s["oldb"] != 0)
+    alfa = _dot(v, y)
+    y = y - (alfa / _safe(beta)) * s["r2"]
+    r1, r2 = s["r2"], y
+    y = M(r2)
+    oldb = beta
+    beta = mx.sqrt(mx.maximum(_dot(r2, y), 0))
+    oldeps = s["epsln"]
+    delta = s["cs"] * s["dbar"] + s["sn"] * alfa
+    gbar = s["sn"] * s["dbar"] - s["cs"] * alfa
+    epsln = s["sn"] * beta
+    dbar = -s["cs"] * beta
+    gamma = mx.maximum(mx.sqrt(gbar * gbar + beta * beta), mx.finfo(v.dtype).eps)
+    cs, sn = gbar / gamma, beta / gamma
+    phi = cs * s["phibar"]
+    phibar = sn * s["phibar"]
+    w1, w2 = s["w2"], s["w"]
+    w = (v - oldeps * w1 - delta * w2) / gamma
+    keep = lambda new, old: mx.where(go, new, old)  # noqa: E731
+    return {"x": keep(s["x"] + phi * w, s["x"]), "r1": keep(r1, s["r1"]), "r2": keep(r2, s["r2"]),
+            "y": keep(y, s["y"]), "w": keep(w, s["w"]), "w2": keep(w2, s["w2"]),
+            "beta": keep(beta, s["beta"]), "oldb": keep(oldb, s["oldb"]),
+            "dbar": keep(dbar, s["dbar"]), "epsln": keep(epsln, s["epsln"]),
+            "phibar": keep(phibar, s["phibar"]), "cs": keep(cs, s["cs"]), "sn": keep(sn, s["sn"]),
+            # beta == 0: the Krylov space is invariant, x is exact
+            "go": go & (phibar * phibar > tol2) & (beta > 0), "broken": s["broken"],
+            "it": s["it"] + go}
+
+
+# ---- the driver
+
+def _run(init, step, A, M, b, x, tol, maxiter, callback):
+    """(x, info): chunks of lazy steps, then the true residual's verdict."""
+    tol2 = mx.array(tol * tol, dtype=b.dtype)
+    Amv = A.matvec
+    done = 0  # iterations of every start so far
+    for _ in range(RESTARTS + 1):
+        s = init(Amv, M, b, x, tol2)
+        mx.eval(s)
+        base, chunk = done, 1
+        while s["go"].item() and done < maxiter:
+            k = 1 if callback is not None else min(chunk, maxiter - done)
+            for _ in range(k):
+                s = step(Amv, M, s, tol2)
+            mx.eval(s)
+            done = base + int(s["it"].item())
+            chunk = min(2 * chunk, CHUNK)
+            if callback is not None:
+                callback(s["x"])
+        x = s["x"]
+        if float(mx.linalg.norm(b - Amv(x)).item()) <= tol:
+            return x, 0
+        if s["broken"].item():
+            return x, BREAKDOWN
+        if done >= maxiter or s["go"].item():
+            break
+    return x, max(done, 1)
+
+
+def _solve(op, init, step, A, b, x0, rtol, atol, maxiter, M, callback, *, symmetric,
+           default_maxiter):
+    csr, Aop, b, x, dtype = prepare(A, b, x0, op)
+    n = b.shape[0]
+    maxiter = check_maxiter(maxiter, default_maxiter(n), op)
+    tol = tolerance(b, rtol, atol, op)
+    Mf = _preconditioner(M, n, dtype, op)
+    xs, info = _run(init, step, Aop, Mf, mx.stop_gradient(b), x, tol, maxiter, callback)
+
+    def adjoint_solve(v):
+        At = Aop if symmetric else Aop.T
+        Mt = M if (symmetric or M is None) else aslinearoperator(M).T
+        y, adj_info = _run(init, step, At, _preconditioner(Mt, n, dtype, op), v.astype(dtype),
+                           mx.zeros_like(v).astype(dtype), tolerance(v, rtol, atol, op),
+                           maxiter, None)
+        if adj_info != 0:
+            warnings.warn(f"[{op}] the adjoint solve of the gradient did not converge "
+                          f"(info={adj_info})", stacklevel=2)
+        return y
+
+    return with_implicit_gradient(csr, Aop, b, xs, adjoint_solve), info
+
+_PARAMS = """
+    Parameters
+    ----------
+    A : CSRArray, scipy.sparse array, dense matrix or LinearOperator
+        The (n, n) matrix{kind}. Gradients reach the values of a sparse A.
+    b : array
+        The right-hand side, (n,) or (n, 1).
+    x0 : array, optional
+        The starting guess (default zeros).
+    rtol, atol : float
+        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
+    maxiter : int, optional
+        The most iterations (default {default}).
+    M : sparse array, dense matrix or LinearOperator, optional
+        A preconditioner approximating A^-1 (see :func:`jacobi`, :func:`ilu0`,
+        :func:`ichol0`){mkind}.
+    callback : callable, optional
+        ``callback(xk)`` after each iteration (one host sync per iteration).
+
+    Returns
+    -------
+    x : mx.array
+        The solution, (n,); differentiable in b and in a sparse A's values by the implicit
+        rule (one adjoint solve with the same settings).
+    info : int
+        0 when the true residual meets the tolerance, > 0 (the iterations done) when maxiter
+        was reached{breakdown}.
+    """
+
+
+def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=None):
+    """Solve ``A x = b`` by the conjugate gradient method, as ``scipy.sparse.linalg.cg``.
+    """
+    return _solve("cg", _cg_init, _cg_step, A, b, x0, rtol, atol, maxiter, M, callback,
+                  symmetric=True, default_maxiter=lambda n: 10 * n)
+
+
+def bicgstab(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=None):
+    """Solve ``A x = b`` by BiCGSTAB, as ``scipy.sparse.linalg.bicgstab``.
+    """
+    return _solve("bicgstab", _bicgstab_init, _bicgstab_step, A, b, x0, rtol, atol, maxiter, M,
+                  callback, symmetric=False, default_maxiter=lambda n: 10 * n)
+
+
+def minres(A, b, x0=None, *, shift=0.0, rtol=1e-5, atol=0.0, maxiter=None, M=None,
+           callback=None):
+    """Solve ``(A - shift I) x = b`` by MINRES, as ``scipy.sparse.linalg.minres``.
+
+    ``shift`` moves the spectrum (the gradient is that of the shifted system). ``atol``,
+    which scipy's minres lacks, is accepted as the other solvers take it.
+    """
+    if float(shift) != 0.0:
+        A = _shifted(A, float(shift))
+    return _solve("minres", _minres_init, _minres_step, A, b, x0, rtol, atol, maxiter, M,
+                  callback, symmetric=True, default_maxiter=lambda n: 5 * n)
+
+
+def _shifted(A, shift: float):
+    """A - shift I: a CSRArray stays one (so its values keep their gradient)."""
+    from .._graph import eye
+    from ._operator import _as_csr
+
+    csr = _as_csr(A)
+    if csr is not None:
+        if csr.shape[0] != csr.shape[1]:
+            raise ValueError(f"[minres] A must be square, got shape {csr.shape}")
+        return csr - eye(csr.shape[0], dtype=csr.dtype) * shift
+    Aop = aslinearoperator(A)
+    return type(Aop)(Aop.shape, lambda x: Aop.matvec(x) - shift * x,
+                     None if Aop._rmatvec is None else (lambda y: Aop.rmatvec(y) - shift * y),
+                     dtype=Aop.dtype)
+
+
+cg.__doc__ += _PARAMS.format(kind=", symmetric positive definite", default="10 n",
+                             mkind=", symmetric positive definite", breakdown="")
+bicgstab.__doc__ += _PARAMS.format(kind="", default="10 n", mkind="",
+                                   breakdown=", -10 on a breakdown (rho or omega zero)")
+minres.__doc__ += _PARAMS.format(kind=", symmetric (possibly indefinite)", default="5 n",
+                                 mkind=", symmetric positive definite", breakdown="")
