@@ -21,8 +21,12 @@ host once per chunk of iterations. Solves are differentiable by the implicit rul
 ``x = A^-1 b``, ``b_bar = A^-T x_bar`` and ``A_bar = -sddmm(pattern, b_bar, x)``.
 """
 
+from ._direct import SuperLU, factorized, splu, spsolve, spsolve_triangular
 from ._gmres import gmres
 from ._iterative import bicgstab, cg, minres
 from ._operator import LinearOperator, aslinearoperator
+from ._precond import ichol0, ilu0, jacobi
 
-__all__ = ["cg", "bicgstab", "gmres", "minres", "LinearOperator", "aslinearoperator"]
+__all__ = ["cg", "bicgstab", "gmres", "minres", "LinearOperator", "aslinearoperator",
+           "jacobi", "ilu0", "ichol0", "spsolve", "splu", "factorized", "SuperLU",
+           "spsolve_triangular"]

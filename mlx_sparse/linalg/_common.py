@@ -105,3 +105,11 @@ def with_implicit_gradient(csr, Aop, b, x, adjoint_solve):
         return a_bar, b_bar.astype(primals[1].dtype), mx.zeros_like(x_)
 
     return fn(csr.data, b, mx.stop_gradient(x))
+
+
+def from_host(x, dtype) -> mx.array:
+    """Host values as an mx.array of dtype, rounded on the host (mx.array would make float64
+    float32; and a float64 array must not be built on the GPU)."""
+    wide = dtype == mx.float64
+    return mx.array(np.asarray(x, dtype=np.float64 if wide else np.float32),
+                    dtype=mx.float64 if wide else mx.float32).astype(dtype)

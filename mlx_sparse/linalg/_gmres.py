@@ -8,7 +8,7 @@ import warnings
 import mlx.core as mx
 import numpy as np
 
-from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
+from ._common import check_maxiter, from_host, prepare, tolerance, with_implicit_gradient
 from ._iterative import _preconditioner
 from ._operator import aslinearoperator
 
@@ -89,7 +89,7 @@ def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
         V, H = _arnoldi(A, M, r / beta, restart)
         k, y, res = _least_squares(H, beta, tol)
         cycles += 1
-        x = x + M(mx.matmul(y.astype(x.dtype), V[:k]))
+        x = x + M(mx.matmul(from_host(y, x.dtype), V[:k]))
         mx.eval(x)
         if callback is not None:
             if callback_type == "x":
@@ -151,4 +151,4 @@ def _least_squares(H, beta, tol):
         k = int(np.argmax((diag == 0) | ~np.isfinite(diag))) if np.any(diag == 0) else k
         Rk = R[:k, :k]
     y = np.linalg.solve(np.triu(Rk), g[:k]) if k else np.zeros(0)
-    return k, mx.array(y), res
+    return k, y, res
