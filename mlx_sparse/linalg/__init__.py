@@ -22,11 +22,13 @@ host once per chunk of iterations. Solves are differentiable by the implicit rul
 """
 
 from ._direct import SuperLU, factorized, splu, spsolve, spsolve_triangular
+from ._eigen import eigsh, svds
 from ._gmres import gmres
 from ._iterative import bicgstab, cg, minres
+from ._norm import norm
 from ._operator import LinearOperator, aslinearoperator
 from ._precond import ichol0, ilu0, jacobi
 
 __all__ = ["cg", "bicgstab", "gmres", "minres", "LinearOperator", "aslinearoperator",
            "jacobi", "ilu0", "ichol0", "spsolve", "splu", "factorized", "SuperLU",
-           "spsolve_triangular"]
+           "spsolve_triangular", "eigsh", "svds", "norm"]

@@ -1,5 +1,5 @@
-"""Restarted GMRES as MLX graphs: one Arnoldi cycle is lazy, the small least-squares problem
-is solved on the host, one sync per cycle."""
+"""Restarted GMRES as MLX graphs: one Arnoldi cycle is lazy (_krylov.extend), the small
+least-squares problem is solved on the host, one sync per cycle."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from ._common import check_maxiter, from_host, prepare, tolerance, with_implicit_gradient
 from ._iterative import _preconditioner
+from ._krylov import extend
 from ._operator import aslinearoperator
 
 
@@ -86,10 +87,11 @@ def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
             return x, 0
         if _ == maxiter:
             break
-        V, H = _arnoldi(A, M, r / beta, restart)
+        V, H = extend(lambda v: A.matvec(M(v)), [r / beta], np.zeros((restart + 1, restart)), 0,
+                      restart)
         k, y, res = _least_squares(H, beta, tol)
         cycles += 1
-        x = x + M(mx.matmul(from_host(y, x.dtype), V[:k]))
+        x = x + M(mx.matmul(from_host(y, x.dtype), mx.stack(V[:k]))) if k else x
         mx.eval(x)
         if callback is not None:
             if callback_type == "x":
@@ -98,28 +100,6 @@ def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
                 for value in res[:k]:
                     callback(value / bnorm)
     return x, max(cycles, 1)
-
-
-def _arnoldi(A, M, v0, m):
-    """V (m+1, n) orthonormal and H (m+1, m) on the host, with A M V[:m] = V H."""
-    V = [v0]
-    cols = []
-    tiny = float(np.finfo(np.float32 if v0.dtype == mx.float32 else np.float64).tiny)
-    for j in range(m):
-        w = A.matvec(M(V[j]))
-        Vm = mx.stack(V)
-        h = Vm @ w
-        w = w - h @ Vm
-        h2 = Vm @ w  # the second pass of classical Gram-Schmidt
-        w = w - h2 @ Vm
-        h = h + h2
-        hn = mx.linalg.norm(w)
-        V.append(w / mx.maximum(hn, tiny))
-        cols.append(mx.concatenate([h, hn[None], mx.zeros((m - j - 1,), h.dtype)]))
-    H = mx.stack(cols, axis=1)
-    Vm = mx.stack(V)
-    mx.eval(H, Vm)
-    return Vm, np.array(H.astype(mx.float64) if H.dtype != mx.float64 else H)
 
 
 def _least_squares(H, beta, tol):
