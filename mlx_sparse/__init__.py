@@ -58,7 +58,7 @@ from ._graph import diags, eye, from_edge_index, normalize_adjacency, random
 from ._io import load, load_npz, save_npz, save_safetensors, savez
 from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 
-from . import blocksparse, datasets, models, nn  # noqa: E402 - after _ext
+from . import blocksparse, datasets, linalg, models, nn  # noqa: E402 - after _ext
 from ._version import __version__
 
 num_threads = _ext.num_threads

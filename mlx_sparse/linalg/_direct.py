@@ -19,7 +19,7 @@ def _cpu_only(op: str):
 
 
 def _host_system(A, b, op: str):
-    """(csr, scipy csc of A, host b, dtype, b as mx): b may be (n,) or (n, k)."""
+    """(csr, scipy csc of A, b, dtype); b may be (n,) or (n, k), or None (a factorisation)."""
     _cpu_only(op)
     csr = _as_csr(A)
     if csr is None:
@@ -27,9 +27,9 @@ def _host_system(A, b, op: str):
     n, m = csr.shape
     if n != m:
         raise ValueError(f"[{op}] A must be square, got shape {csr.shape}")
-    b = _rhs(b, n, op)
-    dtype = solve_dtype([csr.dtype, b.dtype], op)
-    return csr, _scipy(csr, dtype), b.astype(dtype), dtype
+    b = None if b is None else _rhs(b, n, op)
+    dtype = solve_dtype([csr.dtype] + ([] if b is None else [b.dtype]), op)
+    return csr, _scipy(csr, dtype), None if b is None else b.astype(dtype), dtype
 
 
 def _rhs(b, n, op):
@@ -112,7 +112,7 @@ def splu(A, permc_spec=None, diag_pivot_thresh=None, relax=None, panel_size=None
     CPU only. Returns a :class:`SuperLU` whose ``solve`` is differentiable."""
     from scipy.sparse.linalg import splu as scipy_splu
 
-    csr, S, _, dtype = _host_system(A, np.zeros(A.shape[0]), _op)
+    csr, S, _, dtype = _host_system(A, None, _op)
     try:
         lu = scipy_splu(S, permc_spec=permc_spec, diag_pivot_thresh=diag_pivot_thresh,
                         relax=relax, panel_size=panel_size, options=options or {})

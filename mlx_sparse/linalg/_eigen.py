@@ -171,14 +171,15 @@ def _lanczos(apply, n, k, which, v0, ncv, maxiter, tol, dtype, op):
     start = 0
     eps = float(np.finfo(np.float64 if dtype == mx.float64 else np.float32).eps)
     rel = max(float(tol), 8 * eps)
-    for _ in range(maxiter):
+    for cycle in range(maxiter):
         V, T = extend(apply, V, T, start, m)
         Tm = np.triu(T[:m, :m]) + np.triu(T[:m, :m], 1).T  # symmetric: mirror the upper part
         theta, S = np.linalg.eigh(Tm)
         idx = _pick(theta, k, which)
         resid = np.abs(T[m, m - 1] * S[m - 1, idx])
         scale = max(np.abs(theta).max(), np.finfo(np.float64).tiny)
-        if np.all(resid <= rel * scale) or T[m, m - 1] == 0 or m == n:
+        converged = np.all(resid <= rel * scale) or T[m, m - 1] == 0 or m == n
+        if converged or cycle == maxiter - 1:
             break
         # thick restart: keep the wanted Ritz vectors and half the rest nearest them
         p = min(m - 1, k + (m - k) // 2)
@@ -191,7 +192,7 @@ def _lanczos(apply, n, k, which, v0, ncv, maxiter, tol, dtype, op):
         T[np.arange(p), np.arange(p)] = theta[keep]
         T[:p, p] = coupling  # the arrow; extend refills column p from the vectors themselves
         start = p
-    else:
+    if not converged:
         from scipy.sparse.linalg import ArpackNoConvergence
 
         done = idx[resid <= rel * scale]

@@ -19,8 +19,9 @@ from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
 from ._operator import aslinearoperator
 
 CHUNK = 32  # most iterations between two host syncs
-RESTARTS = 3  # fresh starts from x when the recurrence's residual drifted from the true one
-BREAKDOWN = -10  # scipy's info for a breakdown of bicgstab
+RESTARTS = 3  # fresh starts from x, to a tighter target, when the true residual misses tol
+# (a drifted recurrence; minres with M, which measures the residual in the M^-1 norm)
+BREAKDOWN = -10  # scipy's info when bicgstab's rho vanishes (-11: rhat . v or omega)
 
 
 def _dot(u, v):
@@ -48,7 +49,7 @@ def _cg_init(A, M, b, x, tol2):
     z = M(r)
     rr = _dot(r, r)
     return {"x": x, "r": r, "p": z, "rz": _dot(r, z), "rr": rr, "go": rr > tol2,
-            "broken": mx.array(False), "it": mx.array(0)}
+            "broken": mx.array(0), "it": mx.array(0)}
 
 
 def _cg_step(A, M, s, tol2):
@@ -70,11 +71,12 @@ def _bicgstab_init(A, M, b, x, tol2):
     zero, one = mx.zeros_like(r), mx.array(1, dtype=r.dtype)
     rr = _dot(r, r)
     return {"x": x, "r": r, "rhat": r, "p": zero, "v": zero, "rho": one, "alpha": one,
-            "omega": one, "go": rr > tol2, "broken": mx.array(False), "it": mx.array(0)}
+            "omega": one, "go": rr > tol2, "broken": mx.array(0), "it": mx.array(0)}
 
 
 def _bicgstab_step(A, M, s, tol2):
     go, r = s["go"], s["r"]
+    tiny = mx.finfo(r.dtype).eps ** 2  # scipy's breakdown thresholds
     rho = _dot(s["rhat"], r)
     beta = (rho / _safe(s["rho"])) * (s["alpha"] / _safe(s["omega"]))
     p = r + beta * (s["p"] - s["omega"] * s["v"])
@@ -86,17 +88,20 @@ def _bicgstab_step(A, M, s, tol2):
     s_done = _dot(sv, sv) <= tol2  # converged half way: x += alpha phat is the answer
     shat = M(sv)
     t = A(shat)
-    tt = _dot(t, t)
-    omega = mx.where(s_done, 0, _dot(t, sv) / _safe(tt))
-    broken = (rho == 0) | (rv == 0) | (~s_done & ((tt == 0) | (omega == 0)))
-    ok = go & ~broken
+    omega = mx.where(s_done, 0, _dot(t, sv) / _safe(_dot(t, t)))
+    # scipy's codes: -10 when rho vanishes (nothing done), -11 when rhat . v does (nothing
+    # done) or omega does (the half step is kept)
+    code = mx.where(mx.abs(rho) < tiny, BREAKDOWN,
+                    mx.where((rv == 0) | (~s_done & (mx.abs(omega) < tiny)), BREAKDOWN - 1, 0))
+    ok = go & ((code == 0) | (code == BREAKDOWN - 1) & (rv != 0))
     x = mx.where(ok, s["x"] + alpha * phat + omega * shat, s["x"])
     r_new = sv - omega * t
     keep = lambda new, old: mx.where(ok, new, old)  # noqa: E731
     return {"x": x, "r": keep(r_new, r), "rhat": s["rhat"], "p": keep(p, s["p"]),
             "v": keep(v, s["v"]), "rho": keep(rho, s["rho"]), "alpha": keep(alpha, s["alpha"]),
-            "omega": keep(omega, s["omega"]), "go": ok & (_dot(r_new, r_new) > tol2),
-            "broken": s["broken"] | (go & broken), "it": s["it"] + ok}
+            "omega": keep(omega, s["omega"]),
+            "go": ok & (code == 0) & (_dot(r_new, r_new) > tol2),
+            "broken": mx.where(go & (s["broken"] == 0), code, s["broken"]), "it": s["it"] + ok}
 
 
 def _minres_init(A, M, b, x, tol2):
@@ -110,7 +115,7 @@ def _minres_init(A, M, b, x, tol2):
     return {"x": x, "r1": r1, "r2": r1, "y": y, "w": zero, "w2": zero, "beta": beta1,
             "oldb": scalar(0), "dbar": scalar(0), "epsln": scalar(0), "phibar": beta1,
             "cs": scalar(-1), "sn": scalar(0), "go": beta1 * beta1 > tol2,
-            "broken": mx.array(False), "it": mx.array(0)}
+            "broken": mx.array(0), "it": mx.array(0)}
 
 
 def _minres_step(A, M, s, tol2):
@@ -150,10 +155,11 @@ def _minres_step(A, M, s, tol2):
 
 def _run(init, step, A, M, b, x, tol, maxiter, callback):
     """(x, info): chunks of lazy steps, then the true residual's verdict."""
-    tol2 = mx.array(tol * tol, dtype=b.dtype)
     Amv = A.matvec
     done = 0  # iterations of every start so far
+    inner = tol  # the recurrence's target, tightened when the true residual misses tol
     for _ in range(RESTARTS + 1):
+        tol2 = mx.array(inner * inner, dtype=b.dtype)
         s = init(Amv, M, b, x, tol2)
         mx.eval(s)
         base, chunk = done, 1
@@ -167,10 +173,12 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback):
             if callback is not None:
                 callback(s["x"])
         x = s["x"]
-        if float(mx.linalg.norm(b - Amv(x)).item()) <= tol:
+        rnorm = float(mx.linalg.norm(b - Amv(x)).item())
+        if rnorm <= tol:
             return x, 0
+        inner *= min(0.5, tol / rnorm)
         if s["broken"].item():
-            return x, BREAKDOWN
+            return x, int(s["broken"].item())
         if done >= maxiter or s["go"].item():
             break
     return x, max(done, 1)
@@ -274,6 +282,6 @@ def _shifted(A, shift: float):
 cg.__doc__ += _PARAMS.format(kind=", symmetric positive definite", default="10 n",
                              mkind=", symmetric positive definite", breakdown="")
 bicgstab.__doc__ += _PARAMS.format(kind="", default="10 n", mkind="",
-                                   breakdown=", -10 on a breakdown (rho or omega zero)")
+                                   breakdown=(", scipy's -10 when rho vanishes, -11 when rhat . v or\n        omega does"))
 minres.__doc__ += _PARAMS.format(kind=", symmetric (possibly indefinite)", default="5 n",
                                  mkind=", symmetric positive definite", breakdown="")
