@@ -9,7 +9,7 @@ import mlx.core as mx
 import numpy as np
 
 from ._common import check_maxiter, from_host, prepare, tolerance, with_implicit_gradient
-from ._iterative import _preconditioner
+from ._iterative import _apply, _preconditioner
 from ._krylov import extend
 from ._operator import aslinearoperator
 
@@ -87,11 +87,11 @@ def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
             return x, 0
         if _ == maxiter:
             break
-        V, H = extend(lambda v: A.matvec(M(v)), [r / beta], np.zeros((restart + 1, restart)), 0,
+        V, H = extend(lambda v: A.matvec(_apply(M, v)), [r / beta], np.zeros((restart + 1, restart)), 0,
                       restart)
         k, y, res = _least_squares(H, beta, tol)
         cycles += 1
-        x = x + M(mx.matmul(from_host(y, x.dtype), mx.stack(V[:k]))) if k else x
+        x = x + _apply(M, mx.matmul(from_host(y, x.dtype), mx.stack(V[:k]))) if k else x
         mx.eval(x)
         if callback is not None:
             if callback_type == "x":

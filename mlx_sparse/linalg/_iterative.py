@@ -33,9 +33,14 @@ def _safe(d):
     return mx.where(d != 0, d, mx.ones_like(d))
 
 
+def _apply(M, v):
+    return v if M is None else M(v)
+
+
 def _preconditioner(M, n: int, dtype, op: str):
+    """M as a function r -> M r in dtype; None stays None (the steps then skip it)."""
     if M is None:
-        return lambda r: r
+        return None
     Mop = aslinearoperator(M)
     if Mop.shape != (n, n):
         raise ValueError(f"[{op}] M must have shape {(n, n)}, got {Mop.shape}")
@@ -46,23 +51,23 @@ def _preconditioner(M, n: int, dtype, op: str):
 
 def _cg_init(A, M, b, x, tol2):
     r = b - A(x)
-    z = M(r)
+    z = _apply(M, r)
     rr = _dot(r, r)
-    return {"x": x, "r": r, "p": z, "rz": _dot(r, z), "rr": rr, "go": rr > tol2,
+    return {"x": x, "r": r, "p": z, "rz": rr if M is None else _dot(r, z), "go": rr > tol2,
             "broken": mx.array(0), "it": mx.array(0)}
 
 
 def _cg_step(A, M, s, tol2):
-    go = s["go"]
-    Ap = A(s["p"])
-    alpha = mx.where(go, s["rz"] / _safe(_dot(s["p"], Ap)), 0)
-    x = s["x"] + alpha * s["p"]
+    go, p = s["go"], s["p"]
+    Ap = A(p)
+    alpha = mx.where(go, s["rz"] / _safe(_dot(p, Ap)), 0)  # 0: x and r stay as they are
+    x = s["x"] + alpha * p
     r = s["r"] - alpha * Ap
-    z = M(r)
+    z = _apply(M, r)
     rz = _dot(r, z)
-    p = mx.where(go, z + (rz / _safe(s["rz"])) * s["p"], s["p"])
-    rr = _dot(r, r)
-    return {"x": x, "r": r, "p": p, "rz": mx.where(go, rz, s["rz"]), "rr": rr,
+    rr = rz if M is None else _dot(r, r)
+    # p needs no mask: once go is off, alpha is 0 and p is never read again
+    return {"x": x, "r": r, "p": z + (rz / _safe(s["rz"])) * p, "rz": mx.where(go, rz, s["rz"]),
             "go": go & (rr > tol2), "broken": s["broken"], "it": s["it"] + go}
 
 
@@ -80,13 +85,13 @@ def _bicgstab_step(A, M, s, tol2):
     rho = _dot(s["rhat"], r)
     beta = (rho / _safe(s["rho"])) * (s["alpha"] / _safe(s["omega"]))
     p = r + beta * (s["p"] - s["omega"] * s["v"])
-    phat = M(p)
+    phat = _apply(M, p)
     v = A(phat)
     rv = _dot(s["rhat"], v)
     alpha = rho / _safe(rv)
     sv = r - alpha * v
     s_done = _dot(sv, sv) <= tol2  # converged half way: x += alpha phat is the answer
-    shat = M(sv)
+    shat = _apply(M, sv)
     t = A(shat)
     omega = mx.where(s_done, 0, _dot(t, sv) / _safe(_dot(t, t)))
     # scipy's codes: -10 when rho vanishes (nothing done), -11 when rhat . v does (nothing
@@ -108,7 +113,7 @@ def _minres_init(A, M, b, x, tol2):
     """Paige and Saunders's MINRES (the recurrences of scipy's minres); phibar estimates the
     residual in the M^-1 norm, the 2-norm without M."""
     r1 = b - A(x)
-    y = M(r1)
+    y = _apply(M, r1)
     beta1 = mx.sqrt(mx.maximum(_dot(r1, y), 0))
     zero, dt = mx.zeros_like(r1), r1.dtype
     scalar = lambda v: mx.array(v, dtype=dt)  # noqa: E731
@@ -126,7 +131,7 @@ def _minres_step(A, M, s, tol2):
     alfa = _dot(v, y)
     y = y - (alfa / _safe(beta)) * s["r2"]
     r1, r2 = s["r2"], y
-    y = M(r2)
+    y = _apply(M, r2)
     oldb = beta
     beta = mx.sqrt(mx.maximum(_dot(r2, y), 0))
     oldeps = s["epsln"]
