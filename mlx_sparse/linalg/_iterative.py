@@ -19,6 +19,9 @@ from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
 from ._operator import aslinearoperator
 
 CHUNK = 32  # most iterations between two host syncs
+# From this size on, a sparse A without M runs a compiled step (fused vector updates, about
+# 1.3x per iteration at 1M unknowns on a CPU); below it, compiling costs more than it saves.
+FUSE_MIN = 1 << 16
 RESTARTS = 3  # fresh starts from x, to a tighter target, when the true residual misses tol
 # (a drifted recurrence; minres with M, which measures the residual in the M^-1 norm)
 BREAKDOWN = -10  # scipy's info when bicgstab's rho vanishes (-11: rhat . v or omega)
@@ -158,9 +161,14 @@ def _minres_step(A, M, s, tol2):
 
 # ---- the driver
 
-def _run(init, step, A, M, b, x, tol, maxiter, callback):
-    """(x, info): chunks of lazy steps, then the true residual's verdict."""
+def _run(init, step, A, M, b, x, tol, maxiter, callback, fuse=False):
+    """(x, info): chunks of lazy steps, then the true residual's verdict. With ``fuse`` the
+    step is mx.compile'd, which fuses its vector updates (only for A and M made of MLX ops:
+    a step that reads values on the host cannot be traced)."""
     Amv = A.matvec
+    run_step = (lambda s, tol2: step(Amv, M, s, tol2))
+    if fuse:
+        run_step = mx.compile(run_step)
     done = 0  # iterations of every start so far
     inner = tol  # the recurrence's target, tightened when the true residual misses tol
     for _ in range(RESTARTS + 1):
@@ -171,7 +179,7 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback):
         while s["go"].item() and done < maxiter:
             k = 1 if callback is not None else min(chunk, maxiter - done)
             for _ in range(k):
-                s = step(Amv, M, s, tol2)
+                s = run_step(s, tol2)
             mx.eval(s)
             done = base + int(s["it"].item())
             chunk = min(2 * chunk, CHUNK)
@@ -196,14 +204,15 @@ def _solve(op, init, step, A, b, x0, rtol, atol, maxiter, M, callback, *, symmet
     maxiter = check_maxiter(maxiter, default_maxiter(n), op)
     tol = tolerance(b, rtol, atol, op)
     Mf = _preconditioner(M, n, dtype, op)
-    xs, info = _run(init, step, Aop, Mf, mx.stop_gradient(b), x, tol, maxiter, callback)
+    fuse = csr is not None and M is None and n >= FUSE_MIN
+    xs, info = _run(init, step, Aop, Mf, mx.stop_gradient(b), x, tol, maxiter, callback, fuse)
 
     def adjoint_solve(v):
         At = Aop if symmetric else Aop.T
         Mt = M if (symmetric or M is None) else aslinearoperator(M).T
         y, adj_info = _run(init, step, At, _preconditioner(Mt, n, dtype, op), v.astype(dtype),
                            mx.zeros_like(v).astype(dtype), tolerance(v, rtol, atol, op),
-                           maxiter, None)
+                           maxiter, None, fuse)
         if adj_info != 0:
             warnings.warn(f"[{op}] the adjoint solve of the gradient did not converge "
                           f"(info={adj_info})", stacklevel=2)

@@ -33,3 +33,4 @@ def extend(op, V: list, T: np.ndarray, start: int, m: int):
         T[: j + 2, j] = np.array(col.astype(mx.float32) if col.dtype != mx.float64 else col,
                                  dtype=np.float64)
     return V, T
+
