@@ -166,9 +166,9 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback, fuse=False):
     step is mx.compile'd, which fuses its vector updates (only for A and M made of MLX ops:
     a step that reads values on the host cannot be traced)."""
     Amv = A.matvec
-    run_step = (lambda s, tol2: step(Amv, M, s, tol2))
+    plain = run_step = (lambda s, tol2: step(Amv, M, s, tol2))
     if fuse:
-        run_step = mx.compile(run_step)
+        run_step = mx.compile(plain)
     done = 0  # iterations of every start so far
     inner = tol  # the recurrence's target, tightened when the true residual misses tol
     for _ in range(RESTARTS + 1):
@@ -178,9 +178,16 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback, fuse=False):
         base, chunk = done, 1
         while s["go"].item() and done < maxiter:
             k = 1 if callback is not None else min(chunk, maxiter - done)
-            for _ in range(k):
-                s = run_step(s, tol2)
-            mx.eval(s)
+            before = s
+            try:
+                for _ in range(k):
+                    s = run_step(s, tol2)
+                mx.eval(s)
+            except Exception:  # mx.compile built no kernel (a CPU without a C++ compiler)
+                if run_step is plain:
+                    raise
+                run_step, s = plain, before
+                continue
             done = base + int(s["it"].item())
             chunk = min(2 * chunk, CHUNK)
             if callback is not None:
