@@ -105,30 +105,28 @@ def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
 def _least_squares(H, beta, tol):
     """(k, y, residuals): Givens rotations column by column; k is the first step whose
     residual ``|g[k]|`` meets tol (else all), y minimizes ``||beta e1 - H[:k+1, :k] y||``."""
+    from scipy.linalg import solve_triangular
+
     m = H.shape[1]
     R = H.copy()
     g = np.zeros(m + 1)
     g[0] = beta
-    res = []
+    rotations, res = [], []
     k = m
     for j in range(m):
-        for i in range(j):  # earlier rotations on the new column
-            c, s = rot[i]
+        for i, (c, s) in enumerate(rotations):  # the earlier rotations, on the new column
             R[i, j], R[i + 1, j] = c * R[i, j] + s * R[i + 1, j], -s * R[i, j] + c * R[i + 1, j]
-        a, bb = R[j, j], R[j + 1, j]
-        d = np.hypot(a, bb)
-        c, s = (1.0, 0.0) if d == 0 or not np.isfinite(d) else (a / d, bb / d)
-        rot = rot + [(c, s)] if j else [(c, s)]
-        R[j, j], R[j + 1, j] = (d if np.isfinite(d) else 0.0), 0.0
+        d = np.hypot(R[j, j], R[j + 1, j])
+        c, s = (R[j, j] / d, R[j + 1, j] / d) if 0 < d < np.inf else (1.0, 0.0)
+        rotations.append((c, s))
+        R[j, j], R[j + 1, j] = c * R[j, j] + s * R[j + 1, j], 0.0
         g[j], g[j + 1] = c * g[j], -s * g[j]
         res.append(abs(g[j + 1]))
-        if res[-1] <= tol or not np.isfinite(res[-1]):
+        if not res[-1] > tol:  # met, or not finite (a breakdown of the basis)
             k = j + 1
             break
-    Rk = R[:k, :k]
-    diag = np.abs(np.diag(Rk))
-    if np.any(diag == 0) or not np.all(np.isfinite(Rk)):  # a singular step: keep the rest
-        k = int(np.argmax((diag == 0) | ~np.isfinite(diag))) if np.any(diag == 0) else k
-        Rk = R[:k, :k]
-    y = np.linalg.solve(np.triu(Rk), g[:k]) if k else np.zeros(0)
-    return k, y, res
+    diag = np.diag(R[:k, :k])
+    bad = np.flatnonzero((diag == 0) | ~np.isfinite(diag))
+    if bad.size:  # a singular or broken step: keep the steps before it
+        k = int(bad[0])
+    return k, solve_triangular(R[:k, :k], g[:k]) if k else np.zeros(0), res
