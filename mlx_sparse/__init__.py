@@ -70,7 +70,7 @@ from ._ops import add, matmul, multiply, sddmm, softmax, spgemm, spmm, spmv, sum
 from ._structure import (block_diag, bmat, diagonal, hstack, kron, kronsum, setdiag, trace,
                          tril, triu, vstack)
 
-from . import blocksparse, datasets, models, nn  # noqa: E402 - after _ext
+from . import blocksparse, datasets, linalg, models, nn  # noqa: E402 - after _ext
 from ._version import __version__
 
 num_threads = _ext.num_threads

@@ -1,0 +1,89 @@
+"""cg (issue 15): 2-D Poisson from scipy's generators, 1000 x 1000 grid (1M unknowns), float64,
+to rtol 1e-6 on the CPU: ours against scipy.sparse.linalg.cg, target >= 1.5x. With --quick
+(a 200 x 200 grid) also gmres and cg preconditioned by ichol0, informative.
+
+    python benchmarks/bench_linalg.py [--quick]
+
+Our solution must meet the tolerance (its true residual is checked) before it is timed.
+OpenBLAS runs one thread unless OPENBLAS_NUM_THREADS is set: on a small shared machine its
+threads slow scipy's dot products many times over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
+
+import mlx.core as mx  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as sla  # noqa: E402
+
+from common import ms, print_rows, speedup_row, time_pair  # noqa: E402
+
+RTOL = 1e-6
+
+
+def poisson2d(nx):
+    T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(nx, nx))
+    return sp.kronsum(T, T, format="csr")
+
+
+def _checked(S, b, x, name):
+    """Guard against timing a wrong answer: the true residual must meet the tolerance."""
+    rel = np.linalg.norm(b - S @ np.asarray(x, dtype=np.float64)) / np.linalg.norm(b)
+    if rel > RTOL * (1 + 1e-6):
+        raise AssertionError(f"{name}: relative residual {rel:.3g} exceeds {RTOL:g}")
+    return rel
+
+
+def main(quick=False):
+    nx = 200 if quick else 1000
+    repeats = 3
+    mx.set_default_device(mx.cpu)
+    S = poisson2d(nx)
+    b = np.random.default_rng(0).standard_normal(nx * nx)
+    A, bm = ms.csr_array(S), mx.array(b, dtype=mx.float64)
+    mx.eval(A, bm)
+    rows = []
+    cases = [("cg", lambda: la_solve(ms.linalg.cg, A, bm), lambda: sla.cg(S, b, rtol=RTOL), 1.5)]
+    if quick:  # restarted gmres needs hours on the large grid; ichol0 factorises in a host loop
+        cases.append(("gmres(restart=20)", lambda: la_solve(ms.linalg.gmres, A, bm),
+                      lambda: sla.gmres(S, b, rtol=RTOL), None))
+        M, Ms = ms.linalg.ichol0(A), sla.LinearOperator(S.shape, ichol_scipy(S))
+        cases.append(("cg, M=ichol0 (exact triangular solves)",
+                      lambda: la_solve(ms.linalg.cg, A, bm, M=M),
+                      lambda: sla.cg(S, b, rtol=RTOL, M=Ms), None))
+    for name, ours, theirs, target in cases:
+        (x, info), (xs, info_s) = ours(), theirs()
+        _checked(S, b, x, f"ours {name}")
+        print(f"{name}: ours info={info}, scipy info={info_s} "
+              f"(scipy's true relative residual {np.linalg.norm(b - S @ xs) / np.linalg.norm(b):.2e})")
+        t_ours, t_base = time_pair(ours, theirs, repeats=repeats, warmup=1, block=1)
+        rows.append(speedup_row(f"{name}, Poisson {nx}x{nx} ({nx * nx} unknowns), float64, CPU",
+                                t_ours, t_base, target))
+    print_rows(rows, title=f"mlx_sparse.linalg vs scipy.sparse.linalg, medians of {repeats} solves "
+                           f"(MLX_SPARSE threads: {ms.num_threads()}, OpenBLAS threads: "
+                           f"{os.environ['OPENBLAS_NUM_THREADS']})")
+    return rows
+
+
+def la_solve(solver, A, b, **kw):
+    x, info = solver(A, b, rtol=RTOL, **kw)
+    mx.eval(x)
+    return x, info
+
+
+def ichol_scipy(S):
+    """scipy has no IC(0): the same factor as ours, applied by scipy's triangular solves, so
+    the preconditioned rows compare iterations of equal cost."""
+    M = ms.linalg.ichol0(S)
+    return lambda r: np.asarray(M.matvec(mx.array(r, dtype=mx.float64)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 200 x 200 grid")
+    main(parser.parse_args().quick)
