@@ -27,7 +27,8 @@ Kinds and what stands in for those no reachable registry ships:
   an element coupled) on the 8-node hexahedral mesh of CalculiX's test model ``hueeber1``
   (Debian ``calculix-ccx-test``); values count the elements that couple two nodes, not a
   material law. Two assembled FEM matrices that PyAMG ships (PyPI ``pyamg``): a 2-D Helmholtz
-  problem (complex: its real part) and a discontinuous-Galerkin diffusion problem (small: they time per-call overhead).
+  problem (complex: its real part) and a discontinuous-Galerkin diffusion problem (small: they
+  time per-call overhead).
 - circuit simulation: no package in either registry ships one (the SuiteSparse collection's
   circuits are downloads from its own site); none is included.
 """
