@@ -81,6 +81,10 @@ GEOMEAN_TARGETS = {("SpMV", 1, "back-to-back"): 1.2,
 
 
 def run(quick=False, only=None, cache=None):
+    unknown = set(only or ()) - {m.name for m in MATRICES}
+    if unknown:
+        raise ValueError(f"[bench_real] unknown matrices {sorted(unknown)}; "
+                         f"known: {[m.name for m in MATRICES]}")
     chosen = [m for m in MATRICES if not only or m.name in only]
     loaded = [(m, load(m, cache)) for m in chosen]
     print_table([describe(m, S) for m, S in loaded])

