@@ -191,7 +191,8 @@ def term_document(docs: list[str]) -> sp.sparray:
         for w in re.findall(r"[a-z][a-z']*", doc.lower()):
             rows.append(i)
             cols.append(vocab.setdefault(w, len(vocab)))
-    return sp.coo_array((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(docs), len(vocab)))
+    return sp.coo_array((np.ones(len(rows), np.float32), (rows, cols)),
+                        shape=(len(docs), len(vocab)))
 
 
 def fortune_docs(files) -> list[str]:
@@ -247,7 +248,7 @@ def dc_susceptance(case_text: str) -> sp.sparray:
 
 
 def _calculix_blocks(text: str, keyword: str):
-    """Data lines of the blocks of a CalculiX input deck whose keyword is `keyword` (`*NODE`, ...)."""
+    """Data lines of the blocks of a CalculiX deck whose keyword is `keyword` (`*NODE`, ...)."""
     out, inside = [], False
     for line in text.splitlines():
         if line.startswith("*"):
