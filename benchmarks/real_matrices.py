@@ -30,7 +30,9 @@ Kinds and what stands in for those no reachable registry ships:
   problem (complex: its real part) and a discontinuous-Galerkin diffusion problem (small: they
   time per-call overhead).
 - circuit simulation: no package in either registry ships one (the SuiteSparse collection's
-  circuits are downloads from its own site); none is included.
+  circuits are downloads from its own site). The DC power-flow matrices stand in: they are the
+  nodal matrices of an electrical network, as a resistor circuit's are; the few dense rows of a
+  circuit's supply nets are covered by the web graph and the term-document matrix.
 """
 
 from __future__ import annotations
