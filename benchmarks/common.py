@@ -80,6 +80,21 @@ def time_pair(fa, fb, repeats=25, warmup=WARMUP, number=1, block=10) -> tuple[Ti
     return _summary(ta), _summary(tb)
 
 
+def time_interleaved(fa, fb, repeats=25, between=None, warmup=WARMUP) -> tuple[Timing, Timing]:
+    """Median and IQR (ms) of single calls of fa and fb in strict alternation (a, b, a, b, ...),
+    with between() run untimed before each timed call when given: neither side runs warm in a
+    loop, as in a program that does other work (the other library, or an unrelated op) between
+    products."""
+    for _ in range(warmup):
+        _sync(fa()), _sync(fb())
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, out in ((fa, ta), (fb, tb)):
+            if between is not None:
+                _sync(between())
+            out.append(_one(fn, 1))
+    return _summary(ta), _summary(tb)
+
 # ---- test matrices (scipy CSR, float32 values, int32 indices, canonical)
 
 def _as_f32_i32(S) -> sp.csr_array:
