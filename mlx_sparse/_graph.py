@@ -66,6 +66,7 @@ def diags(diagonals, offsets=0, shape=None, format=None, dtype=None, *,
         raise ValueError(f"[diags] {len(diagonals)} diagonals but {len(offsets)} offsets")
     if len(set(offsets)) != len(offsets):
         raise ValueError(f"[diags] repeated offsets {offsets}")
+    dtype = None if dtype is None else value_dtype(dtype, "diags")  # names, numpy dtypes
     vals = [d if isinstance(d, mx.array) else _host_values(d, dtype) for d in diagonals]
     if shape is None:
         size = (vals[0].size if vals[0].ndim else 1) + abs(offsets[0]) if vals else 0

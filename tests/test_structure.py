@@ -299,3 +299,16 @@ def test_save_npz_load_npz_with_scipy(tmp_path, variant, index_dtype):
     _same(B, SA)
     sp.save_npz(tmp_path / "s.npz", sp.csr_matrix(SA).todia(), compressed=False)
     _same(ms.load_npz(tmp_path / "s.npz"), SA)
+
+
+def test_dtype_names_and_numpy_dtypes():
+    """eye, identity, diags and random take dtype names and numpy dtypes, as the
+    constructors and astype do."""
+    assert ms.eye(3, dtype="float16").dtype == mx.float16
+    assert ms.identity(2, dtype=np.float32).dtype == mx.float32
+    assert ms.diags([1, 2, 3], dtype="bfloat16").dtype == mx.bfloat16
+    assert ms.random(4, 4, density=0.5, dtype=np.float16).dtype == mx.float16
+    if mx.default_device() == mx.cpu:
+        assert ms.diags([1, 2], dtype=np.float64).dtype == mx.float64
+    with pytest.raises(TypeError, match=r"\[diags\] dtype must be one of"):
+        ms.eye(2, dtype="int8")
