@@ -2,7 +2,10 @@
 to rtol 1e-6 on the CPU: ours against scipy.sparse.linalg.cg, target >= 1.5x. With --quick
 (a 200 x 200 grid) also gmres and cg preconditioned by ichol0, informative.
 
-    python benchmarks/bench_linalg.py [--quick]
+    python benchmarks/bench_linalg.py [--quick] [--gpu]
+
+--gpu (on a machine with MLX's GPU and CuPy): float32 on the 1000 x 1000 grid against
+cupyx.scipy.sparse.linalg.cg, target >= 1.5x; both solutions' true residuals are printed.
 
 Our solution must meet the tolerance (its true residual is checked) before it is timed.
 OpenBLAS runs one thread unless OPENBLAS_NUM_THREADS is set: on a small shared machine its
@@ -83,7 +86,46 @@ def ichol_scipy(S):
     return lambda r: np.asarray(M.matvec(mx.array(r, dtype=mx.float64)))
 
 
+def gpu(quick=False):
+    """float32 cg on the GPU against CuPy's (which syncs with the host every iteration)."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+    import cupyx.scipy.sparse.linalg as csla
+
+    nx = 200 if quick else 1000
+    mx.set_default_device(mx.gpu)
+    S = poisson2d(nx).astype(np.float32)
+    b = np.random.default_rng(0).standard_normal(nx * nx).astype(np.float32)
+    A, bm = ms.csr_array(S), mx.array(b)
+    Sc, bc = csp.csr_matrix(S), cp.asarray(b)
+    mx.eval(A, bm)
+
+    def ours():
+        x, info = ms.linalg.cg(A, bm, rtol=RTOL)
+        mx.eval(x)
+        return x, info
+
+    def theirs():
+        x, info = csla.cg(Sc, bc, tol=RTOL)
+        cp.cuda.Device().synchronize()
+        return x, info
+
+    (x, info), (xc, info_c) = ours(), theirs()
+    S64, b64 = S.astype(np.float64), b.astype(np.float64)
+    for name, sol, inf in (("ours", np.asarray(x), info), ("cupy", cp.asnumpy(xc), info_c)):
+        rel = np.linalg.norm(b64 - S64 @ sol.astype(np.float64)) / np.linalg.norm(b64)
+        print(f"{name}: info={inf}, true relative residual {rel:.2e} (rtol {RTOL:g})")
+    t_ours, t_base = time_pair(lambda: ours() and None, lambda: theirs() and None, repeats=3,
+                               warmup=1, block=1)
+    rows = [speedup_row(f"cg, Poisson {nx}x{nx}, float32, GPU", t_ours, t_base, 1.5,
+                        baseline="cupy cg")]
+    print_rows(rows, title="mlx_sparse.linalg.cg vs cupyx.scipy.sparse.linalg.cg on the GPU")
+    return rows
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 200 x 200 grid")
-    main(parser.parse_args().quick)
+    parser.add_argument("--gpu", action="store_true", help="float32 on the GPU against CuPy")
+    args = parser.parse_args()
+    gpu(args.quick) if args.gpu else main(args.quick)
