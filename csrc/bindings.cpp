@@ -56,6 +56,9 @@ NB_MODULE(_ext, m) {
         "stream"_a = nb::none(), "A^T's structure: [indptr_t, indices_t, perm].");
   m.def("csr_rows", &csr_rows, "indptr"_a, "indices"_a, nb::kw_only(), "stream"_a = nb::none(),
         "The row of each stored entry.");
+  m.def("csr_cg_step", &csr_cg_step, "indptr"_a, "indices"_a, "data"_a, "state"_a, "tol2"_a,
+        nb::kw_only(), "stream"_a = nb::none(),
+        "One fused cg iteration on the CPU: state [x | r | p | Ap | rz, go, it] -> the next.");
   m.def("csr_row_gather_structure", &csr_row_gather_structure, "indptr"_a, "indices"_a, "rows"_a,
         nb::kw_only(), "stream"_a = nb::none(), nb::call_guard<nb::gil_scoped_release>(),
         "Structure [new_indptr, new_indices] of A[rows] (evaluates its inputs).");

@@ -81,6 +81,13 @@ std::vector<array> csr_transpose(const array& indptr, const array& indices, int6
 // The row of each stored entry (the COO row array), [nnz].
 array csr_rows(const array& indptr, const array& indices, StreamOrDevice s = {});
 
+// One unpreconditioned conjugate-gradient iteration on CPU streams, fused. state is
+// [x | r | p | Ap | rz, go, it] (4n + 3 values of data's dtype, float32 or float64; rz = r.r,
+// go 1 or 0, it the steps taken); go turns 0 once r.r <= tol2 (0-d), and a step where go
+// is 0 changes nothing. In place when MLX can hand over the state. Not differentiable.
+array csr_cg_step(const array& indptr, const array& indices, const array& data,
+                  const array& state, const array& tol2, StreamOrDevice s = {});
+
 // A[rows] for int rows[k] in [0, m) (repeats allowed): the structure on the host,
 // [new_indptr, new_indices] (evaluates its inputs; rows out of range raise), and the values,
 // data[..., new_nnz], lazily (a row copy on the CPU, MLX's take on the GPU). Differentiable in

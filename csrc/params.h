@@ -111,6 +111,20 @@ struct RowGatherParams {
   ValueType vtype;
 };
 
+// cg_step: one conjugate-gradient iteration on A (n x n), fused into three passes over n:
+// Ap and p.Ap, then x += alpha p, r -= alpha Ap and r.r, then p = r + beta p. The state is
+// one array, [x | r | p | Ap | rz, go, it] (4n + 3 values: rz = r.r, go 1 or 0, it the steps
+// taken), so that MLX can hand its buffer from step to step (out may be state: in place).
+// Where go is 0 the state passes unchanged; go turns 0 once r.r <= tol2.
+struct CgStepParams {
+  CsrView a;
+  const void* data;
+  const void* state;
+  const void* tol2; // 0-d
+  void* out;
+  ValueType vtype;
+};
+
 // rows: rows[e] = the row of stored entry e (the COO row array), -1 for an entry in no row.
 struct RowsParams {
   CsrView a;

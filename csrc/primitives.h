@@ -162,6 +162,18 @@ class CsrRowGather : public UnaryPrimitive {
   bool is_equivalent(const Primitive&) const override { return true; }
 };
 
+// One unpreconditioned cg iteration, fused (CPU streams only; linalg.cg steps with MLX ops
+// elsewhere). inputs: indptr, indices, data, state [x | r | p | Ap | rz, go, it], tol2 ->
+// the next state. Not differentiable: the solvers differentiate by the implicit rule.
+class CsrCgStep : public UnaryPrimitive {
+ public:
+  explicit CsrCgStep(Stream s) : UnaryPrimitive(s) {}
+  MLX_SPARSE_EVAL()
+  std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;
+  const char* name() const override { return "CsrCgStep"; }
+  bool is_equivalent(const Primitive&) const override { return true; }
+};
+
 // inputs: indptr, indices -> rows
 class CsrRows : public UnaryPrimitive {
  public:

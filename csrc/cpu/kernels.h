@@ -13,6 +13,7 @@
   X(transpose, TransposeParams)   \
   X(rows, RowsParams)             \
   X(row_gather, RowGatherParams)  \
+  X(cg_step, CgStepParams)        \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \
   X(convolve2d, Convolve2dParams) \

@@ -37,6 +37,11 @@ void CsrRowGather::eval_gpu(const std::vector<array>&, array&) {
   throw std::logic_error("[csr_row_gather] the row copy is CPU-only (GPU streams take a gather).");
 }
 
+// csr_cg_step is refused on GPU streams (linalg.cg steps with MLX ops there).
+void CsrCgStep::eval_gpu(const std::vector<array>&, array&) {
+  throw std::logic_error("[csr_cg_step] the fused step is CPU-only.");
+}
+
 void CsrTranspose::eval_gpu(const std::vector<array>& in, std::vector<array>& outs) {
   gpu::eval(*gpu::backend_launch(stream()), *this, in, outs);
 }

@@ -15,6 +15,8 @@ import warnings
 
 import mlx.core as mx
 
+from .. import _ext
+from .._ops import _on_gpu
 from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
 from ._operator import aslinearoperator
 
@@ -72,6 +74,42 @@ def _cg_step(A, M, s, tol2):
     # p needs no mask: once go is off, alpha is 0 and p is never read again
     return {"x": x, "r": r, "p": z + (rz / _safe(s["rz"])) * p, "rz": mx.where(go, rz, s["rz"]),
             "go": go & (rr > tol2), "broken": s["broken"], "it": s["it"] + go}
+
+
+class _CgState(dict):
+    """The fused cg step's state: one array, [x | r | p | Ap | rz, go, it], which MLX can hand
+    from step to step (updated in place); the keys of the other steps' states are views of
+    it, made when read (after a chunk), so no view holds the buffer during one."""
+
+    def __init__(self, state, n, broken):
+        dict.__init__(self, state=state)
+        self.n, self.broken = n, broken
+
+    def __getitem__(self, key):
+        st, n = dict.__getitem__(self, "state"), self.n
+        views = {"x": lambda: st[:n], "r": lambda: st[n:2 * n], "p": lambda: st[2 * n:3 * n],
+                 "rz": lambda: st[4 * n], "go": lambda: st[4 * n + 1] > 0,
+                 "it": lambda: st[4 * n + 2].astype(mx.int32), "broken": lambda: self.broken,
+                 "state": lambda: st}
+        return views[key]()
+
+
+def _fused_cg_step(csr, dtype):
+    """_cg_step (without M) as one primitive on CPU streams, csr_cg_step: its vector updates
+    and dot products in three passes over n instead of one per MLX op."""
+    A = csr.with_data(mx.stop_gradient(csr.data).astype(dtype))
+    A._check_structure("csr_cg_step")
+    ip, ix, data, n = A.indptr, A.indices, A.data, A.shape[0]
+
+    def step(Amv, M, s, tol2):
+        if isinstance(s, _CgState):
+            state = s["state"]
+        else:  # the state _cg_init made: packed once per start
+            tail = mx.stack([s["rz"], s["go"].astype(dtype), s["it"].astype(dtype)])
+            state = mx.concatenate([s["x"], s["r"], s["p"], mx.zeros_like(s["x"]), tail])
+        return _CgState(_ext.csr_cg_step(ip, ix, data, state, tol2), n, s["broken"])
+
+    return step
 
 
 def _bicgstab_init(A, M, b, x, tol2):
@@ -212,6 +250,8 @@ def _solve(op, init, step, A, b, x0, rtol, atol, maxiter, M, callback, *, symmet
     tol = tolerance(b, rtol, atol, op)
     Mf = _preconditioner(M, n, dtype, op)
     fuse = csr is not None and M is None and n >= FUSE_MIN
+    if step is _cg_step and csr is not None and M is None and not _on_gpu(None):
+        step, fuse = _fused_cg_step(csr, dtype), False  # one C++ primitive per iteration
     xs, info = _run(init, step, Aop, Mf, mx.stop_gradient(b), x, tol, maxiter, callback, fuse)
 
     def adjoint_solve(v):
