@@ -106,7 +106,7 @@ def gpu(quick=False):
         return x, info
 
     def theirs():
-        x, info = csla.cg(Sc, bc, tol=RTOL)
+        x, info = csla.cg(Sc, bc, rtol=RTOL)  # CuPy 13 takes scipy's rtol
         cp.cuda.Device().synchronize()
         return x, info
 

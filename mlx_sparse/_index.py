@@ -366,11 +366,13 @@ def setitem(A, key, value):
     if not (mx.issubdtype(v.dtype, mx.floating) or mx.issubdtype(v.dtype, mx.integer)
             or v.dtype == mx.bool_):
         raise TypeError(f"[{op}] values must be real numbers, got {v.dtype}")
-    try:
-        v = mx.broadcast_to(v, shape)
+    try:  # the shapes alone: another error of MLX's (float64 on a GPU) must pass as itself
+        if np.broadcast_shapes(tuple(v.shape), tuple(shape)) != tuple(shape):
+            raise ValueError
     except ValueError:
         raise ValueError(f"[{op}] values of shape {tuple(v.shape)} do not broadcast "
                          f"to the indexed shape {shape}") from None
+    v = mx.broadcast_to(v, shape)
     rows, cols, v = rows.ravel(), cols.ravel(), mx.reshape(v, (-1,))
     if not A.has_canonical_format:
         A.sum_duplicates()  # as scipy: one stored value per entry to set

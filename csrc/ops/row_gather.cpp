@@ -50,6 +50,9 @@ array csr_row_gather(const array& indptr, const array& data, const array& rows,
   auto dtype = value_dtype(kOp, {data}, s);
   mx::Shape shape = data.shape();
   shape.back() = dim(kOp, nnz_out, "stored entries");
+  if (nnz_out == 0) { // an empty result: no kernel, no empty index arrays
+    return mx::zeros(shape, dtype, s);
+  }
   if (gpu_path(s)) {
     array pos = positions(prepare_indptr(indptr, s), rows, new_indptr, nnz_out, s);
     return take_entries(cast(data, dtype, s), pos, std::nullopt, -1, s);
