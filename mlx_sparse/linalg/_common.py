@@ -113,3 +113,18 @@ def from_host(x, dtype) -> mx.array:
     wide = dtype == mx.float64
     return mx.array(np.asarray(x, dtype=np.float64 if wide else np.float32),
                     dtype=mx.float64 if wide else mx.float32).astype(dtype)
+
+
+# The first parameters of every Krylov solver's docstring ({kind}: what A must be).
+SYSTEM_PARAMS = """
+    Parameters
+    ----------
+    A : CSRArray, scipy.sparse array, dense matrix or LinearOperator
+        The (n, n) matrix{kind}. Gradients reach the values of a sparse A.
+    b : array
+        The right-hand side, (n,) or (n, 1).
+    x0 : array, optional
+        The starting guess (default zeros).
+    rtol, atol : float
+        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
+"""

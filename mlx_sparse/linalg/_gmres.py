@@ -8,7 +8,8 @@ import warnings
 import mlx.core as mx
 import numpy as np
 
-from ._common import check_maxiter, from_host, prepare, tolerance, with_implicit_gradient
+from ._common import (SYSTEM_PARAMS, check_maxiter, from_host, prepare, tolerance,
+                      with_implicit_gradient)
 from ._iterative import _apply, _preconditioner
 from ._krylov import extend
 from ._operator import aslinearoperator
@@ -22,18 +23,7 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0.0, restart=None, maxiter=None, M=N
     them orthogonal in floating point), then the host solves the (restart+1, restart)
     least-squares problem and keeps the fewest steps that meet the tolerance. M is applied on
     the right, so the residual tested is the true one, ``||b - A x||``.
-
-    Parameters
-    ----------
-    A : CSRArray, scipy.sparse array, dense matrix or LinearOperator
-        The (n, n) matrix. Gradients reach the values of a sparse A.
-    b : array
-        The right-hand side, (n,) or (n, 1).
-    x0 : array, optional
-        The starting guess (default zeros).
-    rtol, atol : float
-        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
-    restart : int, optional
+    {params}    restart : int, optional
         Arnoldi steps per cycle (default 20, at most n).
     maxiter : int, optional
         The most cycles (default 10 n).
@@ -130,3 +120,6 @@ def _least_squares(H, beta, tol):
     if bad.size:  # a singular or broken step: keep the steps before it
         k = int(bad[0])
     return k, solve_triangular(R[:k, :k], g[:k]) if k else np.zeros(0), res
+
+
+gmres.__doc__ = gmres.__doc__.replace("    {params}", SYSTEM_PARAMS.format(kind="").rstrip("\n") + "\n")

@@ -17,7 +17,7 @@ import mlx.core as mx
 
 from .. import _ext
 from .._ops import _on_gpu
-from ._common import check_maxiter, prepare, tolerance, with_implicit_gradient
+from ._common import SYSTEM_PARAMS, check_maxiter, prepare, tolerance, with_implicit_gradient
 from ._operator import aslinearoperator
 
 CHUNK = 32  # most iterations between two host syncs
@@ -267,18 +267,7 @@ def _solve(op, init, step, A, b, x0, rtol, atol, maxiter, M, callback, *, symmet
 
     return with_implicit_gradient(csr, Aop, b, xs, adjoint_solve), info
 
-_PARAMS = """
-    Parameters
-    ----------
-    A : CSRArray, scipy.sparse array, dense matrix or LinearOperator
-        The (n, n) matrix{kind}. Gradients reach the values of a sparse A.
-    b : array
-        The right-hand side, (n,) or (n, 1).
-    x0 : array, optional
-        The starting guess (default zeros).
-    rtol, atol : float
-        Stop when ``||b - A x|| <= max(rtol * ||b||, atol)``.
-    maxiter : int, optional
+_PARAMS = SYSTEM_PARAMS + """    maxiter : int, optional
         The most iterations (default {default}).
     M : sparse array, dense matrix or LinearOperator, optional
         A preconditioner approximating A^-1 (see :func:`jacobi`, :func:`ilu0`,
