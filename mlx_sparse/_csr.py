@@ -58,7 +58,7 @@ class CSRArray(SparseArray):
         self._sorted = sorted_indices
         self._canonical = canonical
         self._cache = pattern_cache(indices, indptr, self._shape)
-        self._transpose_of = None  # (A, these values) when this is A.T, made by transpose()
+        self._transpose_of = None  # A's product arguments when this is A.T (transpose())
         if check:
             self.check_format(full_check=False)
 
@@ -387,9 +387,11 @@ class CSRArray(SparseArray):
                        check=False)
         if "T" in self._cache:  # else traced: nothing is known of the pattern
             out._cache = self._transpose_cache()
-            # A.T @ B runs as A^T @ B on A itself (the product's transposed mode, over the
-            # cached structure), never gathering A.T's values: see _ops.matmul
-            out._transpose_of = (self, data)
+            # A.T @ B runs as A^T @ B on A as it is now (the product's transposed mode, over
+            # the cached structure), never gathering A.T's values: see _ops.matmul. A's
+            # arrays are kept, so A changed in place later does not change A.T's products.
+            out._transpose_of = (self._indptr, self._indices, self["data"], self._shape[1],
+                                 (ip, ix, perm), self._lengths(), data)
         return out
 
     def _transpose_cache(self) -> dict:

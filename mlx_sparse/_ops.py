@@ -205,8 +205,8 @@ def matmul(a, b, *, stream=None):
         if type(a) is BSRArray and bsr_kernels(stream):
             return _bsr_spmm(a, b, stream)
         A = a if type(a) is CSRArray else a.tocsr()
-        if A._transpose_of is not None and A._transpose_of[1] is A["data"]:
-            return _transposed_product(A._transpose_of[0], b, stream)
+        if A._transpose_of is not None and A._transpose_of[-1] is A["data"]:
+            return _transposed_product(A._transpose_of, b, stream)
         if "valid" not in A._cache:
             A._require_valid("csr_spmv" if b.ndim == 1 else "csr_spmm")
         lengths = A._cache.get("lengths", _UNKNOWN_LENGTHS)
@@ -247,12 +247,14 @@ def matmul(a, b, *, stream=None):
     return mx.swapaxes(y, -1, -2)
 
 
-def _transposed_product(A: CSRArray, b: mx.array, stream) -> mx.array:
-    """``A^T @ b`` by the products' transposed mode over A's cached transposed structure:
-    A.T @ B at the cost of A @ B, its values never gathered (the op checks the shapes)."""
+def _transposed_product(source: tuple, b: mx.array, stream) -> mx.array:
+    """``A^T @ b`` by the products' transposed mode over A's cached transposed structure
+    (source: A's arguments, kept by A.transpose()): A.T @ B at the cost of A @ B, its values
+    never gathered (the op checks the shapes)."""
+    indptr, indices, data, n_cols, transposed, lengths, _ = source
     product = _ext.csr_spmv if b.ndim == 1 else _ext.csr_spmm
-    return product(A._indptr, A._indices, A["data"], b, A._shape[1], True,
-                   A._transpose_structure(), A._lengths(), stream=stream)
+    return product(indptr, indices, data, b, n_cols, True, list(transposed), lengths,
+                   stream=stream)
 
 
 def bsr_kernels(stream=None) -> bool:

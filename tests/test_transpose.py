@@ -181,3 +181,17 @@ def test_transpose_at_dense_runs_on_a_itself(variant):
     assert_close(T.with_data(v) @ B, np.array(T.with_data(v).todense()) @ np.array(B))
     with pytest.raises(ValueError, match=r"\[csr_spmm\] dimension mismatch"):
         A.T @ mx.ones((31, 2))
+
+
+def test_transpose_keeps_its_values_when_a_changes_in_place():
+    """A.T holds A's values as they were: A[i, j] = v (or A.sort_indices()) afterwards does not
+    change A.T @ B, as it does not change A.T.toarray()."""
+    case = random_case((9, 7), "unsorted", seed=11)
+    A = case.csr(mx.float32, mx.int32)
+    T = A.T
+    before = T.toarray()
+    B = mx.array(rand((9, 3), 12), mx.float32)
+    r, c = np.nonzero(case.pattern().toarray())
+    A[int(r[0]), int(c[0])] = 100.0
+    A.sort_indices()
+    assert_close(T @ B, before @ np.array(B))
