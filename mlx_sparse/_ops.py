@@ -261,11 +261,7 @@ def bsr_kernels(stream=None) -> bool:
     """Whether BSR products take the block kernels (``bsr_spmm``, ``bsr_sddmm``) on this
     stream or device: on the CPU and on the GPU (CUDA and Metal) of a build with kernels;
     elsewhere they go through the CSR form."""
-    where = mx.default_device() if stream is None else stream
-    where = getattr(where, "device", where)  # a Stream's Device
-    if getattr(where, "type", where) == mx.DeviceType.cpu:
-        return True
-    return gpu_backend() in ("cuda", "metal")
+    return not _on_gpu(stream) or gpu_backend() in ("cuda", "metal")
 
 
 def _bsr_spmm(A: BSRArray, x: mx.array, stream) -> mx.array:
