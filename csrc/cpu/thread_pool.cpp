@@ -42,6 +42,10 @@ int env_threads(std::string* problem) {
   return 0;
 }
 
+// Jobs are published in one atomic word, (generation << kIndexBits) | next task, so a worker
+// claims a task of the job it saw or none: a worker that wakes late for a finished job finds
+// its generation gone and touches nothing. The caller waits for the tasks to finish, not for
+// every worker to check in, so a sleeping worker never delays a product the others finished.
 class Pool {
  public:
   explicit Pool(int n) {
@@ -63,28 +67,38 @@ class Pool {
 
   void run(int64_t n_tasks, TaskRef fn) {
     std::unique_lock<std::mutex> run(run_mutex_, std::try_to_lock);
-    if (!run.owns_lock() || workers_.empty() || n_tasks <= 1) {
+    if (!run.owns_lock() || workers_.empty() || n_tasks <= 1 || n_tasks > kMaxTasks) {
       for (int64_t t = 0; t < n_tasks; ++t) {
         fn(t);
       }
       return;
     }
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lk(m_);
-      fn_ = &fn;
-      n_tasks_ = n_tasks;
-      next_.store(0, std::memory_order_relaxed);
-      pending_ = static_cast<int>(workers_.size());
+      gen = (generation(state_.load(std::memory_order_relaxed)) + 1) & kGenerationMask;
+      // A job's fields sit in the slot of its generation's parity: the previous job's
+      // late readers (whose claims must fail) still see theirs until this one is published.
+      Job& job = jobs_[gen & 1];
+      job.fn.store(&fn, std::memory_order_relaxed);
+      job.n_tasks.store(n_tasks, std::memory_order_relaxed);
+      finished_.store(0, std::memory_order_relaxed);
+      aborted_.store(false, std::memory_order_relaxed);
       error_ = nullptr;
-      ++generation_;
+      state_.store(gen << kIndexBits, std::memory_order_release);
     }
     wake_.notify_all();
-    work();
+    work(gen);
+    // The others finish within a task's time: spin for them, as a sleep here costs a
+    // wake-up (tens of microseconds on a VM) on every product.
+    auto all_done = [&] { return finished_.load(std::memory_order_acquire) == n_tasks; };
+    if (!spin_until(all_done)) {
+      std::unique_lock<std::mutex> lk(m_);
+      done_.wait(lk, all_done);
+    }
     std::exception_ptr error;
     {
-      std::unique_lock<std::mutex> lk(m_);
-      done_.wait(lk, [&] { return pending_ == 0; });
-      fn_ = nullptr;
+      std::lock_guard<std::mutex> lk(m_);
       std::swap(error, error_);
     }
     if (error) {
@@ -93,21 +107,34 @@ class Pool {
   }
 
  private:
+  // Atomic (relaxed; state_'s release orders them) because a late claim may read the slot
+  // while the job after next writes it; that claim then fails.
+  struct Job {
+    std::atomic<const TaskRef*> fn{nullptr};
+    std::atomic<int64_t> n_tasks{0};
+  };
+  static constexpr int kIndexBits = 40;
+  static constexpr int64_t kMaxTasks = int64_t{1} << (kIndexBits - 1);
+  static constexpr uint64_t kGenerationMask = (uint64_t{1} << (64 - kIndexBits)) - 1;
+  static constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+  static uint64_t generation(uint64_t state) {
+    return state >> kIndexBits;
+  }
+
   void start(int n) {
     std::lock_guard<std::mutex> lk(m_);
-    stop_ = false;
     stop_flag_ = false;
     // Each worker starts from the current generation, read here under the lock: a job
     // posted before the thread first runs must still count as new to it.
+    const uint64_t seen = generation(state_.load());
     for (int i = 1; i < std::max(1, n); ++i) {
-      workers_.emplace_back([this, seen = generation_.load()] { loop(seen); });
+      workers_.emplace_back([this, seen] { loop(seen); });
     }
   }
 
   void stop() {
     {
       std::lock_guard<std::mutex> lk(m_);
-      stop_ = true;
       stop_flag_ = true;
     }
     wake_.notify_all();
@@ -117,45 +144,79 @@ class Pool {
     workers_.clear();
   }
 
-  // Runs tasks until none are left. An exception is kept (the first one) for run() to
-  // rethrow on its caller, and ends the job: an exception leaving a worker would terminate.
-  void work() noexcept {
-    for (int64_t t = next_.fetch_add(1); t < n_tasks_; t = next_.fetch_add(1)) {
-      try {
-        (*fn_)(t);
-      } catch (...) {
-        next_.store(n_tasks_);
-        std::lock_guard<std::mutex> lk(m_);
-        if (!error_) {
-          error_ = std::current_exception();
+  // The next task of job `gen`, or -1 when it has none left (or is no longer the job).
+  int64_t claim(uint64_t gen) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while (generation(s) == gen) {
+      const int64_t t = static_cast<int64_t>(s & kIndexMask);
+      if (t >= jobs_[gen & 1].n_tasks.load(std::memory_order_relaxed)) {
+        return -1;
+      }
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return t;
+      }
+    }
+    return -1;
+  }
+
+  // Runs tasks of job `gen` until none are left. An exception is kept (the first one) for
+  // run() to rethrow on its caller, and skips the remaining tasks (they still count as
+  // finished): an exception leaving a worker would terminate.
+  void work(uint64_t gen) noexcept {
+    for (int64_t t = claim(gen); t >= 0; t = claim(gen)) {
+      const Job& job = jobs_[gen & 1]; // stays: the job cannot end before this task does
+      const int64_t n_tasks = job.n_tasks.load(std::memory_order_relaxed);
+      if (!aborted_.load(std::memory_order_relaxed)) {
+        try {
+          (*job.fn.load(std::memory_order_relaxed))(t);
+        } catch (...) {
+          aborted_.store(true, std::memory_order_relaxed);
+          std::lock_guard<std::mutex> lk(m_);
+          if (!error_) {
+            error_ = std::current_exception();
+          }
         }
+      }
+      // The last task tells the caller, under the lock so that the wake is not lost if the
+      // caller has just stopped spinning.
+      if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_tasks) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_.notify_one();
       }
     }
   }
 
+  // Spins (yielding) until done() or kSpinMicros have passed; returns done().
+  template <typename Done>
+  static bool spin_until(Done done) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= end) {
+        return false;
+      }
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
   void loop(uint64_t seen) {
+    auto posted = [&] {
+      return generation(state_.load(std::memory_order_acquire)) != seen ||
+             stop_flag_.load(std::memory_order_relaxed);
+    };
     while (true) {
       // Spin briefly before sleeping: products come back to back in a loop, and a worker
       // that sleeps is often woken on the caller's core, halving the pool for that call.
-      auto spin_end = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
-      while (generation_.load(std::memory_order_acquire) == seen &&
-             !stop_flag_.load(std::memory_order_relaxed) &&
-             std::chrono::steady_clock::now() < spin_end) {
-        std::this_thread::yield();
-      }
-      {
+      if (!spin_until(posted)) {
         std::unique_lock<std::mutex> lk(m_);
-        wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
-        if (stop_) {
-          return;
-        }
-        seen = generation_.load();
+        wake_.wait(lk, posted);
       }
-      work();
-      std::lock_guard<std::mutex> lk(m_);
-      if (--pending_ == 0) {
-        done_.notify_one();
+      if (stop_flag_.load(std::memory_order_relaxed)) {
+        return;
       }
+      seen = generation(state_.load(std::memory_order_acquire));
+      work(seen);
     }
   }
 
@@ -164,13 +225,11 @@ class Pool {
   std::mutex m_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const TaskRef* fn_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  std::exception_ptr error_; // guarded by m_
-  std::atomic<uint64_t> generation_{0};
-  bool stop_ = false;
+  Job jobs_[2];
+  std::atomic<uint64_t> state_{0};     // (generation << kIndexBits) | next task
+  std::atomic<int64_t> finished_{0};   // tasks of the current job done (or skipped)
+  std::atomic<bool> aborted_{false};   // a task threw: skip the rest
+  std::exception_ptr error_;           // guarded by m_
   std::atomic<bool> stop_flag_{false};
   static constexpr int kSpinMicros = 300;
 };
