@@ -23,19 +23,13 @@ import mlx.core as mx
 import numpy as np
 
 from common import (REPEATS, Row, check_close, dense, ms, print_rows, speedup_row,
-                    time_interleaved, time_pair, to_mlx)
+                    time_interleaved, time_pair, to_mlx, unrelated_mlx_op)
 from real_matrices import MATRICES, describe, load, print_table
 
 K = 32
 THREADS = (1, 2)
 MODES = ("back-to-back", "after scipy", "after MLX op")
 LARGE_NNZ = 200_000
-
-
-def _unrelated_op():
-    # 64k float32 scaled and summed: small, touches MLX's scheduler and a fresh buffer
-    w = mx.arange(1 << 16, dtype=mx.float32)
-    return lambda: (w * 1.0001).sum()
 
 
 def _time(mode, ours, base, repeats, between):
@@ -50,7 +44,7 @@ def matrix_rows(m, S, quick):
     A, xm, Bm = to_mlx(S, x, B)
     check_close(A @ xm, S @ x, f"{m.name} SpMV")
     check_close(A @ Bm, S @ B, f"{m.name} SpMM")
-    between = _unrelated_op()
+    between = unrelated_mlx_op()
     rows = {}
     for threads in THREADS:
         ms.set_num_threads(threads)

@@ -6,7 +6,7 @@ import mlx.core as mx
 import numpy as np
 
 from common import (REPEATS, Row, check_close, dense, print_rows, random_density, speedup_row,
-                    time_pair, to_mlx, torch_or_none)
+                    time_pair, to_mlx, torch_or_none, user_row)
 
 # (name, n, density, k, target speed-up over scipy)
 SIZES = [("SpMM 16384 x 16384, density 1e-3, k=64", 16384, 1e-3, 64, 3.0),
@@ -29,8 +29,7 @@ def spmm_sizes(quick=False):
     rows = []
     for name, n, density, k, target in SIZES:
         S, B, A, Bm = _setup(n, density, k)
-        t_ours, t_base = time_pair(lambda: A @ Bm, lambda: S @ B, REPEATS[quick])
-        rows.append(speedup_row(name, t_ours, t_base, target))
+        rows.append(user_row(name, lambda: A @ Bm, lambda: S @ B, REPEATS[quick], target))
     return rows
 
 

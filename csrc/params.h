@@ -95,6 +95,19 @@ struct SoftmaxParams {
   ValueType vtype;
 };
 
+// contiguous_copy: out (row-major, `shape`) = the array at `in` read through `strides` (in
+// elements, any sign, 0 for broadcast axes), after size-1 axes are dropped and adjacent axes
+// merged (at most kCopyDims remain). Elements of 1, 2, 4 or 8 bytes.
+constexpr int kCopyDims = 8;
+struct CopyParams {
+  const void* in;
+  void* out;
+  int ndim;
+  int elem_bytes;
+  int64_t shape[kCopyDims];
+  int64_t strides[kCopyDims];
+};
+
 // row_gather (values): out[b, new_indptr[r] + j] = data[b, indptr[rows[r]] + j], the rows of A
 // in the order `rows` lists them. rows[k] and new_indptr[k + 1] of A's `itype`; data[batch?, nnz],
 // out[batch, nnz_out]. A row outside [0, m) (or an output row longer than its source) gives 0s.

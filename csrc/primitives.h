@@ -150,6 +150,18 @@ class CsrTranspose : public Primitive {
   int64_t n_cols_;
 };
 
+// inputs: x -> x, row-major (ops/common.cpp's prepare on CPU streams: a tiled, threaded copy
+// where MLX's element-wise one is slow, e.g. a transposed operand). The identity to every
+// transform. CPU streams only: GPU streams take MLX's contiguous.
+class ContiguousCopy : public UnaryPrimitive {
+ public:
+  explicit ContiguousCopy(Stream s) : UnaryPrimitive(s) {}
+  MLX_SPARSE_EVAL()
+  MLX_SPARSE_TRANSFORMS()
+  const char* name() const override { return "ContiguousCopy"; }
+  bool is_equivalent(const Primitive&) const override { return true; }
+};
+
 // inputs: indptr, data[..., nnz], rows[k], new_indptr[k + 1] -> the values of A[rows],
 // data[..., new_nnz] (csr_row_gather_structure gives new_indptr and the new indices).
 // CPU streams only: on GPU streams csr_row_gather is a take of MLX's.

@@ -13,6 +13,7 @@
   X(transpose, TransposeParams)   \
   X(rows, RowsParams)             \
   X(row_gather, RowGatherParams)  \
+  X(contiguous_copy, CopyParams)  \
   X(cg_step, CgStepParams)        \
   X(sum_duplicates, SumDuplicatesParams) \
   X(spgemm, SpgemmParams)        \

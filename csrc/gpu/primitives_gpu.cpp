@@ -32,6 +32,12 @@ void CsrConvolve2d::eval_gpu(const std::vector<array>&, array&) {
                          "Toeplitz SpGEMM).");
 }
 
+// contiguous_copy is MLX's contiguous on GPU streams: this primitive is made for the CPU only.
+void ContiguousCopy::eval_gpu(const std::vector<array>&, array&) {
+  throw std::logic_error("[contiguous_copy] the tiled copy is CPU-only (GPU streams take MLX's "
+                         "contiguous).");
+}
+
 // csr_row_gather is MLX's take on GPU streams: this primitive is made for the CPU only.
 void CsrRowGather::eval_gpu(const std::vector<array>&, array&) {
   throw std::logic_error("[csr_row_gather] the row copy is CPU-only (GPU streams take a gather).");

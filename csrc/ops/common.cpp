@@ -85,7 +85,7 @@ array prepare(const array& a, mx::Dtype dtype, mx::Stream s) {
   if (x.is_available() && x.flags().row_contiguous) {
     return x;
   }
-  return mx::contiguous(x, false, s);
+  return contiguous_copy(x, s);
 }
 
 array prepare_index(const array& a, mx::Stream s) {

@@ -28,6 +28,8 @@ array cast(const array& a, mx::Dtype dtype, mx::Stream s);
 
 // The array, cast to dtype and made row-contiguous (a no-op for evaluated contiguous arrays).
 array prepare(const array& a, mx::Dtype dtype, mx::Stream s);
+// x made row-major: ContiguousCopy on CPU streams, MLX's contiguous elsewhere.
+array contiguous_copy(const array& x, mx::Stream s);
 array prepare_index(const array& a, mx::Stream s);
 
 // An indptr made ready for a kernel. Traced (under mx.compile with traced indices, where it
