@@ -258,8 +258,9 @@ class FlashAttention : public Primitive {
 
 // inputs: FlashAttention's, then o, lse, do (the cotangent of o, o's dtype) and dlse (the
 // cotangent of lse, float32[B, Lq]). delta = rowsum(do * o) - dlse. outputs: dq, dk, dv, and
-// dbias[n_blocks, bs, bs] when has_bias. Its vjp differentiates the same formulas written with
-// MLX ops on the layout's blocks (ops/flash_attention_transforms.cpp), so it differentiates again.
+// dbias[n_blocks, bs, bs] when has_bias. Its vjp and jvp differentiate the same formulas written
+// with MLX ops on the layout's blocks (ops/flash_attention_transforms.cpp), so it differentiates
+// again, in either mode.
 class FlashAttentionGrad : public Primitive {
  public:
   FlashAttentionGrad(Stream s, int block_size, float scale, bool has_bias, bool has_mask)
@@ -270,6 +271,8 @@ class FlashAttentionGrad : public Primitive {
   std::vector<array> vjp(const std::vector<array>& primals, const std::vector<array>& cotangents,
                          const std::vector<int>& argnums,
                          const std::vector<array>& outputs) override;
+  std::vector<array> jvp(const std::vector<array>& primals, const std::vector<array>& tangents,
+                         const std::vector<int>& argnums) override;
   std::pair<std::vector<array>, std::vector<int>> vmap(const std::vector<array>& inputs,
                                                        const std::vector<int>& axes) override;
   std::vector<Shape> output_shapes(const std::vector<array>& inputs) override;

@@ -117,6 +117,25 @@ def test_jvp():
         assert np.all(np.array(lse_t)[~live] == 0)
 
 
+def test_jvp_of_the_gradient():
+    """Forward over reverse (a Hessian-vector product): FlashAttentionGrad's jvp, in every
+    input and in one at a time, against reverse over reverse of the dense reference (MLX's
+    scatter, the take's gradient there, has no jvp)."""
+    q, k, v, bias, masked, lay = problem(seed=4)
+    rng = np.random.default_rng(5)
+    primals = (q, k, v, bias)
+    tangents = tuple(to_mx(rng.standard_normal(x.shape)) for x in primals)
+    args = (0, 1, 2, 3)
+    for which in [args, (0,), (2,), (3,)]:
+        t = tuple(x if i in which else mx.zeros_like(x) for i, x in enumerate(tangents))
+        g = mx.grad(loss_of(fused, masked, lay), args)
+        got = mx.jvp(lambda *x: g(*x), primals, t)
+        g_ref = mx.grad(loss_of(dense_reference, masked, lay), args)
+        hvp = mx.grad(lambda *x: sum((gi * ti).sum() for gi, ti in zip(g_ref(*x), t)), args)
+        close(got[0], g_ref(*primals))
+        close(got[1], hvp(*primals))
+
+
 def test_vmap_forward_and_gradient():
     """vmap over a leading axis of q, v and the bias (k shared): the forward, and the gradient
     (FlashAttentionGrad's vmap), against the reference slice by slice."""

@@ -1,8 +1,9 @@
 // flash_attention's transforms. The vjp is the fused backward (FlashAttentionGrad); the jvp,
-// the backward's own vjp and nothing else are written with MLX ops on the layout's blocks
+// the backward's own vjp and jvp, and nothing else are written with MLX ops on the layout's blocks
 // (one (bs x bs) tile per stored block, never seq x seq), so they run on every backend and
 // differentiate again. vmap folds the mapped axis into the kernels' batch axis.
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -260,30 +261,40 @@ std::pair<std::vector<array>, std::vector<int>> FlashAttention::vmap(
   return unfold_batch(out, v, stream());
 }
 
-std::vector<array> FlashAttentionGrad::vjp(const std::vector<array>& primals,
-                                           const std::vector<array>& cotangents,
-                                           const std::vector<int>& argnums,
-                                           const std::vector<array>&) {
-  auto s = stream();
-  const size_t n_front = kValues + (has_bias_ ? 1 : 0) + (has_mask_ ? 1 : 0);
-  // the differentiable inputs: q, k, v, [bias], then o, lse, do, dlse
-  std::vector<size_t> at = {0, 1, 2};
-  if (has_bias_) {
-    at.push_back(kValues);
+namespace {
+
+// FlashAttentionGrad as a function of its differentiable inputs, written with MLX ops: the
+// inputs' positions (`at`: q, k, v, [bias], then o, lse, do, dlse), their values, and the
+// backward's formulas (docs/developer/flash_attention.md) in two steps: `tiles` gives the
+// per-block terms, `finish` (linear) sums them into dq, dk, dv and casts dbias. The vjp is
+// that of both; the jvp is tiles' (MLX's scatter has none) carried through finish.
+struct GradAsOps {
+  std::vector<size_t> at;
+  std::vector<array> vals;
+  std::function<std::vector<array>(const std::vector<array>&)> tiles;
+  std::function<std::vector<array>(const std::vector<array>&, const std::vector<array>&)> finish;
+  std::vector<array> backward(const std::vector<array>& x) const {
+    return finish(tiles(x), x);
+  }
+};
+
+GradAsOps grad_as_ops(const std::vector<array>& primals, int block_size, float scale,
+                      bool has_bias, bool has_mask, mx::Stream s) {
+  GradAsOps g;
+  const size_t n_front = kValues + (has_bias ? 1 : 0) + (has_mask ? 1 : 0);
+  g.at = {0, 1, 2};
+  if (has_bias) {
+    g.at.push_back(kValues);
   }
   for (size_t i = n_front; i < primals.size(); ++i) {
-    at.push_back(i);
+    g.at.push_back(i);
   }
-  std::vector<array> vals;
-  for (size_t i : at) {
-    vals.push_back(primals[i]);
+  for (size_t i : g.at) {
+    g.vals.push_back(primals[i]);
   }
-  Blocks b = blocks_of(primals, block_size_, s);
-  auto mask = input_at(primals, has_mask_, n_front - 1);
-  const float scale = scale_;
-  const bool has_bias = has_bias_;
-  // FlashAttentionGrad's own formulas (docs/developer/flash_attention.md) on MLX ops
-  auto backward = [&](const std::vector<array>& x) {
+  auto mask = input_at(primals, has_mask, n_front - 1);
+  const Blocks b = blocks_of(primals, block_size, s);
+  g.tiles = [b, mask, scale, has_bias, s](const std::vector<array>& x) {
     const size_t r = has_bias ? 4 : 3; // o, lse, do, dlse from here
     const array &q = x[0], &k = x[1], &v = x[2], &o = x[r], &lse = x[r + 1], &dout = x[r + 2];
     auto bias = input_at(x, has_bias, 3);
@@ -296,25 +307,67 @@ std::vector<array> FlashAttentionGrad::vjp(const std::vector<array>& primals,
     array dp = mx::matmul(doe, mx::swapaxes(b.at_cols(v), 1, 2, s), s);
     array ds = mx::multiply(p, mx::subtract(dp, mx::expand_dims(b.at_rows(delta), 2, s), s), s);
     array sds = mx::multiply(ds, array(scale), s);
-    std::vector<array> g = {b.to_rows(mx::matmul(sds, ke, s), q),
-                            b.to_cols(mx::matmul(mx::swapaxes(sds, 1, 2, s), qe, s), k),
-                            b.to_cols(mx::matmul(mx::swapaxes(p, 1, 2, s), doe, s), v)};
+    std::vector<array> t = {mx::matmul(sds, ke, s), mx::matmul(mx::swapaxes(sds, 1, 2, s), qe, s),
+                            mx::matmul(mx::swapaxes(p, 1, 2, s), doe, s)};
     if (bias) {
-      g.push_back(mx::astype(ds, bias->dtype(), s));
+      t.push_back(ds);
     }
-    return g;
+    return t;
   };
-  auto grads = mx::vjp(backward, vals, cotangents).second;
+  g.finish = [b, has_bias, s](const std::vector<array>& t, const std::vector<array>& x) {
+    std::vector<array> grads = {b.to_rows(t[0], x[0]), b.to_cols(t[1], x[1]),
+                                b.to_cols(t[2], x[2])};
+    if (has_bias) {
+      grads.push_back(mx::astype(t[3], x[3].dtype(), s));
+    }
+    return grads;
+  };
+  return g;
+}
+
+} // namespace
+
+std::vector<array> FlashAttentionGrad::vjp(const std::vector<array>& primals,
+                                           const std::vector<array>& cotangents,
+                                           const std::vector<int>& argnums,
+                                           const std::vector<array>&) {
+  auto s = stream();
+  GradAsOps g = grad_as_ops(primals, block_size_, scale_, has_bias_, has_mask_, s);
+  auto grads = mx::vjp([&g](const std::vector<array>& x) { return g.backward(x); }, g.vals,
+                       cotangents).second;
   std::vector<array> out;
   for (int arg : argnums) {
     if (arg >= kLayout && arg < kValues) {
       throw_index_grad(kOp);
     }
-    auto it = std::find(at.begin(), at.end(), static_cast<size_t>(arg));
-    out.push_back(it == at.end() ? mx::zeros_like(primals[arg], s) // the mask
-                                 : grads[it - at.begin()]);
+    auto it = std::find(g.at.begin(), g.at.end(), static_cast<size_t>(arg));
+    out.push_back(it == g.at.end() ? mx::zeros_like(primals[arg], s) // the mask
+                                   : grads[it - g.at.begin()]);
   }
   return out;
+}
+
+// Forward over reverse (e.g. a Hessian-vector product through the fused path): the jvp of
+// the same formulas; the mask (not differentiable) takes no tangent.
+std::vector<array> FlashAttentionGrad::jvp(const std::vector<array>& primals,
+                                           const std::vector<array>& tangents,
+                                           const std::vector<int>& argnums) {
+  auto s = stream();
+  GradAsOps g = grad_as_ops(primals, block_size_, scale_, has_bias_, has_mask_, s);
+  std::vector<array> tans;
+  for (size_t i = 0; i < g.at.size(); ++i) {
+    tans.push_back(mx::zeros_like(g.vals[i], s));
+  }
+  for (size_t j = 0; j < argnums.size(); ++j) {
+    if (argnums[j] >= kLayout && argnums[j] < kValues) {
+      throw_index_grad(kOp);
+    }
+    auto it = std::find(g.at.begin(), g.at.end(), static_cast<size_t>(argnums[j]));
+    if (it != g.at.end()) {
+      tans[it - g.at.begin()] = tangents[j];
+    }
+  }
+  return g.finish(mx::jvp(g.tiles, g.vals, tans).second, g.vals);
 }
 
 std::pair<std::vector<array>, std::vector<int>> FlashAttentionGrad::vmap(
