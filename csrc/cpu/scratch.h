@@ -21,6 +21,14 @@ constexpr int64_t kSpgemmDenseBytes = int64_t(256) << 20;
 // Row blocks for `work` multiply-adds: 1 when small, else 4 per thread, at most kMaxParts.
 int64_t work_parts(int64_t work);
 
+// spmv splits its entries into fixed chunks of kSpmvChunk (the tasks; a row across chunks is
+// summed in pieces), so one long row never holds a product on one thread, and the sums are the
+// same for any number of threads. At least one chunk.
+constexpr int64_t kSpmvChunk = 8192;
+inline int64_t spmv_chunks(int64_t entries) {
+  return entries <= kSpmvChunk ? 1 : (entries + kSpmvChunk - 1) / kSpmvChunk;
+}
+
 // Bytes of scratch each kernel needs; sets p.parts where the kernel splits by it.
 int64_t scratch_bytes(ProductParams& p);
 int64_t scratch_bytes(TodenseParams& p);

@@ -183,6 +183,117 @@ template <typename T, typename A, typename I>
   }
 }
 
+// sum of vals[q] * x[cols[q]] over entries [s, e), skipping columns outside [0, n).
+template <typename T, typename A, typename I>
+inline A piece_sum(const I* cols, const T* vals, const T* x, int64_t s, int64_t e, int64_t n) {
+  A sum = 0;
+  for (int64_t q = s; q < e; ++q) {
+    const int64_t c = static_cast<int64_t>(cols[q]);
+    sum += in_range(c, n) ? static_cast<A>(vals[q]) * static_cast<A>(x[c]) : A(0);
+  }
+  return sum;
+}
+
+// The first row r in [0, m] whose (clamped) start is at or after entry e: the rows that start
+// in a chunk are the chunk's. Stays in [0, m] for any indptr.
+template <typename I>
+inline int64_t first_row_from(const I* indptr, int64_t m, int64_t nnz, int64_t e) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (gpu::clamp_entry(static_cast<int64_t>(indptr[mid]), nnz) < e) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+// spmv in fixed chunks of kSpmvChunk entries over [P0, Pm) (the tasks, any number of threads).
+// Chunk c holds the rows that start in it: those that also end in it are summed by spmv_rows;
+// the last may run on (its piece in this chunk is open[c]), and the chunk's first entries may
+// belong to a row started earlier (cont[c]). A row across chunks is then open + conts, in chunk
+// order: one long row is split across threads, and no sum depends on the thread count.
+template <typename T, typename A, typename I>
+void spmv_chunked(const ProductParams& p, const I* indptr, const I* cols, A* pieces) {
+  const int64_t m = p.a.m, n = p.a.n, nnz = p.a.nnz;
+  const Range span = entry_span(indptr, m, nnz);
+  const int64_t chunks = spmv_chunks(span.end - span.start);
+  const I* perm = static_cast<const I*>(p.perm);
+  auto bounds = [&](int64_t c) {
+    return Range{std::min(span.end, span.start + c * kSpmvChunk),
+                 std::min(span.end, span.start + (c + 1) * kSpmvChunk)};
+  };
+  auto chunk = [&](int64_t t) {
+    const int64_t b = t / chunks, c = t % chunks;
+    const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
+    const T* x = static_cast<const T*>(p.b) + b * p.b_stride;
+    T* y = static_cast<T*>(p.out) + b * m;
+    A* open = pieces + 2 * (b * chunks + c);
+    const Range at = bounds(c);
+    if (perm) { // this chunk's values in A^T's order, read in sequence below
+      T* dst = static_cast<T*>(p.scratch) + b * nnz;
+      for (int64_t q = at.start; q < at.end; ++q) {
+        const int64_t e = static_cast<int64_t>(perm[q]);
+        dst[q] = in_range(e, nnz) ? vals[e] : T(0);
+      }
+      vals = dst;
+    }
+    const int64_t r0 = c == 0 ? 0 : first_row_from(indptr, m, nnz, at.start);
+    const int64_t r1 = c + 1 == chunks ? m : first_row_from(indptr, m, nnz, at.end);
+    open[0] = open[1] = A(0);
+    if (r0 > 0) { // entries of row r0 - 1, begun in an earlier chunk
+      const int64_t e = std::min(at.end, gpu::clamp_entry(static_cast<int64_t>(indptr[r0]), nnz));
+      open[1] = piece_sum<T, A, I>(cols, vals, x, at.start, e, n);
+    }
+    if (r1 <= r0) {
+      return;
+    }
+    const int64_t last_end = gpu::clamp_entry(static_cast<int64_t>(indptr[r1]), nnz);
+    const int64_t full_end = last_end > at.end ? r1 - 1 : r1; // the last row runs on
+    spmv_rows<T, A, I>(indptr, cols, vals, x, y, r0, full_end, n, nnz);
+    if (full_end < r1) {
+      const Range last = row_range(indptr, r1 - 1, nnz);
+      open[0] = piece_sum<T, A, I>(cols, vals, x, last.start, at.end, n);
+    }
+  };
+  const int64_t tasks = p.batch * chunks;
+  if ((nnz + m) * p.batch < kSerialWork) {
+    for (int64_t t = 0; t < tasks; ++t) {
+      chunk(t);
+    }
+  } else {
+    parallel_for(tasks, chunk);
+  }
+  if (chunks == 1) {
+    return;
+  }
+  // rows across chunks: the open piece, then each later chunk's cont piece while the row lasts
+  for (int64_t b = 0; b < p.batch; ++b) {
+    T* y = static_cast<T*>(p.out) + b * m;
+    const A* pc = pieces + 2 * b * chunks;
+    for (int64_t c = 0; c + 1 < chunks; ++c) {
+      const Range at = bounds(c);
+      const int64_t r1 = first_row_from(indptr, m, nnz, at.end);
+      const int64_t r0 = c == 0 ? 0 : first_row_from(indptr, m, nnz, at.start);
+      if (r1 <= r0) {
+        continue;
+      }
+      const int64_t row = r1 - 1;
+      const int64_t end = gpu::clamp_entry(static_cast<int64_t>(indptr[r1]), nnz);
+      if (end <= at.end) {
+        continue; // ended in its chunk: written there
+      }
+      A sum = pc[2 * c];
+      for (int64_t d = c + 1; d < chunks && bounds(d).start < end; ++d) {
+        sum += pc[2 * d + 1];
+      }
+      y[row] = static_cast<T>(sum);
+    }
+  }
+}
+
 template <typename T, typename A, typename I>
 void product_gather(const ProductParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
@@ -190,6 +301,12 @@ void product_gather(const ProductParams& p) {
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
   // With perm, each row block first copies its values into A^T's order (disjoint ranges of
   // the scratch buffer), so the hot loop reads them in sequence.
+  if (k == 1) {
+    A* pieces = reinterpret_cast<A*>(static_cast<char*>(p.scratch) +
+                                     (p.perm ? nnz * p.batch * int64_t(sizeof(T)) : 0));
+    spmv_chunked<T, A, I>(p, indptr, cols, pieces);
+    return;
+  }
   const I* perm = static_cast<const I*>(p.perm);
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
@@ -204,10 +321,6 @@ void product_gather(const ProductParams& p) {
         dst[q] = in_range(e, nnz) ? vals[e] : T(0);
       }
       vals = dst;
-    }
-    if (k == 1) {
-      spmv_rows<T, A, I>(indptr, cols, vals, B, out, r0, r1, n, nnz);
-      return;
     }
     for (int64_t i = r0; i < r1; ++i) {
       const Range r = row_range(indptr, i, nnz);
