@@ -19,7 +19,7 @@ NB_MODULE(_ext, m) {
   nb::module_::import_("mlx.core");
   m.doc() = "C++ core of mlx_sparse: CSR primitives for MLX.";
   num_threads(); // starts the CPU pool here, never inside a kernel on MLX's stream thread
-  if (auto problem = num_threads_env_problem(); !problem.empty()) {
+  for (const auto& problem : pool_env_problems()) {
     if (PyErr_WarnEx(PyExc_RuntimeWarning, problem.c_str(), 1) != 0) {
       throw nb::python_error();
     }

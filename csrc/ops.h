@@ -212,8 +212,9 @@ array bsr_sddmm(const array& indptr, const array& indices, const array& g, const
 // set_num_threads throws std::invalid_argument unless 1 <= n <= max(256, 8 x hardware threads).
 int num_threads();
 void set_num_threads(int n);
-// Why MLX_SPARSE_NUM_THREADS is ignored (not an integer in that range), or "" when it is not.
-std::string num_threads_env_problem();
+// Why MLX_SPARSE_NUM_THREADS (not an integer in that range) or MLX_SPARSE_SPIN_US (the
+// workers' spin before they sleep, 0 to 1e6 microseconds, else 300) is ignored, if it is.
+std::vector<std::string> pool_env_problems();
 const char* kernel_isa();
 // The GPU backend this build has kernels for ("metal", "cuda"), or nullopt.
 std::optional<std::string> gpu_backend();

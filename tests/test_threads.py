@@ -111,11 +111,11 @@ def test_set_num_threads_at_cap():
         ms.set_num_threads(before)
 
 
-def _threads_in_subprocess(value):
+def _threads_in_subprocess(value, var="MLX_SPARSE_NUM_THREADS"):
     import os
     import subprocess
     import sys
-    env = dict(os.environ, MLX_SPARSE_NUM_THREADS=value)
+    env = dict(os.environ, **{var: value})
     code = ("import warnings; warnings.simplefilter('always')\n"
             "with warnings.catch_warnings(record=True) as w:\n"
             "    import mlx_sparse as ms\n"
@@ -135,3 +135,35 @@ def test_env_threads_invalid_is_ignored_with_a_warning(value):
     n, warning = _threads_in_subprocess(value)
     assert n == (os.cpu_count() or 1)
     assert "MLX_SPARSE_NUM_THREADS" in warning and "is ignored" in warning
+
+
+@pytest.mark.parametrize("value", ["0", "50", "5000", "1000000"])
+def test_env_spin_valid(value):
+    """MLX_SPARSE_SPIN_US (the workers' spin before they sleep) in range: no warning, and
+    products still right (the pool's hand-off sleeps at once with 0)."""
+    assert _threads_in_subprocess(value, "MLX_SPARSE_SPIN_US")[1] == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1000001", ""])
+def test_env_spin_invalid_is_ignored_with_a_warning(value):
+    _, warning = _threads_in_subprocess(value, "MLX_SPARSE_SPIN_US")
+    assert "MLX_SPARSE_SPIN_US" in warning and "is ignored" in warning
+
+
+def test_no_spin_gives_the_same_products():
+    """With MLX_SPARSE_SPIN_US=0 every hand-off sleeps and wakes: results as with spinning."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, mlx.core as mx, mlx_sparse as ms, scipy.sparse as sp\n"
+            "S = sp.random_array((3000, 3000), density=0.01, rng=1, format='csr', dtype=np.float32)\n"
+            "A = ms.csr_array(S); B = np.random.default_rng(2).standard_normal((3000, 8)).astype(np.float32)\n"
+            "ms.set_num_threads(2)\n"
+            "for _ in range(20):\n"
+            "    assert np.allclose(np.array(A @ mx.array(B)), S @ B, atol=1e-4)\n"
+            "    assert np.allclose(np.array(A @ mx.array(B[:, 0])), S @ B[:, 0], atol=1e-4)\n"
+            "print('ok')")
+    env = dict(os.environ, MLX_SPARSE_SPIN_US="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "ok"

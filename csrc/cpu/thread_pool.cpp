@@ -46,6 +46,37 @@ int env_threads(std::string* problem) {
 // claims a task of the job it saw or none: a worker that wakes late for a finished job finds
 // its generation gone and touches nothing. The caller waits for the tasks to finish, not for
 // every worker to check in, so a sleeping worker never delays a product the others finished.
+// MLX_SPARSE_SPIN_US as microseconds in [0, 1e6], or -1 (unset or invalid: `problem` says
+// why).
+int64_t env_spin(std::string* problem) {
+  const char* env = std::getenv("MLX_SPARSE_SPIN_US");
+  if (!env) {
+    return -1;
+  }
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  if (end != env && *end == '\0' && v >= 0 && v <= 1000000) {
+    return static_cast<int64_t>(v);
+  }
+  if (problem) {
+    *problem = std::string("[mlx_sparse] MLX_SPARSE_SPIN_US=\"") + env + "\" is ignored: it must "
+               "be an integer from 0 to 1000000 (microseconds); using 300.";
+  }
+  return -1;
+}
+
+// How long a worker spins for the next job, and the caller for the others' tasks, before
+// sleeping: MLX_SPARSE_SPIN_US, else 300 microseconds. Waking a sleeping thread costs tens
+// of microseconds on a VM; a product in a loop, or between other work, finds the pool awake
+// within this time.
+int64_t spin_micros() {
+  static const int64_t us = [] {
+    const int64_t v = env_spin(nullptr);
+    return v >= 0 ? v : int64_t{300};
+  }();
+  return us;
+}
+
 class Pool {
  public:
   explicit Pool(int n) {
@@ -187,10 +218,10 @@ class Pool {
     }
   }
 
-  // Spins (yielding) until done() or kSpinMicros have passed; returns done().
+  // Spins (yielding) until done() or spin_micros() have passed; returns done().
   template <typename Done>
   static bool spin_until(Done done) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_micros());
     while (!done()) {
       if (std::chrono::steady_clock::now() >= end) {
         return false;
@@ -231,7 +262,6 @@ class Pool {
   std::atomic<bool> aborted_{false};   // a task threw: skip the rest
   std::exception_ptr error_;           // guarded by m_
   std::atomic<bool> stop_flag_{false};
-  static constexpr int kSpinMicros = 300;
 };
 
 Pool& pool() {
@@ -251,6 +281,12 @@ int max_threads() {
 std::string threads_env_problem() {
   std::string problem;
   env_threads(&problem);
+  return problem;
+}
+
+std::string spin_env_problem() {
+  std::string problem;
+  env_spin(&problem);
   return problem;
 }
 

@@ -16,6 +16,8 @@ void set_num_threads(int n);
 int max_threads();
 // Why MLX_SPARSE_NUM_THREADS is ignored (not an integer in [1, max_threads()]), or "".
 std::string threads_env_problem();
+// Why MLX_SPARSE_SPIN_US (the pool's spin before sleeping) is ignored, or "".
+std::string spin_env_problem();
 
 // A non-owning reference to a callable void(int64_t): handing work to the pool allocates
 // nothing, so a kernel on MLX's stream thread cannot fail there.

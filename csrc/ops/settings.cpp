@@ -13,8 +13,14 @@ void set_num_threads(int n) {
   cpu::set_num_threads(n);
 }
 
-std::string num_threads_env_problem() {
-  return cpu::threads_env_problem();
+std::vector<std::string> pool_env_problems() {
+  std::vector<std::string> problems;
+  for (auto problem : {cpu::threads_env_problem(), cpu::spin_env_problem()}) {
+    if (!problem.empty()) {
+      problems.push_back(problem);
+    }
+  }
+  return problems;
 }
 
 const char* kernel_isa() {
