@@ -29,8 +29,11 @@ int64_t scratch_bytes(ProductParams& p) {
   const int64_t n = p.a.n, k = p.k;
   if (!p.transpose) { // a gather: with perm, A's values are first copied into A^T's order
     const int64_t perm_copy = p.perm ? p.a.nnz * p.batch * value_bytes(p.vtype) : 0;
+    if (k != 1) {
+      return perm_copy;
+    }
     // spmv: two partial sums (8 bytes each) per chunk of entries for rows across chunks
-    return perm_copy + (k == 1 ? p.batch * spmv_chunks(p.a.nnz) * 2 * 8 : 0);
+    return spmv_pieces_offset(perm_copy) + p.batch * spmv_chunks(p.a.nnz) * 2 * 8;
   }
   // A^T @ B by scattering: each thread's block of rows into its own accumulator, summed
   const int64_t threads = (p.a.nnz + p.a.m) * k >= kSerialWork ? num_threads() : 1;

@@ -28,6 +28,10 @@ constexpr int64_t kSpmvChunk = 8192;
 inline int64_t spmv_chunks(int64_t entries) {
   return entries <= kSpmvChunk ? 1 : (entries + kSpmvChunk - 1) / kSpmvChunk;
 }
+// Where its partial sums start in the scratch, after `bytes` of copied values (aligned).
+inline int64_t spmv_pieces_offset(int64_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
 
 // Bytes of scratch each kernel needs; sets p.parts where the kernel splits by it.
 int64_t scratch_bytes(ProductParams& p);

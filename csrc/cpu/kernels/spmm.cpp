@@ -299,14 +299,14 @@ void product_gather(const ProductParams& p) {
   const I* indptr = static_cast<const I*>(p.a.indptr);
   const I* cols = static_cast<const I*>(p.a.indices);
   const int64_t m = p.a.m, n = p.a.n, k = p.k, nnz = p.a.nnz;
-  // With perm, each row block first copies its values into A^T's order (disjoint ranges of
-  // the scratch buffer), so the hot loop reads them in sequence.
-  if (k == 1) {
-    A* pieces = reinterpret_cast<A*>(static_cast<char*>(p.scratch) +
-                                     (p.perm ? nnz * p.batch * int64_t(sizeof(T)) : 0));
-    spmv_chunked<T, A, I>(p, indptr, cols, pieces);
+  if (k == 1) { // the pieces follow the copy of the values (cpu/scratch.cpp)
+    const int64_t copied = p.perm ? spmv_pieces_offset(nnz * p.batch * int64_t(sizeof(T))) : 0;
+    spmv_chunked<T, A, I>(p, indptr, cols,
+                          reinterpret_cast<A*>(static_cast<char*>(p.scratch) + copied));
     return;
   }
+  // With perm, each row block first copies its values into A^T's order (disjoint ranges of
+  // the scratch buffer), so the hot loop reads them in sequence.
   const I* perm = static_cast<const I*>(p.perm);
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
     const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
