@@ -128,6 +128,27 @@ def test_maxiter_reached_is_reported(name):
     assert info_s > 0
 
 
+@pytest.mark.parametrize("name", ["cg", "bicgstab", "minres", "gmres"])
+def test_float32_stops_at_its_floor(name):
+    """No float32 x meets a tolerance below float32's floor (the exact solution rounded to
+    float32 misses it): the solve stops near that floor after a few fresh starts (cycles for
+    gmres) and says so (info != 0), rather than running on to maxiter; 10x above the floor,
+    the true residual meets the tolerance."""
+    S = poisson2d(48)
+    b = rhs(S.shape[0])
+    exact = sla.spsolve(S.tocsc(), b)
+    floor = residual(S, exact.astype(np.float32), b) / np.linalg.norm(b)
+    steps = []
+    sla.cg(S, b, rtol=floor, callback=steps.append)  # float64 iterations to reach the floor
+    A, b32 = ms.csr_array(S, dtype=mx.float32), mx_of(b, mx.float32)
+    x, info = getattr(la, name)(A, b32, rtol=floor / 10)
+    assert info != 0
+    assert residual(S, x, b) <= 6 * floor * np.linalg.norm(b)
+    assert abs(info) <= (50 if name == "gmres" else 3 * len(steps))  # gmres counts cycles
+    x, info = getattr(la, name)(A, b32, rtol=10 * floor)
+    assert info == 0 and residual(S, x, b) <= 10 * floor * np.linalg.norm(b)
+
+
 def test_gmres_info_and_restart_match_scipy():
     S, b = nonsymmetric(8, seed=3), rhs(64)
     x, info = la.gmres(ms.csr_array(S), mx_of(b, F64), rtol=1e-10, restart=5, maxiter=2)

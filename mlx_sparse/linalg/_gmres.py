@@ -10,7 +10,7 @@ import numpy as np
 
 from ._common import (SYSTEM_PARAMS, check_maxiter, from_host, prepare, tolerance,
                       with_implicit_gradient)
-from ._iterative import _apply, _preconditioner
+from ._iterative import STALL, _apply, _preconditioner
 from ._krylov import extend
 from ._operator import aslinearoperator
 
@@ -39,7 +39,9 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0.0, restart=None, maxiter=None, M=N
     x : mx.array
         The solution, (n,); differentiable in b and in a sparse A's values (implicit rule).
     info : int
-        0 when the true residual meets the tolerance, else the cycles done (maxiter).
+        0 when the true residual meets the tolerance, else the cycles done (maxiter, or
+        fewer when two cycles in a row met tol in the least squares but not in the true
+        residual: the floor of the precision, float32's for a tight rtol).
     """
     op = "gmres"
     if callback_type not in (None, "x", "pr_norm", "legacy"):
@@ -69,18 +71,22 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0.0, restart=None, maxiter=None, M=N
 
 def _gmres(A, M, b, x, tol, restart, maxiter, callback, callback_type):
     bnorm = float(mx.linalg.norm(b).item()) or 1.0
-    cycles = 0
+    cycles, best, stalls, met = 0, float("inf"), 0, False
     for _ in range(maxiter + 1):
         r = b - A.matvec(x)
         beta = float(mx.linalg.norm(r).item())
         if beta <= tol:
             return x, 0
-        if _ == maxiter:
+        # a cycle whose least squares met tol but whose true residual gained less than STALL
+        # stalled: twice in a row means the precision's floor (float32), not slow progress
+        stalls = stalls + 1 if met and beta > STALL * best else 0
+        best = min(best, beta)
+        if _ == maxiter or stalls == 2:
             break
         V, H = extend(lambda v: A.matvec(_apply(M, v)), [r / beta], np.zeros((restart + 1, restart)), 0,
                       restart)
         k, y, res = _least_squares(H, beta, tol)
-        cycles += 1
+        cycles, met = cycles + 1, k > 0 and res[k - 1] <= tol
         x = x + _apply(M, mx.matmul(from_host(y, x.dtype), mx.stack(V[:k]))) if k else x
         mx.eval(x)
         if callback is not None:

@@ -24,8 +24,13 @@ CHUNK = 32  # most iterations between two host syncs
 # From this size on, a sparse A without M runs a compiled step (fused vector updates, about
 # 1.3x per iteration at 1M unknowns on a CPU); below it, compiling costs more than it saves.
 FUSE_MIN = 1 << 16
-RESTARTS = 3  # fresh starts from x, to a tighter target, when the true residual misses tol
-# (a drifted recurrence; minres with M, which measures the residual in the M^-1 norm)
+# When the true residual misses tol, the solve starts afresh from x (up to RESTARTS times). A
+# recurrence that drifted from the true residual (float32) is cured by a fresh start to the
+# same target; one that measures another norm (minres with M) needs a tighter target. So the
+# starts tighten the target from the first that gains less than STALL on the best true
+# residual; one that stalls again ends the solve (the precision's floor).
+RESTARTS = 8
+STALL = 0.9
 BREAKDOWN = -10  # scipy's info when bicgstab's rho vanishes (-11: rhat . v or omega)
 
 
@@ -208,7 +213,8 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback, fuse=False):
     if fuse:
         run_step = mx.compile(plain)
     done = 0  # iterations of every start so far
-    inner = tol  # the recurrence's target, tightened when the true residual misses tol
+    inner = tol  # the recurrence's target, tightened after a stalled start
+    best, best_x, tighten = float("inf"), x, False
     for _ in range(RESTARTS + 1):
         tol2 = mx.array(inner * inner, dtype=b.dtype)
         s = init(Amv, M, b, x, tol2)
@@ -234,12 +240,22 @@ def _run(init, step, A, M, b, x, tol, maxiter, callback, fuse=False):
         rnorm = float(mx.linalg.norm(b - Amv(x)).item())
         if rnorm <= tol:
             return x, 0
-        inner *= min(0.5, tol / rnorm)
         if s["broken"].item():
             return x, int(s["broken"].item())
-        if done >= maxiter or s["go"].item():
+        if done == base < maxiter:  # the recurrence met its target at x already: tighten it
+            inner *= min(0.1, tol / rnorm)
+            tighten = True
+            continue
+        stalled = rnorm > STALL * best
+        if rnorm < best:
+            best, best_x = rnorm, x
+        if (stalled and tighten) or done >= maxiter or s["go"].item():
             break
-    return x, max(done, 1)
+        tighten = tighten or stalled
+        if tighten:
+            inner *= min(0.5, tol / rnorm)
+        x = best_x
+    return best_x, max(done, 1)
 
 
 def _solve(op, init, step, A, b, x0, rtol, atol, maxiter, M, callback, *, symmetric,
