@@ -173,7 +173,10 @@ def test_second_derivative_runs(case):
 
     assert np.isfinite(np.array(hvp(False))).all()
     if case[-1] == 16:  # the fused primitive's backward differentiates again (its vjp)
-        np.testing.assert_allclose(np.array(hvp(True)), np.array(hvp(False)), rtol=1e-4, atol=1e-5)
+        fused, plain = np.array(hvp(True)), np.array(hvp(False))
+        # float32 sums in two orders: an entry far below the array's scale (~1e3) differs by
+        # ~1e-4 of its own size on the GPU, so the absolute slack follows the scale
+        np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-6 * np.abs(plain).max())
 
 
 def test_compile_with_closed_layout():
