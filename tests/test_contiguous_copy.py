@@ -116,3 +116,40 @@ def test_large_transposed_operand_threads():
         _close(ms.matmul(mx.array(X), A), X @ S, mx.float32)
     finally:
         ms.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("n,k", [(2053, 19), (4096, 64), (8, 2000)])
+def test_transposed_operand_block_edges(n, k):
+    """The register-block transpose: long operands (tasks of many rows), rows and columns
+    that are not multiples of the block, and a wide, short one."""
+    S, A = _matrix(31, n, 0.05)
+    b = RNG.standard_normal((n, k))
+    view = mx.array(np.ascontiguousarray(b.T)).T
+    _close(A @ view, S @ b, mx.float32)
+    _close(A.T @ mx.array(np.ascontiguousarray(S @ b).T).T, S.T @ (S @ b), mx.float32)
+
+
+@pytest.mark.parametrize("shape", [(), (1, 1), (40, 1), (3, 40, 1), (1, 40, 1)])
+def test_broadcast_along_k(shape):
+    """B constant along its rows (a lazy broadcast along k, e.g. a sum's cotangent) is
+    multiplied as one column and broadcast: same values, gradients and transforms."""
+    S, A = _matrix(17, 40)
+    full = (3, 40, 6) if len(shape) == 3 else (40, 6)
+    src = RNG.standard_normal(shape)
+    view = mx.broadcast_to(mx.array(src, dtype=mx.float32), full)
+    ref = np.broadcast_to(src, full)
+    _close(A @ view, np.stack([S @ r for r in ref]) if ref.ndim == 3 else S @ ref, mx.float32)
+    # the gradient with respect to B of a sum: A^T @ ones, through the same shortcut
+    B = mx.array(RNG.standard_normal((40, 6)), dtype=mx.float32)
+    g = mx.grad(lambda B: (A @ B).sum())(B)
+    _close(g, np.broadcast_to(S.T @ np.ones((17, 1)), (40, 6)), mx.float32)
+    # gradient with respect to the values of A and to the broadcast source
+    v, s0 = A.data, mx.array(src, dtype=mx.float32)
+    f = lambda v, s0: mx.square(A.with_data(v) @ mx.broadcast_to(s0, full)).sum()  # noqa: E731
+    dv, ds = mx.grad(f, argnums=(0, 1))(v, s0)
+    dense = lambda v, s0: mx.square(mx.matmul(A.with_data(v).todense(),  # noqa: E731
+                                              mx.broadcast_to(s0, full))).sum()
+    rv, rs = mx.grad(dense, argnums=(0, 1))(v, s0)
+    _close(dv, to_np(rv).astype(np.float64), mx.float32)
+    _close(ds, to_np(rs).astype(np.float64), mx.float32)
+    _close(mx.compile(lambda s0: A @ mx.broadcast_to(s0, full))(s0), to_np(A @ view), mx.float32)

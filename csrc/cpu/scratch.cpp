@@ -27,11 +27,11 @@ int64_t work_parts(int64_t work) {
 
 int64_t scratch_bytes(ProductParams& p) {
   const int64_t n = p.a.n, k = p.k;
-  if (!p.transpose) { // a gather: with perm, A's values are first copied into A^T's order
-    const int64_t perm_copy = p.perm ? p.a.nnz * p.batch * value_bytes(p.vtype) : 0;
+  if (!p.transpose) { // a gather: spmv with perm first copies A's values into A^T's order
     if (k != 1) {
-      return perm_copy;
+      return 0;
     }
+    const int64_t perm_copy = p.perm ? p.a.nnz * p.batch * value_bytes(p.vtype) : 0;
     // spmv: two partial sums (8 bytes each) per chunk of entries for rows across chunks
     return spmv_pieces_offset(perm_copy) + p.batch * spmv_chunks(p.a.nnz) * 2 * 8;
   }

@@ -1,6 +1,8 @@
 // spmv and spmm: products of a CSR matrix with dense vectors or matrices, and their
 // transforms. Both primitives share one shape of inputs: (indptr, indices, data, dense),
 // where the dense operand has core rank 1 (spmv) or 2 (spmm).
+#include <cstring>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -17,6 +19,21 @@ namespace {
 
 // Dense widths from which A^T @ B is computed by gathering over A^T (see product()).
 constexpr int kGatherTransposeMinK = 16;
+
+// B as one column (..., n, 1) when B is a lazy broadcast along k (every row constant: a sum's
+// cotangent, say), so that the product is that column's, broadcast: not k equal columns.
+std::optional<array> broadcast_column(const array& b) {
+  if (!b.has_primitive() || std::strcmp(b.primitive().name(), "Broadcast") != 0) {
+    return std::nullopt;
+  }
+  const auto& src = b.inputs()[0];
+  if (src.ndim() > 0 && src.shape(-1) != 1) {
+    return std::nullopt;
+  }
+  auto shape = b.shape();
+  shape.back() = 1;
+  return mx::broadcast_to(src, shape, b.primitive().stream());
+}
 
 array product(const char* op, bool vector, const array& indptr, const array& indices,
               const array& data, const array& dense, int64_t n_cols, bool transpose,
@@ -41,6 +58,15 @@ array product(const char* op, bool vector, const array& indptr, const array& ind
         << "->(...," << (transpose ? "n" : "m") << (vector ? ")" : ",k)")
         << ", but the dense operand has shape " << shape_str(dense.shape()) << ".";
     throw std::invalid_argument(msg.str());
+  }
+  if (!vector && dense.shape(-1) > 1) {
+    if (auto column = broadcast_column(dense)) {
+      auto y = product(op, false, indptr, indices, data, *column, n_cols, transpose, transposed,
+                       lengths, s);
+      auto shape = y.shape();
+      shape.back() = dense.shape(-1);
+      return mx::broadcast_to(y, shape, s);
+    }
   }
   auto dtype = value_dtype(op, {data, dense}, s);
   auto batch = batch_shape(op, {data, dense}, {1, core});

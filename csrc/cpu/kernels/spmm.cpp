@@ -28,9 +28,21 @@ constexpr int unroll() {
   return vecs >= 8 ? 1 : vecs >= 4 ? 2 : 4;
 }
 
+// A's values in A^T's order: entry q of A^T is entry perm[q] of A (0 where perm is bad).
+template <typename T, typename I>
+struct Permuted {
+  const T* vals;
+  const I* perm;
+  int64_t nnz;
+  T operator[](int64_t q) const {
+    const int64_t e = static_cast<int64_t>(perm[q]);
+    return in_range(e, nnz) ? vals[e] : T(0);
+  }
+};
+
 // out_row[c0, c0 + W + TAIL) = sum_p data[p] * B[col[p], c0 + ...]
-template <int W, int TAIL, typename T, typename A, typename I>
-inline void gather_tile(const I* cols, const T* vals, int64_t start, int64_t end, const T* B,
+template <int W, int TAIL, typename T, typename A, typename I, typename V>
+inline void gather_tile(const I* cols, V vals, int64_t start, int64_t end, const T* B,
                         int64_t k, int64_t c0, T* out_row) {
   constexpr int N = W + TAIL;
   constexpr int U = unroll<W, A>();
@@ -117,8 +129,8 @@ inline void for_each_tile(int64_t c_begin, int64_t c_end, Tile&& tile) {
 
 // out_row[0, k) = sum over entries p of the row whose column is in [0, n) of
 // vals[p] * B[cols[p], :]: a row with a bad column, off the hot path (the rule: skip it).
-template <typename T, typename A, typename I>
-[[gnu::noinline, gnu::cold]] void gather_row_skipping(const I* cols, const T* vals, int64_t start,
+template <typename T, typename A, typename I, typename V>
+[[gnu::noinline, gnu::cold]] void gather_row_skipping(const I* cols, V vals, int64_t start,
                                                       int64_t end, const T* B, int64_t k,
                                                       int64_t n, T* out_row) {
   for (int64_t c0 = 0; c0 < k; c0 += kTile) {
@@ -305,23 +317,11 @@ void product_gather(const ProductParams& p) {
                           reinterpret_cast<A*>(static_cast<char*>(p.scratch) + copied));
     return;
   }
-  // With perm, each row block first copies its values into A^T's order (disjoint ranges of
-  // the scratch buffer), so the hot loop reads them in sequence.
+  // With perm (A^T @ B over A^T's structure), A's values are read through it in the hot loop,
+  // where the k columns' FMAs hide the random reads (a copy into A^T's order first was
+  // slower in each of four paired runs here, 1 and 2 threads).
   const I* perm = static_cast<const I*>(p.perm);
-  parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
-    const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
-    const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
-    T* out = static_cast<T*>(p.out) + b * m * k;
-    if (perm) {
-      T* dst = static_cast<T*>(p.scratch) + b * nnz;
-      const int64_t q0 = gpu::clamp_entry(indptr[r0], nnz);
-      const int64_t q1 = std::max(q0, gpu::clamp_entry(indptr[r1], nnz));
-      for (int64_t q = q0; q < q1; ++q) {
-        const int64_t e = static_cast<int64_t>(perm[q]);
-        dst[q] = in_range(e, nnz) ? vals[e] : T(0);
-      }
-      vals = dst;
-    }
+  auto rows = [&](auto vals, const T* B, T* out, int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
       const Range r = row_range(indptr, i, nnz);
       T* orow = out + i * k;
@@ -332,6 +332,16 @@ void product_gather(const ProductParams& p) {
       for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
         gather_tile<W, TAIL, T, A, I>(cols, vals, r.start, r.end, B, k, c0, orow);
       });
+    }
+  };
+  parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
+    const T* vals = static_cast<const T*>(p.data) + b * p.data_stride;
+    const T* B = static_cast<const T*>(p.b) + b * p.b_stride;
+    T* out = static_cast<T*>(p.out) + b * m * k;
+    if (perm) {
+      rows(Permuted<T, I>{vals, perm, nnz}, B, out, r0, r1);
+    } else {
+      rows(vals, B, out, r0, r1);
     }
   });
 }
