@@ -165,3 +165,22 @@ def test_spmm_cora_gcn_propagation(planetoid_dir):
     assert B.nnz == R.nnz and B.has_canonical_format
     np.testing.assert_array_equal(np.array(B.indptr), R.indptr)
     assert_close(B @ mx.array(H), R @ H.astype(np.float64), mx.float32, scale=R @ np.abs(H))
+
+
+@pytest.mark.parametrize("k", [40, 64, 100])
+def test_transposed_gather_long_and_short_rows(k):
+    """A^T @ B gathered over A^T's cached structure, with column tiles past the first: rows
+    of A^T up to kRowValues entries gather their values once, a dense column of A (a row of
+    600 entries in A^T) reads them through perm; batched values too."""
+    rng = np.random.default_rng(k)
+    S = sp.random(600, 300, density=0.02, format="lil", dtype=np.float64, random_state=rng)
+    S[:, 7] = rng.standard_normal((600, 1))
+    S = S.tocsr()
+    A = ms.csr_array(S, dtype=mx.float32)
+    B = rng.standard_normal((600, k))
+    for _ in range(2):  # the second product on caches A^T's structure
+        assert_close(A.T @ to_mx(B.astype(np.float32)), S.T @ B, mx.float32)
+    vals = np.stack([S.data, 2 * S.data]).astype(np.float32)
+    Y = ms._ext.csr_spmm(A.indptr, A.indices, to_mx(vals), to_mx(B.astype(np.float32)), 300,
+                         True, A._transposed())
+    assert_close(Y, np.stack([S.T @ B, 2 * (S.T @ B)]), mx.float32)

@@ -40,6 +40,15 @@ struct Permuted {
   }
 };
 
+// Values of entries [start, ...) held at base[0, ...).
+template <typename T>
+struct Shifted {
+  const T* base;
+  int64_t start;
+  T operator[](int64_t q) const { return base[q - start]; }
+};
+constexpr int64_t kRowValues = 256; // a row's values gathered on the stack, at most
+
 // out_row[c0, c0 + W + TAIL) = sum_p data[p] * B[col[p], c0 + ...]
 template <int W, int TAIL, typename T, typename A, typename I, typename V>
 inline void gather_tile(const I* cols, V vals, int64_t start, int64_t end, const T* B,
@@ -321,17 +330,30 @@ void product_gather(const ProductParams& p) {
   // where the k columns' FMAs hide the random reads (a copy into A^T's order first was
   // slower in each of four paired runs here, 1 and 2 threads).
   const I* perm = static_cast<const I*>(p.perm);
+  auto row = [&](auto vals, const T* B, T* orow, Range r) {
+    if (!columns_in_range(cols, r.start, r.end, n)) {
+      gather_row_skipping<T, A, I>(cols, vals, r.start, r.end, B, k, n, orow);
+      return;
+    }
+    for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
+      gather_tile<W, TAIL, T, A, I>(cols, vals, r.start, r.end, B, k, c0, orow);
+    });
+  };
   auto rows = [&](auto vals, const T* B, T* out, int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
       const Range r = row_range(indptr, i, nnz);
-      T* orow = out + i * k;
-      if (!columns_in_range(cols, r.start, r.end, n)) {
-        gather_row_skipping<T, A, I>(cols, vals, r.start, r.end, B, k, n, orow);
-        continue;
+      if constexpr (std::is_pointer_v<decltype(vals)>) {
+        row(vals, B, out + i * k, r);
+      } else if (k > kTile && r.end - r.start <= kRowValues) {
+        // several column tiles: the row's values gathered once, then read in sequence
+        T local[kRowValues];
+        for (int64_t q = r.start; q < r.end; ++q) {
+          local[q - r.start] = vals[q];
+        }
+        row(Shifted<T>{local, r.start}, B, out + i * k, r);
+      } else {
+        row(vals, B, out + i * k, r);
       }
-      for_each_tile(0, k, [&]<int W, int TAIL>(int64_t c0) {
-        gather_tile<W, TAIL, T, A, I>(cols, vals, r.start, r.end, B, k, c0, orow);
-      });
     }
   };
   parallel_rows(indptr, m, nnz, p.batch, k, [&](int64_t b, int64_t r0, int64_t r1) {
