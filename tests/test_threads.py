@@ -167,3 +167,19 @@ def test_no_spin_gives_the_same_products():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert out.strip() == "ok"
+
+
+def test_products_between_pauses_of_every_length():
+    """The workers' spin follows the gap between jobs (adaptive): jobs after short pauses
+    (spinning workers), long ones (sleeping workers) and mixed give identical results."""
+    import time
+
+    S = sp.random_array((20000, 3000), density=0.003, rng=np.random.default_rng(3), format="csr",
+                        dtype=np.float32)
+    A = ms.csr_array(S)
+    x = mx.array(np.random.default_rng(4).standard_normal((3000, 8)).astype(np.float32))
+    first = np.array(A @ x)
+    np.testing.assert_allclose(first, S @ np.array(x), rtol=1e-4, atol=1e-4)
+    for pause in [0, 0.0005, 0.002, 0, 0.02, 0.0005, 0.008, 0]:
+        time.sleep(pause)
+        np.testing.assert_array_equal(np.array(A @ x), first)

@@ -65,16 +65,28 @@ int64_t env_spin(std::string* problem) {
   return -1;
 }
 
-// How long a worker spins for the next job, and the caller for the others' tasks, before
-// sleeping: MLX_SPARSE_SPIN_US, else 300 microseconds. Waking a sleeping thread costs tens
-// of microseconds on a VM; a product in a loop, or between other work, finds the pool awake
-// within this time.
+// How long the caller spins for the others' tasks, and at least how long a worker spins for
+// the next job, before sleeping: MLX_SPARSE_SPIN_US, else 300 microseconds. Waking a
+// sleeping thread costs tens of microseconds on a VM.
 int64_t spin_micros() {
   static const int64_t us = [] {
     const int64_t v = env_spin(nullptr);
     return v >= 0 ? v : int64_t{300};
   }();
   return us;
+}
+
+// Workers spin for the next job up to twice the recent gap between jobs (a product called
+// between other work, as in a training loop, finds the pool awake), within these bounds; a
+// program whose jobs come further apart than kMaxSpinMicros spins spin_micros() only.
+// MLX_SPARSE_SPIN_US fixes the spin instead.
+constexpr int64_t kMaxSpinMicros = 5000;
+int64_t worker_spin_micros(int64_t gap_ema_us) {
+  static const bool fixed = env_spin(nullptr) >= 0;
+  if (fixed || gap_ema_us < 0 || 2 * gap_ema_us > kMaxSpinMicros) {
+    return spin_micros();
+  }
+  return std::max(spin_micros(), 2 * gap_ema_us);
 }
 
 class Pool {
@@ -104,6 +116,7 @@ class Pool {
       }
       return;
     }
+    note_gap();
     uint64_t gen;
     {
       std::lock_guard<std::mutex> lk(m_);
@@ -127,6 +140,7 @@ class Pool {
       std::unique_lock<std::mutex> lk(m_);
       done_.wait(lk, all_done);
     }
+    last_end_ns_ = now_ns();
     std::exception_ptr error;
     {
       std::lock_guard<std::mutex> lk(m_);
@@ -218,10 +232,26 @@ class Pool {
     }
   }
 
-  // Spins (yielding) until done() or spin_micros() have passed; returns done().
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Folds the time since the last job ended into the gap estimate (3/4 old, 1/4 new) that
+  // sets the workers' spin. Called under run_mutex_: one writer.
+  void note_gap() {
+    if (last_end_ns_ > 0) {
+      const int64_t gap_us = (now_ns() - last_end_ns_) / 1000;
+      const int64_t old = gap_ema_us_.load(std::memory_order_relaxed);
+      gap_ema_us_.store(old < 0 ? gap_us : (3 * old + gap_us) / 4, std::memory_order_relaxed);
+    }
+  }
+
+  // Spins (yielding) until done() or `micros` have passed; returns done().
   template <typename Done>
-  static bool spin_until(Done done) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_micros());
+  static bool spin_until(Done done, int64_t micros = spin_micros()) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
     while (!done()) {
       if (std::chrono::steady_clock::now() >= end) {
         return false;
@@ -239,7 +269,7 @@ class Pool {
     while (true) {
       // Spin briefly before sleeping: products come back to back in a loop, and a worker
       // that sleeps is often woken on the caller's core, halving the pool for that call.
-      if (!spin_until(posted)) {
+      if (!spin_until(posted, worker_spin_micros(gap_ema_us_.load(std::memory_order_relaxed)))) {
         std::unique_lock<std::mutex> lk(m_);
         wake_.wait(lk, posted);
       }
@@ -258,6 +288,8 @@ class Pool {
   std::condition_variable done_;
   Job jobs_[2];
   std::atomic<uint64_t> state_{0};     // (generation << kIndexBits) | next task
+  int64_t last_end_ns_ = 0;              // when the last job ended (run_mutex_'s)
+  std::atomic<int64_t> gap_ema_us_{-1};  // recent gap between jobs, -1 before two jobs
   std::atomic<int64_t> finished_{0};   // tasks of the current job done (or skipped)
   std::atomic<bool> aborted_{false};   // a task threw: skip the rest
   std::exception_ptr error_;           // guarded by m_
