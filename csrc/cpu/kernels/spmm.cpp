@@ -216,13 +216,42 @@ inline A piece_sum(const I* cols, const T* vals, const T* x, int64_t s, int64_t 
 }
 
 // The first row r in [0, m] whose (clamped) start is at or after entry e: the rows that start
-// in a chunk are the chunk's. Stays in [0, m] for any indptr.
+// in a chunk are the chunk's. Stays in [0, m] for any indptr. Searches outward from the row
+// that an even spread of entries would give, then bisects: a few probes in one region of
+// indptr, where a plain bisection's 17 scattered probes per chunk of a 100k-row SpMV cost
+// about a quarter of its time on one thread.
 template <typename I>
 inline int64_t first_row_from(const I* indptr, int64_t m, int64_t nnz, int64_t e) {
-  int64_t lo = 0, hi = m;
+  if (m == 0) {
+    return 0;
+  }
+  auto below = [&](int64_t r) { return gpu::clamp_entry(static_cast<int64_t>(indptr[r]), nnz) < e; };
+  int64_t lo = 0, hi = m; // the answer is in [lo, hi]
+  const int64_t guess = nnz > 0 ? std::clamp<int64_t>(e / (nnz / m + 1), 0, m - 1) : 0;
+  if (below(guess)) {
+    lo = guess + 1;
+    for (int64_t step = 1; lo + step - 1 < hi; step *= 2) {
+      const int64_t probe = lo + step - 1;
+      if (!below(probe)) {
+        hi = probe;
+        break;
+      }
+      lo = probe + 1;
+    }
+  } else {
+    hi = guess;
+    for (int64_t step = 1; hi - step >= lo; step *= 2) {
+      const int64_t probe = hi - step;
+      if (below(probe)) {
+        lo = probe + 1;
+        break;
+      }
+      hi = probe;
+    }
+  }
   while (lo < hi) {
     const int64_t mid = (lo + hi) / 2;
-    if (gpu::clamp_entry(static_cast<int64_t>(indptr[mid]), nnz) < e) {
+    if (below(mid)) {
       lo = mid + 1;
     } else {
       hi = mid;
