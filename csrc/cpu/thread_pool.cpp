@@ -239,10 +239,11 @@ class Pool {
   }
 
   // Folds the time since the last job ended into the gap estimate (3/4 old, 1/4 new) that
-  // sets the workers' spin. Called under run_mutex_: one writer.
+  // sets the workers' spin; a long idle counts as 2 x kMaxSpinMicros, so that a loop after it
+  // spins again within a few jobs. Called under run_mutex_: one writer.
   void note_gap() {
     if (last_end_ns_ > 0) {
-      const int64_t gap_us = (now_ns() - last_end_ns_) / 1000;
+      const int64_t gap_us = std::min((now_ns() - last_end_ns_) / 1000, 2 * kMaxSpinMicros);
       const int64_t old = gap_ema_us_.load(std::memory_order_relaxed);
       gap_ema_us_.store(old < 0 ? gap_us : (3 * old + gap_us) / 4, std::memory_order_relaxed);
     }
