@@ -225,7 +225,9 @@ inline int64_t first_row_from(const I* indptr, int64_t m, int64_t nnz, int64_t e
   if (m == 0) {
     return 0;
   }
-  auto below = [&](int64_t r) { return gpu::clamp_entry(static_cast<int64_t>(indptr[r]), nnz) < e; };
+  auto below = [&](int64_t r) {
+    return gpu::clamp_entry(static_cast<int64_t>(indptr[r]), nnz) < e;
+  };
   int64_t lo = 0, hi = m; // the answer is in [lo, hi]
   const int64_t guess = nnz > 0 ? std::clamp<int64_t>(e / (nnz / m + 1), 0, m - 1) : 0;
   if (below(guess)) {
